@@ -1,0 +1,76 @@
+# Slipway: `make run` serves the dashboard, `make test` runs every suite.
+# Both run scripts/setup.sh first (idempotent; quick when all is present).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Build output lives outside the clone so fresh clones (CI) reuse a warm cache.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/slipway/target
+SITE := $(CARGO_TARGET_DIR)/site
+WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/frontend.wasm
+export SLIPWAY_SITE_ROOT ?= $(SITE)
+CARGO ?= cargo
+
+# Written by scripts/setup.sh: the toolchain with the wasm32 std, PATH.
+-include build/setup.mk
+
+.PHONY: help setup run test site server test-unit test-server test-e2e lint fmt clean-docker
+
+help:
+	@echo "make run    build everything and serve the dashboard on 127.0.0.1:3000 (data in ./data)"
+	@echo "make test   run every test suite (unit, server integration with Docker, end-to-end in Chromium)"
+	@echo "make lint   clippy (ssr and wasm builds) and rustfmt --check"
+
+setup:
+	@scripts/setup.sh
+
+# The public targets run setup, then re-enter make so build/setup.mk is read.
+run: setup
+	@$(MAKE) --no-print-directory site server
+	$(CARGO_TARGET_DIR)/debug/slipway serve
+
+test: setup
+	@$(MAKE) --no-print-directory site server test-unit test-server test-e2e
+
+# Browser bundle: wasm32 build of `frontend`, wasm-bindgen, plain CSS.
+site:
+	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+	@mkdir -p $(SITE)/pkg
+	wasm-bindgen --target web --no-typescript --out-dir $(SITE)/pkg --out-name slipway $(WASM)
+	cp style/main.css $(SITE)/pkg/slipway.css
+	@printf 'site: %s  wasm %s bytes, gzipped %s bytes\n' "$(SITE)/pkg" \
+	  "$$(stat -c %s $(SITE)/pkg/slipway_bg.wasm)" "$$(gzip -9c $(SITE)/pkg/slipway_bg.wasm | wc -c)"
+
+server:
+	$(CARGO) build -p server --bin slipway
+
+# Unit tests (no Docker, no browser).
+test-unit:
+	$(CARGO) test -p app -p server --lib
+
+# Server integration tests: real SQLite files, real Docker Engine, real git.
+test-server:
+	$(CARGO) test -p server --tests
+
+# End-to-end: the built server driven by headless Chromium.
+test-e2e: site server
+	$(CARGO) test -p end2end
+
+lint: setup
+	@$(MAKE) --no-print-directory lint-inner
+
+.PHONY: lint-inner
+lint-inner:
+	$(CARGO) clippy --workspace --exclude frontend --all-targets -- -D warnings
+	$(CARGO) clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+	$(CARGO) fmt --all --check
+
+fmt:
+	$(CARGO) fmt --all
+
+# Removes whatever tests left behind (containers, networks, images) by label.
+clean-docker:
+	docker ps -aq --filter label=dev.slipway.test | xargs -r docker rm -f
+	docker network ls -q --filter label=dev.slipway.test | xargs -r docker network rm
+	docker images -q --filter label=dev.slipway.test | xargs -r docker rmi -f

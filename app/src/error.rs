@@ -1,0 +1,56 @@
+//! The one error type every server function returns. Serializable so the
+//! browser gets the same variant the server produced.
+
+use serde::{Deserialize, Serialize};
+use server_fn::{codec::JsonEncoding, error::FromServerFnError, ServerFnError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+pub enum AppError {
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error (see the server log): {0}")]
+    Internal(String),
+    /// The call itself failed (network, encoding) before the domain answered.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// HTTP status a server function or REST route answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Invalid(_) => 422,
+            AppError::Conflict(_) => 409,
+            AppError::Unavailable(_) => 503,
+            AppError::Internal(_) | AppError::Transport(_) => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+impl From<ServerFnError> for AppError {
+    fn from(value: ServerFnError) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end browser tests live in `tests/`; see README.md.

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Slipway development setup: idempotent, quick when everything is present.
+#
+# Ensures, in order:
+#   1. a Rust toolchain whose sysroot has the wasm32-unknown-unknown std
+#      (rustup's target where installed, otherwise Debian's rustc-web with a
+#      locally built wasm32 std, linked into rustup as the `web` toolchain);
+#   2. wasm-bindgen-cli at exactly the version in Cargo.lock;
+#   3. Chromium + chromedriver (end-to-end tests);
+#   4. the local Docker test base image slipway-test/busybox:1 (only when an
+#      engine answers).
+# Writes build/setup.mk, which the Makefile includes (RUSTUP_TOOLCHAIN, PATH).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/build/setup.mk"
+CACHE="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+fail() { printf '\033[1;31m[setup] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else fail "need root (or sudo) to run: $*"; fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || fail "missing packages ${missing[*]} and no apt-get to install them"
+  say "installing Debian packages: ${missing[*]}"
+  if [ "$APT_UPDATED" = 0 ]; then
+    as_root apt-get update -qq || fail "apt-get update failed (needed for: ${missing[*]})"
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]} failed"
+}
+
+has_wasm_std() { # $1 = sysroot
+  compgen -G "$1/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib" >/dev/null
+}
+
+# ---------------------------------------------------------------- 1. toolchain
+TOOLCHAIN=""
+if command -v rustc >/dev/null && has_wasm_std "$(rustc --print sysroot 2>/dev/null)"; then
+  say "toolchain: default rustc ($(rustc --version)) already has the wasm32 std"
+else
+  say "toolchain: default rustc has no wasm32 std; using Debian rustc-web"
+  apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy lld-22
+  SYSROOT="$(/usr/bin/rustc --print sysroot)"
+  if ! has_wasm_std "$SYSROOT"; then
+    say "building the wasm32 std into $SYSROOT (about a minute, once)"
+    STD="$CACHE/wasm-std"
+    rm -rf "$STD"; mkdir -p "$STD/src"
+    printf '[package]\nname = "wasmstd_dummy"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n[workspace]\n' > "$STD/Cargo.toml"
+    printf '#![no_std]\n' > "$STD/src/lib.rs"
+    (cd "$STD" && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= \
+      /usr/bin/cargo build -q --release --target wasm32-unknown-unknown \
+      -Zbuild-std=std,panic_abort,panic_unwind) || fail "building the wasm32 std with -Zbuild-std failed"
+    DEST="$SYSROOT/lib/rustlib/wasm32-unknown-unknown/lib"
+    as_root mkdir -p "$DEST"
+    for f in "$STD"/target/wasm32-unknown-unknown/release/deps/*.rlib; do
+      case "$(basename "$f")" in libwasmstd_dummy*) continue ;; esac
+      as_root cp "$f" "$DEST/"
+    done
+    has_wasm_std "$SYSROOT" || fail "wasm32 std not found in $DEST after build"
+  fi
+  if command -v rustup >/dev/null; then
+    if ! rustup toolchain list | grep -q '^web'; then
+      say "linking /usr into rustup as toolchain 'web'"
+      rustup toolchain link web /usr || fail "rustup toolchain link web /usr failed"
+    fi
+    TOOLCHAIN=web
+  else
+    export PATH="/usr/bin:$PATH"
+  fi
+fi
+export RUSTUP_TOOLCHAIN="$TOOLCHAIN"
+[ -n "$TOOLCHAIN" ] || unset RUSTUP_TOOLCHAIN
+
+# ------------------------------------------------------------ 2. wasm-bindgen
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$ROOT/Cargo.lock")"
+[ -n "$WB_VERSION" ] || fail "cannot read the wasm-bindgen version from Cargo.lock"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WB_VERSION (about 3 minutes, once)"
+  # --locked fails here: its lock names a webpki-roots release the registry lacks.
+  cargo install -q wasm-bindgen-cli --version "=$WB_VERSION" --force \
+    || fail "cargo install wasm-bindgen-cli $WB_VERSION failed"
+fi
+say "wasm-bindgen $WB_VERSION ok"
+
+# ---------------------------------------------------------------- 3. Chromium
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt_install chromium chromium-driver
+fi
+say "chromium ok ($(chromium --version 2>/dev/null | awk '{print $2}'))"
+
+# ------------------------------------------------------- 4. docker base image
+BASE_IMAGE="slipway-test/busybox:1"
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    apt_install busybox-static
+    say "creating $BASE_IMAGE from busybox-static"
+    RFS="$(mktemp -d)"
+    mkdir -p "$RFS/bin" "$RFS/www" "$RFS/tmp" "$RFS/etc"
+    cp /bin/busybox "$RFS/bin/busybox"
+    for a in sh ash cat echo env httpd wget sleep ls mkdir rm cp mv printf test true false \
+             grep sed head tail wc seq date id hostname kill ps touch chmod yes nc; do
+      ln -s busybox "$RFS/bin/$a"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000:www:/www:/bin/sh\n' > "$RFS/etc/passwd"
+    printf 'root:x:0:\nwww:x:1000:\n' > "$RFS/etc/group"
+    tar -C "$RFS" -c . | docker import -q \
+      -c 'ENV PATH=/bin' -c 'LABEL dev.slipway.testkit=base' - "$BASE_IMAGE" >/dev/null \
+      || fail "docker import of $BASE_IMAGE failed"
+    rm -rf "$RFS"
+  fi
+  say "docker base image $BASE_IMAGE ok"
+else
+  say "docker engine not reachable: skipping the test base image (Docker tests will fail)"
+fi
+
+mkdir -p "$(dirname "$OUT")"
+{
+  echo "# generated by scripts/setup.sh; do not edit"
+  [ -n "$TOOLCHAIN" ] && echo "export RUSTUP_TOOLCHAIN := $TOOLCHAIN"
+  echo "export PATH := $PATH"
+} > "$OUT"
+say "done"

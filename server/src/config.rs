@@ -1,0 +1,93 @@
+//! Configuration: `SLIPWAY_*` environment variables and `slipway serve` flags.
+//! Everything has a default; an invalid value stops startup naming the setting.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Directory for the database, build workspaces, logs and keys.
+    #[arg(long, env = "SLIPWAY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address the dashboard listens on.
+    #[arg(long, env = "SLIPWAY_DASHBOARD_ADDR", default_value = "127.0.0.1:3000")]
+    pub dashboard_addr: String,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
+    #[arg(long, env = "SLIPWAY_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Directory holding the built browser assets (`pkg/slipway.{js,wasm,css}`).
+    #[arg(long, env = "SLIPWAY_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub dashboard_addr: SocketAddr,
+    pub log_level: String,
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("SLIPWAY_DASHBOARD_ADDR (--dashboard-addr): {0:?} is not a socket address such as 127.0.0.1:3000")]
+    DashboardAddr(String),
+    #[error("SLIPWAY_LOG (--log-level): {0:?} is not a valid log filter ({1})")]
+    LogLevel(String, String),
+    #[error("SLIPWAY_DATA_DIR (--data-dir): must not be empty")]
+    DataDir,
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let dashboard_addr = args
+            .dashboard_addr
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::DashboardAddr(args.dashboard_addr.clone()))?;
+        tracing_subscriber::EnvFilter::try_new(&args.log_level)
+            .map_err(|e| ConfigError::LogLevel(args.log_level.clone(), e.to_string()))?;
+        if args.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::DataDir);
+        }
+        Ok(Config {
+            data_dir: args.data_dir,
+            dashboard_addr,
+            log_level: args.log_level,
+            site_root: args.site_root,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(addr: &str, log: &str) -> ServeArgs {
+        ServeArgs {
+            data_dir: "./data".into(),
+            dashboard_addr: addr.into(),
+            log_level: log.into(),
+            site_root: "target/site".into(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_args(args("127.0.0.1:3000", "info")).expect("valid");
+        assert_eq!(c.dashboard_addr, "127.0.0.1:3000".parse().expect("addr"));
+    }
+
+    #[test]
+    fn bad_address_names_the_setting() {
+        let e = Config::from_args(args("nonsense", "info")).expect_err("must fail");
+        assert!(e.to_string().contains("SLIPWAY_DASHBOARD_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn bad_log_filter_names_the_setting() {
+        let e = Config::from_args(args("127.0.0.1:1", "info,=[")).expect_err("must fail");
+        assert!(e.to_string().contains("SLIPWAY_LOG"), "{e}");
+    }
+}

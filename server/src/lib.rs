@@ -1,0 +1,18 @@
+//! Slipway's server: the `slipway` binary's commands and the whole domain,
+//! one module per concern (see docs/ARCHITECTURE.md).
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod docker;
+pub mod identity;
+pub mod status;
+pub mod telemetry;
+pub mod web;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+/// Slipway's version, as shown on the status page and by `slipway --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,14 @@
+//! Test kit shared by the server's integration tests and `end2end/`:
+//! temporary data dirs, throwaway git repositories, the Docker base image and
+//! label-based cleanup, and a handle on a real `slipway serve` process.
+//! Compiled only with the `testkit` feature.
+
+pub mod data_dir;
+pub mod docker;
+pub mod git;
+pub mod process;
+
+pub use data_dir::TestDataDir;
+pub use docker::{DockerKit, BASE_IMAGE, TEST_LABEL};
+pub use git::GitRepo;
+pub use process::{free_port, http_get, profile_dir, ServerProcess};

@@ -1,0 +1,83 @@
+//! The dashboard's HTTP server: Leptos SSR routes, server functions, static
+//! assets under `/pkg`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use app::{backend::Backend, shell, App};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::services::ServeDir;
+
+use crate::{
+    backend::ServerBackend, config::Config, docker::DockerEngine, status::StatusService,
+};
+
+/// Everything the HTTP layer needs, built once at startup.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub leptos_options: LeptosOptions,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = crate::db::open(&config.data_dir).await?;
+    let runtime = Arc::new(DockerEngine::from_env());
+    let backend = ServerBackend::new(StatusService::new(db, runtime));
+    let state = AppState { backend, leptos_options: leptos_options(&config) };
+    let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;
+    tracing::info!(addr = %config.dashboard_addr, "dashboard listening on http://{}", config.dashboard_addr);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("dashboard server failed")
+}
+
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("slipway")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.dashboard_addr)
+        .build()
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let backend = state.backend.clone();
+    let options = state.leptos_options.clone();
+    let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    Router::new()
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(backend.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(axum::middleware::from_fn(crate::identity::resolve_caller))
+        .with_state(options)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
