@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/build/setup.mk"
 CACHE="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
-export PATH="$HOME/.cargo/bin:$PATH"
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
 
 say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 fail() { printf '\033[1;31m[setup] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -115,7 +115,7 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     done
     printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000:www:/www:/bin/sh\n' > "$RFS/etc/passwd"
     printf 'root:x:0:\nwww:x:1000:\n' > "$RFS/etc/group"
-    tar -C "$RFS" -c . | docker import -q \
+    tar -C "$RFS" -c . | docker import \
       -c 'ENV PATH=/bin' -c 'LABEL dev.slipway.testkit=base' - "$BASE_IMAGE" >/dev/null \
       || fail "docker import of $BASE_IMAGE failed"
     rm -rf "$RFS"

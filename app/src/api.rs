@@ -5,8 +5,8 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, wire::SystemStatus};
 
-#[server(prefix = "/rpc", endpoint = "system_status")]
-pub async fn system_status() -> Result<SystemStatus, AppError> {
+#[server(prefix = "/rpc", endpoint = "check_status")]
+pub async fn check_status() -> Result<SystemStatus, AppError> {
     use crate::backend::{backend, caller, respond};
     let caller = caller();
     respond(backend()?.system_status(&caller).await)

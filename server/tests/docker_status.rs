@@ -32,22 +32,51 @@ async fn status_reports_the_real_engine_and_database() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A status service whose engine lives at a unix socket in `dir`.
+async fn service_on_socket(dir: &TestDataDir, socket: &std::path::Path) -> anyhow::Result<StatusService> {
+    let client = bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?;
+    Ok(StatusService::new(dir.open_db().await?, Arc::new(DockerEngine::with_client(client))))
+}
+
+fn assert_unreachable(docker: DockerStatus) {
+    match docker {
+        DockerStatus::Unreachable { reason } => assert!(reason.contains("unreachable"), "{reason}"),
+        other => panic!("the engine must read as unreachable: {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn status_says_docker_unreachable_when_the_socket_is_dead() -> anyhow::Result<()> {
+async fn status_says_docker_unreachable_when_the_socket_refuses() -> anyhow::Result<()> {
     let dir = TestDataDir::new()?;
-    let dead = bollard::Docker::connect_with_unix(
-        &dir.path().join("no-such.sock").to_string_lossy(),
-        5,
-        bollard::API_DEFAULT_VERSION,
-    )?;
-    let service = StatusService::new(dir.open_db().await?, Arc::new(DockerEngine::with_client(dead)));
+    let socket = dir.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket)?); // the file stays, nobody listens
+    let service = service_on_socket(&dir, &socket).await?;
 
     let status = service.system_status().await?;
 
-    match status.docker {
-        DockerStatus::Unreachable { reason } => assert!(reason.contains("unreachable"), "{reason}"),
-        other => panic!("a dead socket must read as unreachable: {other:?}"),
-    }
+    assert_unreachable(status.docker);
+    assert!(status.database.migrations_applied > 0, "the database part still answers");
+    Ok(())
+}
+
+#[tokio::test]
+async fn status_does_not_hang_when_the_engine_never_answers() -> anyhow::Result<()> {
+    let dir = TestDataDir::new()?;
+    let socket = dir.path().join("silent.sock");
+    let listener = tokio::net::UnixListener::bind(&socket)?;
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn); // accept and never reply
+        }
+    });
+    let service = service_on_socket(&dir, &socket).await?;
+
+    let started = std::time::Instant::now();
+    let status = service.system_status().await?;
+
+    assert_unreachable(status.docker);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
     Ok(())
 }
 

@@ -4,14 +4,14 @@
 use leptos::prelude::*;
 
 use crate::{
-    api::system_status,
+    api::check_status,
     wire::{DockerStatus, SystemStatus},
 };
 
 #[component]
 pub fn StatusPage() -> impl IntoView {
     let refreshes = RwSignal::new(0u32);
-    let status = Resource::new(move || refreshes.get(), |_| system_status());
+    let status = Resource::new(move || refreshes.get(), |_| check_status());
     // Effects run only in the browser, so this flips once the WASM hydrated.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
