@@ -51,7 +51,7 @@ if command -v rustc >/dev/null && has_wasm_std "$(rustc --print sysroot 2>/dev/n
   say "toolchain: default rustc ($(rustc --version)) already has the wasm32 std"
 else
   say "toolchain: default rustc has no wasm32 std; using Debian rustc-web"
-  apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy lld-22
+  apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy rustfmt-web lld-22
   SYSROOT="$(/usr/bin/rustc --print sysroot)"
   if ! has_wasm_std "$SYSROOT"; then
     say "building the wasm32 std into $SYSROOT (about a minute, once)"

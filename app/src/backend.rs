@@ -18,8 +18,7 @@ pub trait Backend: Send + Sync + 'static {
 
 /// The backend provided by the server.
 pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
-    use_context::<Arc<dyn Backend>>()
-        .ok_or_else(|| AppError::Internal("no backend in context".into()))
+    use_context::<Arc<dyn Backend>>().ok_or_else(|| AppError::Internal("no backend in context".into()))
 }
 
 /// The caller the server's middleware put into the request extensions.

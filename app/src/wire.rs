@@ -37,12 +37,6 @@ pub struct DatabaseStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DockerStatus {
-    Reachable {
-        version: String,
-        api_version: String,
-        platform: String,
-    },
-    Unreachable {
-        reason: String,
-    },
+    Reachable { version: String, api_version: String, platform: String },
+    Unreachable { reason: String },
 }

@@ -31,7 +31,9 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("SLIPWAY_DASHBOARD_ADDR (--dashboard-addr): {0:?} is not a socket address such as 127.0.0.1:3000")]
+    #[error(
+        "SLIPWAY_DASHBOARD_ADDR (--dashboard-addr): {0:?} is not a socket address such as 127.0.0.1:3000"
+    )]
     DashboardAddr(String),
     #[error("SLIPWAY_LOG (--log-level): {0:?} is not a valid log filter ({1})")]
     LogLevel(String, String),

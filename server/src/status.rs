@@ -37,9 +37,8 @@ impl StatusService {
     }
 
     async fn database(&self) -> anyhow::Result<DatabaseStatus> {
-        let engine: String = sqlx::query_scalar("SELECT 'SQLite ' || sqlite_version()")
-            .fetch_one(&self.db)
-            .await?;
+        let engine: String =
+            sqlx::query_scalar("SELECT 'SQLite ' || sqlite_version()").fetch_one(&self.db).await?;
         let (migrations_applied, latest_migration): (i64, Option<String>) = sqlx::query_as(
             "SELECT COUNT(*), (SELECT description FROM _sqlx_migrations WHERE success \
              ORDER BY version DESC LIMIT 1) FROM _sqlx_migrations WHERE success",

@@ -10,9 +10,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::services::ServeDir;
 
-use crate::{
-    backend::ServerBackend, config::Config, docker::DockerEngine, status::StatusService,
-};
+use crate::{backend::ServerBackend, config::Config, docker::DockerEngine, status::StatusService};
 
 /// Everything the HTTP layer needs, built once at startup.
 #[derive(Clone)]
@@ -51,15 +49,10 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     Router::new()
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(backend.clone()),
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&options, routes, move || provide_context(backend.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(axum::middleware::from_fn(crate::identity::resolve_caller))

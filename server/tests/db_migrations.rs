@@ -8,9 +8,8 @@ async fn migrations_apply_to_a_fresh_data_dir_and_are_idempotent() -> anyhow::Re
     let db = dir.open_db().await?;
     assert!(dir.path().join("slipway.db").is_file(), "the SQLite file is created");
     let expected = server::db::MIGRATOR.iter().count() as i64;
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&db)
-        .await?;
+    let applied: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(&db).await?;
     assert_eq!(applied, expected);
     db.close().await;
 

@@ -34,7 +34,8 @@ async fn status_reports_the_real_engine_and_database() -> anyhow::Result<()> {
 
 /// A status service whose engine lives at a unix socket in `dir`.
 async fn service_on_socket(dir: &TestDataDir, socket: &std::path::Path) -> anyhow::Result<StatusService> {
-    let client = bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?;
+    let client =
+        bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?;
     Ok(StatusService::new(dir.open_db().await?, Arc::new(DockerEngine::with_client(client))))
 }
 

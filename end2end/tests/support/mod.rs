@@ -55,7 +55,11 @@ impl Harness {
     async fn start() -> anyhow::Result<Self> {
         let profile = profile_dir()?;
         let bin = profile.join("slipway");
-        anyhow::ensure!(bin.is_file(), "{} is missing: build the server first (make test does)", bin.display());
+        anyhow::ensure!(
+            bin.is_file(),
+            "{} is missing: build the server first (make test does)",
+            bin.display()
+        );
         let site = std::env::var_os("SLIPWAY_SITE_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| profile.parent().map(|t| t.join("site")).unwrap_or_default());

@@ -80,7 +80,9 @@ impl DockerKit {
         }
         let images = self
             .docker
-            .list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&self.label_filter()).build()))
+            .list_images(Some(
+                ListImagesOptionsBuilder::new().all(true).filters(&self.label_filter()).build(),
+            ))
             .await?;
         for i in images {
             self.docker
@@ -100,7 +102,8 @@ impl Drop for DockerKit {
         let kit = DockerKit { docker: self.docker.clone(), run_id: self.run_id.clone() };
         let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let result = rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), kit.cleanup()).await });
+            let result =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), kit.cleanup()).await });
             std::mem::forget(kit); // its own Drop must not recurse
             match result {
                 Ok(r) => r,
@@ -144,8 +147,8 @@ pub async fn ensure_base_image(docker: &Docker) -> anyhow::Result<()> {
     }
     append_file(&mut tar, "rootfs/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)?;
     for applet in [
-        "sh", "cat", "echo", "env", "httpd", "wget", "sleep", "ls", "mkdir", "rm", "cp", "printf",
-        "test", "true", "false", "grep", "head", "tail", "seq", "date", "kill", "touch", "yes",
+        "sh", "cat", "echo", "env", "httpd", "wget", "sleep", "ls", "mkdir", "rm", "cp", "printf", "test",
+        "true", "false", "grep", "head", "tail", "seq", "date", "kill", "touch", "yes",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

@@ -103,10 +103,7 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("malformed HTTP status line")?;
+    let code =
+        head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("malformed HTTP status line")?;
     Ok((code, body.to_string()))
 }
