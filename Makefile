@@ -51,7 +51,7 @@ test-unit:
 
 # Server integration tests: real SQLite files, real Docker Engine, real git.
 test-server:
-	$(CARGO) test -p server --tests
+	$(CARGO) test -p server --test '*'
 
 # End-to-end: the built server driven by headless Chromium.
 test-e2e: site server

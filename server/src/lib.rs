@@ -6,9 +6,14 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod docker;
+pub mod git;
 pub mod identity;
+pub mod jobs;
+pub mod logs;
+pub mod projects;
 pub mod status;
 pub mod telemetry;
+pub mod validate;
 pub mod web;
 
 #[cfg(feature = "testkit")]

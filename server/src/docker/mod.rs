@@ -1,4 +1,7 @@
-//! The container runtime port and its Docker Engine implementation (bollard).
+//! The container runtime port and its Docker Engine implementation (bollard),
+//! and image builds ([`build`]).
+
+pub mod build;
 
 use std::time::Duration;
 
@@ -51,9 +54,9 @@ impl DockerEngine {
     }
 
     pub fn client(&self) -> Result<&Docker, RuntimeError> {
-        self.docker.as_ref().ok_or_else(|| {
-            RuntimeError::Unreachable(self.connect_error.clone().unwrap_or_default())
-        })
+        self.docker
+            .as_ref()
+            .ok_or_else(|| RuntimeError::Unreachable(self.connect_error.clone().unwrap_or_default()))
     }
 }
 
