@@ -1,8 +1,6 @@
 //! The server's implementation of the UI's `Backend` port: each method calls
 //! one domain use-case and maps its error to `AppError`.
 
-use std::sync::Arc;
-
 use app::{
     backend::Backend,
     wire::{Caller, SystemStatus},
@@ -16,8 +14,8 @@ pub struct ServerBackend {
 }
 
 impl ServerBackend {
-    pub fn new(status: StatusService) -> Arc<dyn Backend> {
-        Arc::new(ServerBackend { status })
+    pub fn new(status: StatusService) -> Self {
+        ServerBackend { status }
     }
 }
 

@@ -330,6 +330,34 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
 /// to `drain_secs`, ready to bind.
+/// Binds a service's settings in the column order shared by INSERT and UPDATE.
+fn bind_spec<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    spec: &'q ServiceSpec,
+    cols: &'q SpecRow,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(&spec.name)
+        .bind(&spec.git_url)
+        .bind(&spec.branch)
+        .bind(&spec.context_path)
+        .bind(&spec.dockerfile_path)
+        .bind(&cols.build_args)
+        .bind(spec.port)
+        .bind(cols.health_kind)
+        .bind(&cols.health_path)
+        .bind(&cols.health_command)
+        .bind(spec.health.interval_ms)
+        .bind(spec.health.timeout_ms)
+        .bind(spec.health.retries)
+        .bind(spec.health.start_period_ms)
+        .bind(cols.memory_bytes)
+        .bind(spec.cpu_millis)
+        .bind(spec.auto_deploy)
+        .bind(spec.build_timeout_secs)
+        .bind(spec.drain_secs)
+}
+
 struct SpecRow {
     build_args: String,
     health_kind: &'static str,
@@ -458,26 +486,7 @@ impl ProjectStore {
              SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(&spec.name)
-            .bind(&spec.git_url)
-            .bind(&spec.branch)
-            .bind(&spec.context_path)
-            .bind(&spec.dockerfile_path)
-            .bind(&cols.build_args)
-            .bind(spec.port)
-            .bind(cols.health_kind)
-            .bind(&cols.health_path)
-            .bind(&cols.health_command)
-            .bind(spec.health.interval_ms)
-            .bind(spec.health.timeout_ms)
-            .bind(spec.health.retries)
-            .bind(spec.health.start_period_ms)
-            .bind(cols.memory_bytes)
-            .bind(spec.cpu_millis)
-            .bind(spec.auto_deploy)
-            .bind(spec.build_timeout_secs)
-            .bind(spec.drain_secs)
+        let row = bind_spec(sqlx::query(&sql), &spec, &cols)
             .bind(&now)
             .bind(&now)
             .bind(project_id)
@@ -500,26 +509,7 @@ impl ProjectStore {
                  build_timeout_secs = ?, drain_secs = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(&spec.name)
-            .bind(&spec.git_url)
-            .bind(&spec.branch)
-            .bind(&spec.context_path)
-            .bind(&spec.dockerfile_path)
-            .bind(&cols.build_args)
-            .bind(spec.port)
-            .bind(cols.health_kind)
-            .bind(&cols.health_path)
-            .bind(&cols.health_command)
-            .bind(spec.health.interval_ms)
-            .bind(spec.health.timeout_ms)
-            .bind(spec.health.retries)
-            .bind(spec.health.start_period_ms)
-            .bind(cols.memory_bytes)
-            .bind(spec.cpu_millis)
-            .bind(spec.auto_deploy)
-            .bind(spec.build_timeout_secs)
-            .bind(spec.drain_secs)
+        let row = bind_spec(sqlx::query(&sql), &spec, &cols)
             .bind(now_rfc3339())
             .bind(id)
             .fetch_optional(&self.db)

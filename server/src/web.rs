@@ -22,7 +22,7 @@ pub struct AppState {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = crate::db::open(&config.data_dir).await?;
     let runtime = Arc::new(DockerEngine::from_env());
-    let backend = ServerBackend::new(StatusService::new(db, runtime));
+    let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(StatusService::new(db, runtime)));
     let state = AppState { backend, leptos_options: leptos_options(&config) };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
