@@ -328,8 +328,6 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
     })
 }
 
-/// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
-/// to `drain_secs`, ready to bind.
 /// Binds a service's settings in the column order shared by INSERT and UPDATE.
 fn bind_spec<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -358,6 +356,8 @@ fn bind_spec<'q>(
         .bind(spec.drain_secs)
 }
 
+/// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
+/// to `drain_secs`, ready to bind.
 struct SpecRow {
     build_args: String,
     health_kind: &'static str,
