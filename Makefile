@@ -15,7 +15,7 @@ CARGO ?= cargo
 # Written by scripts/setup.sh: the toolchain with the wasm32 std, PATH.
 -include build/setup.mk
 
-.PHONY: help setup run test site server test-unit test-server test-e2e lint fmt clean-docker
+.PHONY: help setup run test site server test-unit test-server test-e2e bench lint fmt clean-docker
 
 help:
 	@echo "make run    build everything and serve the dashboard on 127.0.0.1:3000 (data in ./data)"
@@ -56,6 +56,14 @@ test-server:
 # End-to-end: the built server driven by headless Chromium.
 test-e2e: site server
 	$(CARGO) test -p end2end
+
+# Benchmarks (release build): queue pickup latency, log ingest.
+bench: setup
+	@$(MAKE) --no-print-directory bench-inner
+
+.PHONY: bench-inner
+bench-inner:
+	$(CARGO) bench -p server
 
 lint: setup
 	@$(MAKE) --no-print-directory lint-inner
