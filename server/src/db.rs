@@ -43,5 +43,11 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Db> {
 
 /// Current time as RFC 3339 UTC with milliseconds, the format stored everywhere.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    format_time(chrono::Utc::now())
+}
+
+/// Formats a time as stored: RFC 3339 UTC with milliseconds, so string order
+/// is time order.
+pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -11,6 +11,7 @@
 //! `GIT_CONFIG_*` environment variables, which no other user can read. Lines
 //! git prints are redacted before they reach the build log.
 
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -200,7 +201,7 @@ impl<'a> Git<'a> {
         let mut secrets = Vec::new();
         let auth_header = credentials.map(|c| {
             let pair = format!("{}:{}", c.username, c.password.as_deref().unwrap_or(""));
-            let encoded = base64(pair.as_bytes());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
             secrets.push(encoded.clone());
             match &c.password {
                 Some(p) => secrets.push(p.clone()),
@@ -416,42 +417,9 @@ async fn log_system(log: &mut LogWriter, text: &str) -> anyhow::Result<()> {
     log.line(LogStream::System, text).await.map_err(Into::into)
 }
 
-/// Standard base64 with padding (RFC 4648), for the Basic auth header.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for group in input.chunks(3) {
-        let b = [group[0], group.get(1).copied().unwrap_or(0), group.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (raw, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(raw.as_bytes()), want, "{raw}");
-        }
-    }
 
     #[test]
     fn output_lines_lose_url_credentials_and_secrets() {
@@ -462,7 +430,13 @@ mod tests {
         assert!(!out.contains("s3cret"), "{out}");
         assert!(out.contains("'https://oauth2:********@host/x/'"), "{out}");
         let header = git.auth_header.as_deref().unwrap_or_default();
-        assert_eq!(header, format!("Authorization: Basic {}", base64(b"oauth2:s3cret")));
+        assert_eq!(
+            header,
+            format!(
+                "Authorization: Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(b"oauth2:s3cret")
+            )
+        );
     }
 
     #[test]

@@ -197,7 +197,5 @@ pub enum RecoveryAction {
     GiveUp,
 }
 
-/// Formats a time the way every table stores it (see [`crate::db::now_rfc3339`]).
-pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+/// Formats a time the way every table stores it.
+pub use crate::db::format_time;
