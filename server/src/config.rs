@@ -19,6 +19,13 @@ pub struct ServeArgs {
     /// Directory holding the built browser assets (`pkg/slipway.{js,wasm,css}`).
     #[arg(long, env = "SLIPWAY_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Jobs (builds, deploys) run at once.
+    #[arg(long, env = "SLIPWAY_WORKERS", default_value = "2")]
+    pub workers: String,
+    /// Key for secrets at rest: 32 bytes as base64. Default: a generated
+    /// key file in the data dir.
+    #[arg(long, env = "SLIPWAY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -27,7 +34,12 @@ pub struct Config {
     pub dashboard_addr: SocketAddr,
     pub log_level: String,
     pub site_root: PathBuf,
+    pub workers: usize,
+    pub secret_key: Option<String>,
 }
+
+/// Most workers `SLIPWAY_WORKERS` accepts.
+pub const MAX_WORKERS: usize = 64;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -39,6 +51,8 @@ pub enum ConfigError {
     LogLevel(String, String),
     #[error("SLIPWAY_DATA_DIR (--data-dir): must not be empty")]
     DataDir,
+    #[error("SLIPWAY_WORKERS (--workers): {0:?} is not a number from 1 to 64")]
+    Workers(String),
 }
 
 impl Config {
@@ -53,11 +67,20 @@ impl Config {
         if args.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::DataDir);
         }
+        let workers = args
+            .workers
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_WORKERS).contains(n))
+            .ok_or_else(|| ConfigError::Workers(args.workers.clone()))?;
         Ok(Config {
             data_dir: args.data_dir,
             dashboard_addr,
             log_level: args.log_level,
             site_root: args.site_root,
+            workers,
+            secret_key: args.secret_key,
         })
     }
 }
@@ -72,6 +95,8 @@ mod tests {
             dashboard_addr: addr.into(),
             log_level: log.into(),
             site_root: "target/site".into(),
+            workers: "2".into(),
+            secret_key: None,
         }
     }
 
@@ -85,6 +110,17 @@ mod tests {
     fn bad_address_names_the_setting() {
         let e = Config::from_args(args("nonsense", "info")).expect_err("must fail");
         assert!(e.to_string().contains("SLIPWAY_DASHBOARD_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn workers_must_be_a_small_positive_number() {
+        for bad in ["0", "-1", "many", "65"] {
+            let e = Config::from_args(ServeArgs { workers: bad.into(), ..args("127.0.0.1:1", "info") })
+                .expect_err(bad);
+            assert!(e.to_string().contains("SLIPWAY_WORKERS"), "{e}");
+        }
+        let c = Config::from_args(ServeArgs { workers: " 4 ".into(), ..args("127.0.0.1:1", "info") });
+        assert_eq!(c.map(|c| c.workers), Ok(4));
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Db> {
         .execute(&pool)
         .await
         .context("cannot record the instance row")?;
+    let uid = format!("{:032x}", rand::random::<u128>());
+    sqlx::query("UPDATE instance SET uid = ? WHERE id = 1 AND uid IS NULL")
+        .bind(uid)
+        .execute(&pool)
+        .await
+        .context("cannot record the instance id")?;
     tracing::info!(path = %path.display(), "database ready");
     Ok(pool)
 }
@@ -50,4 +56,12 @@ pub fn now_rfc3339() -> String {
 /// is time order.
 pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// This installation's id (labels on its containers and images).
+pub async fn instance_uid(db: &Db) -> anyhow::Result<String> {
+    sqlx::query_scalar("SELECT uid FROM instance WHERE id = 1")
+        .fetch_one(db)
+        .await
+        .context("cannot read the instance id")
 }

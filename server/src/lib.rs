@@ -1,16 +1,24 @@
 //! Slipway's server: the `slipway` binary's commands and the whole domain,
 //! one module per concern (see docs/ARCHITECTURE.md).
 
+pub mod access;
 pub mod backend;
+pub mod builds;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod deploys;
 pub mod docker;
+pub mod engine;
 pub mod git;
+pub mod history;
 pub mod identity;
 pub mod jobs;
 pub mod logs;
 pub mod projects;
+pub mod retention;
+pub mod secrets;
+pub mod service_env;
 pub mod status;
 pub mod telemetry;
 pub mod validate;

@@ -10,7 +10,14 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::services::ServeDir;
 
-use crate::{backend::ServerBackend, config::Config, docker::DockerEngine, status::StatusService};
+use crate::{
+    backend::ServerBackend,
+    config::Config,
+    deploys::switch::{RouteSwitch, RouteTable},
+    docker::DockerEngine,
+    engine::{Engine, EngineSettings},
+    status::StatusService,
+};
 
 /// Everything the HTTP layer needs, built once at startup.
 #[derive(Clone)]
@@ -21,17 +28,26 @@ pub struct AppState {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = crate::db::open(&config.data_dir).await?;
-    let runtime = Arc::new(DockerEngine::from_env());
+    let docker = DockerEngine::from_env();
+    let mut settings = EngineSettings::new(&config.data_dir);
+    settings.worker.workers = config.workers;
+    let switch: Arc<dyn RouteSwitch> = Arc::new(RouteTable::new());
+    let engine = Engine::open(db.clone(), docker.clone(), switch, settings, config.secret_key.as_deref()).await?;
+    // Recovery, orphan removal and routes happen before anything is served.
+    let running = engine.start().await?;
+    let runtime = Arc::new(docker);
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(StatusService::new(db, runtime)));
     let state = AppState { backend, leptos_options: leptos_options(&config) };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;
     tracing::info!(addr = %config.dashboard_addr, "dashboard listening on http://{}", config.dashboard_addr);
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("dashboard server failed")
+        .context("dashboard server failed");
+    running.shutdown().await;
+    served
 }
 
 pub fn leptos_options(config: &Config) -> LeptosOptions {

@@ -211,6 +211,7 @@ fn request(kit: &DockerKit, context: &Path, service: &str) -> BuildRequest {
         tags: image_tags("test", &service, 1, "abc1234", "feature/x"),
         build_args: HashMap::new(),
         labels: kit.labels(),
+        steps: None,
     }
 }
 

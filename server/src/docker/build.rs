@@ -37,6 +37,8 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     pub build_args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
+    /// Receives `(step, steps)` as each Dockerfile step starts.
+    pub steps: Option<tokio::sync::mpsc::UnboundedSender<(u32, u32)>>,
 }
 
 /// A finished build.
@@ -149,7 +151,7 @@ pub async fn build_image(
     let client = docker.clone().with_timeout(BUILD_CLIENT_TIMEOUT);
     let mut stream = client.build_image(options, None, Some(bollard::body_full(context.into())));
 
-    let mut progress = Progress::default();
+    let mut progress = Progress { steps: req.steps.clone(), ..Progress::default() };
     let mut image_id = None;
     while let Some(item) = stream.next().await {
         let info = match item {
@@ -216,6 +218,7 @@ fn split_tag(reference: &str) -> (&str, &str) {
 struct Progress {
     partial: String,
     step: Option<String>,
+    steps: Option<tokio::sync::mpsc::UnboundedSender<(u32, u32)>>,
 }
 
 impl Progress {
@@ -228,6 +231,10 @@ impl Progress {
         for line in complete.lines() {
             if line.starts_with("Step ") {
                 self.step = Some(line.trim_end().to_string());
+                if let (Some(tx), Some(n)) = (&self.steps, step_numbers(line)) {
+                    // The receiver may be gone; progress is best effort.
+                    let _ = tx.send(n);
+                }
             }
         }
         log.line(LogStream::Stdout, &complete).await
@@ -257,6 +264,14 @@ impl Progress {
             None => BuildError::Failed(message),
         }
     }
+}
+
+/// `(n, m)` from a classic builder `Step n/m : …` line.
+fn step_numbers(line: &str) -> Option<(u32, u32)> {
+    let rest = line.strip_prefix("Step ")?;
+    let (counts, _) = rest.split_once(' ')?;
+    let (n, m) = counts.split_once('/')?;
+    Some((n.parse().ok()?, m.parse().ok()?))
 }
 
 // ------------------------------------------------------------- context --

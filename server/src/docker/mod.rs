@@ -2,6 +2,8 @@
 //! and image builds ([`build`]).
 
 pub mod build;
+pub mod containers;
+pub mod labels;
 
 use std::time::Duration;
 

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use handler::{JobContext, JobHandler, Registry};
 pub use queue::{CancelOutcome, Heartbeat, JobQueue};
-pub use recovery::{recover_expired, RecoveryReport};
+pub use recovery::{recover_expired, recover_leased_before, RecoveryReport};
 pub use sqlite::SqliteJobQueue;
 pub use worker::{WorkerConfig, WorkerPool};
 

@@ -72,4 +72,9 @@ pub trait JobQueue: Send + Sync + 'static {
     /// The [`tokio::sync::Notify`] that [`notify`](Self::notify) signals
     /// (with `notify_waiters`).
     fn notifier(&self) -> &tokio::sync::Notify;
+
+    /// Ids of running jobs whose cancellation was just requested through
+    /// this queue, so workers in this process stop them without waiting for
+    /// the next heartbeat.
+    fn cancellations(&self) -> tokio::sync::broadcast::Receiver<i64>;
 }

@@ -27,8 +27,21 @@ pub async fn recover_expired(
     registry: &Registry,
     now: DateTime<Utc>,
 ) -> anyhow::Result<RecoveryReport> {
+    recover_leased_before(queue, registry, now, now).await
+}
+
+/// Like [`recover_expired`] for every job whose lease ends before
+/// `lease_cutoff`, requeueing due at `now`. At startup of the only process
+/// using the database (the data dir lock guarantees it), every running job
+/// is orphaned: pass a cutoff past any lease to recover them all at once.
+pub async fn recover_leased_before(
+    queue: &dyn JobQueue,
+    registry: &Registry,
+    lease_cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
-    for job in queue.expire_leases(now).await? {
+    for job in queue.expire_leases(lease_cutoff).await? {
         let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, service_id = job.service_id);
         let requeued = async {
             tracing::warn!(attempts = job.attempts, "job lease expired: interrupted");

@@ -24,11 +24,12 @@ pub struct SqliteJobQueue {
     db: Db,
     lease: Duration,
     notify: Notify,
+    cancels: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl SqliteJobQueue {
     pub fn new(db: Db) -> Self {
-        SqliteJobQueue { db, lease: LEASE, notify: Notify::new() }
+        SqliteJobQueue { db, lease: LEASE, notify: Notify::new(), cancels: tokio::sync::broadcast::channel(64).0 }
     }
 
     /// Overrides the lease length (tests).
@@ -212,6 +213,9 @@ impl JobQueue for SqliteJobQueue {
             .await
             .context("cannot cancel a job")?;
         if flagged.rows_affected() == 1 {
+            // Workers of this process stop it at once; others at their next
+            // heartbeat. No receiver is fine.
+            let _ = self.cancels.send(id);
             return Ok(CancelOutcome::Requested);
         }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ?")
@@ -269,5 +273,9 @@ impl JobQueue for SqliteJobQueue {
 
     fn notifier(&self) -> &Notify {
         &self.notify
+    }
+
+    fn cancellations(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.cancels.subscribe()
     }
 }

@@ -193,11 +193,13 @@ async fn run_job_inner(shared: &Shared, owner: &str, job: Job) {
             let ctx = JobContext::new(job.clone(), token.clone(), shared.queue.clone());
             let run = tokio::time::timeout(job.timeout, handler.run(ctx));
             let heartbeat = heartbeat_loop(shared, job.id, owner, &token);
+            let cancel_requested = cancel_signal(shared.queue.cancellations(), job.id);
             // Leaving the select drops the handler future: whatever it was
             // awaiting (Docker calls, streams) is dropped with it.
             tokio::select! {
                 biased;
                 _ = token.cancelled() => Some(Outcome::Cancelled),
+                () = cancel_requested => Some(Outcome::Cancelled),
                 () = heartbeat => None,
                 result = run => Some(match result {
                     Ok(Ok(())) => Outcome::Succeeded,
@@ -237,6 +239,18 @@ async fn run_job_inner(shared: &Shared, owner: &str, job: Job) {
         },
         Ok(false) => tracing::warn!(status = %outcome.status(), "job outcome not recorded: lease lost"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "recording the job outcome failed"),
+    }
+}
+
+/// Resolves when a cancellation of job `id` is announced in this process.
+async fn cancel_signal(mut rx: tokio::sync::broadcast::Receiver<i64>, id: i64) {
+    loop {
+        match rx.recv().await {
+            Ok(cancelled) if cancelled == id => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            // The queue is gone: the heartbeat still polls the flag.
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
     }
 }
 

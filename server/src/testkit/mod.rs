@@ -5,10 +5,12 @@
 
 pub mod data_dir;
 pub mod docker;
+pub mod engine;
 pub mod git;
 pub mod process;
 
 pub use data_dir::TestDataDir;
 pub use docker::{DockerKit, BASE_IMAGE, TEST_LABEL};
+pub use engine::TestEngine;
 pub use git::GitRepo;
 pub use process::{free_port, http_get, profile_dir, ServerProcess};

@@ -1,0 +1,268 @@
+//! The build job: checkout → context → Docker build → tags → image id, with
+//! phase and percent persisted and every line in the build log.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tracing::Instrument;
+
+use super::{from_row, usecases::BuildPayload, Build, COLUMNS};
+use crate::{
+    docker::{
+        build::{build_image, image_tags, BuildError, BuildRequest},
+        labels,
+    },
+    engine::Engine,
+    git,
+    jobs::{Job, JobContext, JobHandler, JobQueue, Outcome, RecoveryAction},
+    logs::{LogStream, LogWriter},
+    projects::{Project, ProjectStore, Service},
+    service_env, validate,
+};
+
+pub struct BuildHandler {
+    engine: Engine,
+}
+
+impl BuildHandler {
+    pub fn new(engine: Engine) -> Self {
+        BuildHandler { engine }
+    }
+
+    async fn build_of(&self, job: &Job) -> anyhow::Result<Build> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE job_id = ?"))
+            .bind(job.id)
+            .fetch_optional(&self.engine.db)
+            .await?
+            .with_context(|| format!("job {} has no build", job.id))?;
+        from_row(&row)
+    }
+
+    /// Persists the phase and percent on the build and its job.
+    async fn progress(&self, ctx: &JobContext, build_id: i64, phase: &str, percent: u8) -> anyhow::Result<()> {
+        sqlx::query("UPDATE builds SET phase = ?, progress = ? WHERE id = ?")
+            .bind(phase)
+            .bind(i64::from(percent.min(100)))
+            .bind(build_id)
+            .execute(&self.engine.db)
+            .await?;
+        ctx.set_progress(phase, percent).await
+    }
+
+    /// Appends a closing line to a build's log after its run ended.
+    async fn append(&self, build_id: i64, text: &str) {
+        let result = async {
+            let mut log = self.engine.logs.writer(build_id, Vec::new()).await?;
+            log.line(LogStream::System, text).await?;
+            log.finish().await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(build_id, error = %e, "cannot append to the build log");
+        }
+    }
+
+    async fn remove_workspace(&self, build_id: i64) {
+        let dir = self.engine.workspace(build_id);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(build_id, error = %e, path = %dir.display(), "cannot remove a workspace"),
+        }
+    }
+
+    async fn run_build(&self, ctx: &JobContext, build: &Build) -> anyhow::Result<()> {
+        let store = ProjectStore::new(self.engine.db.clone());
+        let service = store.get_service(build.service_id).await?;
+        let project = store.get_project(service.project_id).await?;
+        let env = service_env::stored(&self.engine.db, service.id).await?;
+        let payload: BuildPayload = serde_json::from_value(ctx.job.payload.clone()).unwrap_or(BuildPayload { deploy: false });
+
+        sqlx::query(
+            "UPDATE builds SET status = 'running', started_at = ?, finished_at = NULL, attempt = ?, \
+             error = NULL, phase = 'checkout', progress = 0 WHERE id = ?",
+        )
+        .bind(crate::db::now_rfc3339())
+        .bind(i64::from(ctx.job.attempts))
+        .bind(build.id)
+        .execute(&self.engine.db)
+        .await?;
+
+        let mut log = self.engine.logs.writer(build.id, service_env::secret_values(&self.engine.secrets, &env)).await?;
+        let attempt = if ctx.job.attempts > 1 { format!(" (attempt {})", ctx.job.attempts) } else { String::new() };
+        log.line(
+            LogStream::System,
+            &format!("Build #{} of {}/{}{attempt}", build.number, project.name, service.spec.name),
+        )
+        .await?;
+        match self.steps(ctx, build, &project, &service, &mut log).await {
+            Ok(image_id) => {
+                self.succeeded(build, &service, &image_id.0, &image_id.1, payload.deploy).await?;
+                log.line(LogStream::System, &format!("Build succeeded: {}", image_id.0)).await?;
+                log.finish().await?;
+                Ok(())
+            }
+            Err(e) => {
+                // Step failures are already in the log, with their output.
+                if !matches!(e.downcast_ref::<BuildError>(), Some(BuildError::StepFailed { .. } | BuildError::Failed(_))) {
+                    let _ = log.line(LogStream::System, &format!("Build failed: {e:#}")).await;
+                }
+                let _ = log.finish().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Checkout and build; returns the image id and tags.
+    async fn steps(
+        &self,
+        ctx: &JobContext,
+        build: &Build,
+        project: &Project,
+        service: &Service,
+        log: &mut LogWriter,
+    ) -> anyhow::Result<(String, Vec<String>)> {
+        self.progress(ctx, build.id, "checkout", 5).await?;
+        let workspace = self.engine.workspace(build.id);
+        self.remove_workspace(build.id).await;
+        let checkout = git::checkout(&service.spec.git_url, &build.git_ref, &workspace, log).await?;
+        sqlx::query("UPDATE builds SET commit_sha = ? WHERE id = ?")
+            .bind(&checkout.commit)
+            .bind(build.id)
+            .execute(&self.engine.db)
+            .await?;
+
+        self.progress(ctx, build.id, "build", 15).await?;
+        let context_dir = workspace.join(&service.spec.context_path);
+        ensure_dir(&context_dir, &service.spec.context_path).await?;
+        // `<branch>-latest`: the ref built, or the service's branch for a commit id.
+        let branch =
+            if validate::commit_sha(&build.git_ref).is_ok() { &service.spec.branch } else { &build.git_ref };
+        let number = u64::try_from(build.number).unwrap_or(0);
+        let mut labels = self.engine.labels(&project.name, &service.spec.name, service.id);
+        labels.insert(labels::BUILD_ID.into(), build.id.to_string());
+        let (steps_tx, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
+        let request = BuildRequest {
+            context_dir,
+            dockerfile: service.spec.dockerfile_path.clone(),
+            tags: image_tags(&project.name, &service.spec.name, number, &checkout.short, branch),
+            build_args: service.spec.build_args.clone().into_iter().collect(),
+            labels,
+            steps: Some(steps_tx),
+        };
+        let docker = self.engine.docker.client()?.clone();
+        let built = build_image(&docker, request, log);
+        tokio::pin!(built);
+        let built = loop {
+            tokio::select! {
+                result = &mut built => break result?,
+                Some((n, m)) = steps_rx.recv() => {
+                    // 15% → 95% across the Dockerfile's steps.
+                    let percent = 15 + (80 * n.saturating_sub(1) / m.max(1)).min(80);
+                    self.progress(ctx, build.id, "build", u8::try_from(percent).unwrap_or(95)).await?;
+                }
+            }
+        };
+        Ok((built.image_id, built.tags))
+    }
+
+    /// Records success and, when asked, queues the deploy, in one transaction.
+    async fn succeeded(
+        &self,
+        build: &Build,
+        service: &Service,
+        image_id: &str,
+        tags: &[String],
+        deploy: bool,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE builds SET status = 'succeeded', image_id = ?, tags = ?, phase = 'done', progress = 100, \
+             finished_at = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(image_id)
+        .bind(serde_json::to_string(tags)?)
+        .bind(crate::db::now_rfc3339())
+        .bind(build.id)
+        .execute(&mut *tx)
+        .await?;
+        if deploy {
+            let actor = build.actor.clone().unwrap_or_else(|| "slipway".into());
+            let reason = format!("build #{} ({})", build.number, build.trigger);
+            self.engine
+                .queue_deployment(&mut tx, service, image_id, Some(build.id), Some(reason), &actor, None)
+                .await?;
+        }
+        tx.commit().await?;
+        if deploy {
+            self.engine.queue.notify();
+        }
+        tracing::info!(image_id, deploy, "build succeeded");
+        Ok(())
+    }
+}
+
+async fn ensure_dir(dir: &Path, shown: &str) -> anyhow::Result<()> {
+    match tokio::fs::metadata(dir).await {
+        Ok(m) if m.is_dir() => Ok(()),
+        _ => anyhow::bail!("the context path {shown:?} is not a directory in this commit"),
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for BuildHandler {
+    async fn run(&self, ctx: JobContext) -> anyhow::Result<()> {
+        let build = self.build_of(&ctx.job).await?;
+        let span = tracing::info_span!("build", build_id = build.id, number = build.number);
+        self.run_build(&ctx, &build).instrument(span).await
+    }
+
+    async fn on_finished(&self, job: &Job, outcome: &Outcome) -> anyhow::Result<()> {
+        let build = self.build_of(job).await?;
+        let (status, error) = match outcome {
+            Outcome::Succeeded => ("succeeded", None),
+            Outcome::Failed(e) => ("failed", Some(e.clone())),
+            Outcome::Cancelled => ("cancelled", Some("cancelled".to_string())),
+            Outcome::TimedOut => ("timed_out", Some(format!("timed out after {} s", job.timeout.as_secs()))),
+        };
+        sqlx::query(
+            "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(status)
+        .bind(&error)
+        .bind(crate::db::now_rfc3339())
+        .bind(build.id)
+        .execute(&self.engine.db)
+        .await?;
+        match outcome {
+            Outcome::Cancelled => self.append(build.id, "Build cancelled").await,
+            Outcome::TimedOut => {
+                self.append(build.id, &format!("Build timed out after {} s", job.timeout.as_secs())).await
+            }
+            Outcome::Succeeded | Outcome::Failed(_) => {}
+        }
+        self.remove_workspace(build.id).await;
+        tracing::info!(build_id = build.id, status, "build finished");
+        Ok(())
+    }
+
+    async fn on_interrupted(&self, job: &Job) -> anyhow::Result<RecoveryAction> {
+        let build = self.build_of(job).await?;
+        let retry = job.attempts < job.max_attempts;
+        let message = format!("interrupted: Slipway stopped during attempt {}", job.attempts);
+        sqlx::query(
+            "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(if retry { "queued" } else { "interrupted" })
+        .bind(&message)
+        .bind(if retry { None } else { Some(crate::db::now_rfc3339()) })
+        .bind(build.id)
+        .execute(&self.engine.db)
+        .await?;
+        let next = if retry { "it will run again" } else { "it will not be retried" };
+        self.append(build.id, &format!("Slipway stopped while this build was running; {next}")).await;
+        self.remove_workspace(build.id).await;
+        tracing::warn!(build_id = build.id, retry, "build interrupted");
+        Ok(if retry { RecoveryAction::Retry } else { RecoveryAction::GiveUp })
+    }
+}

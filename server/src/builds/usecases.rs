@@ -1,0 +1,164 @@
+//! Build use-cases. Each checks the caller's role first.
+
+use std::time::Duration;
+
+use app::wire::{Caller, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{from_row, Build, COLUMNS};
+use crate::{
+    access::require,
+    engine::{Engine, EngineError, BUILD_JOB},
+    history::{Page, PageRequest},
+    jobs::{CancelOutcome, JobQueue, NewJob},
+    logs::LogLine,
+    validate,
+};
+
+/// Runs a build gets: the first, plus one retry after an interruption.
+const BUILD_ATTEMPTS: u32 = 2;
+
+/// What to build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerBuild {
+    pub service_id: i64,
+    /// Branch, tag or commit; the service's branch when `None`.
+    pub git_ref: Option<String>,
+    /// `manual`, `api`, `webhook`.
+    pub trigger: String,
+    /// Deploy the image once built.
+    pub deploy: bool,
+}
+
+/// The job payload of a build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct BuildPayload {
+    pub deploy: bool,
+}
+
+fn trigger_name(raw: &str) -> Result<String, EngineError> {
+    match raw {
+        "manual" | "api" | "webhook" | "cli" => Ok(raw.to_string()),
+        "" => Ok("manual".into()),
+        _ => Err(EngineError::Invalid { field: "trigger", message: "must be manual, api, webhook or cli".into() }),
+    }
+}
+
+impl Engine {
+    /// Queues a build (deployer).
+    pub async fn trigger_build(&self, caller: &Caller, req: TriggerBuild) -> Result<Build, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        self.enqueue_build(&actor, req).await
+    }
+
+    /// Queues a build for `actor` (a user, or a webhook's source): the build
+    /// row and its job in one transaction.
+    pub async fn enqueue_build(&self, actor: &str, req: TriggerBuild) -> Result<Build, EngineError> {
+        let trigger = trigger_name(&req.trigger)?;
+        let git_ref = match req.git_ref.as_deref().map(str::trim) {
+            Some(r) if !r.is_empty() => Some(validate::git_ref(r)?),
+            _ => None,
+        };
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "UPDATE services SET next_build_number = next_build_number + 1 WHERE id = ? \
+             RETURNING next_build_number - 1, branch, build_timeout_secs",
+        )
+        .bind(req.service_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (number, branch, timeout_secs) = row.ok_or(EngineError::NotFound("service"))?;
+        let git_ref = git_ref.unwrap_or(branch);
+        let job = NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
+            .payload(serde_json::to_value(BuildPayload { deploy: req.deploy }).map_err(anyhow::Error::from)?)
+            .max_attempts(BUILD_ATTEMPTS);
+        let job_id = self.queue.enqueue(&mut tx, &job).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING {COLUMNS}"
+        ))
+        .bind(req.service_id)
+        .bind(number)
+        .bind(job_id)
+        .bind(&git_ref)
+        .bind(&trigger)
+        .bind(actor)
+        .bind(crate::db::now_rfc3339())
+        .fetch_one(&mut *tx)
+        .await?;
+        let build = from_row(&row)?;
+        tx.commit().await?;
+        self.queue.notify();
+        tracing::info!(build_id = build.id, service_id = req.service_id, number, %git_ref, %trigger, %actor, "build queued");
+        Ok(build)
+    }
+
+    /// Cancels a queued or running build (deployer). Cancelling a finished
+    /// build is refused.
+    pub async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Result<Build, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        let build = self.build(build_id).await?;
+        let Some(job_id) = build.job_id.filter(|_| !build.status.is_terminal()) else {
+            return Err(EngineError::Conflict(format!("build #{} has already finished ({})", build.number, build.status)));
+        };
+        match self.queue.request_cancel(job_id, chrono::Utc::now()).await? {
+            CancelOutcome::CancelledQueued => {
+                sqlx::query(
+                    "UPDATE builds SET status = 'cancelled', error = 'cancelled before it started', \
+                     finished_at = ? WHERE id = ? AND status = 'queued'",
+                )
+                .bind(crate::db::now_rfc3339())
+                .bind(build_id)
+                .execute(&self.db)
+                .await?;
+            }
+            CancelOutcome::Requested | CancelOutcome::AlreadyFinished | CancelOutcome::NotFound => {}
+        }
+        tracing::info!(build_id, %actor, "build cancel requested");
+        self.build(build_id).await
+    }
+
+    /// One build (viewer).
+    pub async fn get_build(&self, caller: &Caller, build_id: i64) -> Result<Build, EngineError> {
+        require(caller, Role::Viewer)?;
+        self.build(build_id).await
+    }
+
+    pub(crate) async fn build(&self, build_id: i64) -> Result<Build, EngineError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE id = ?"))
+            .bind(build_id)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or(EngineError::NotFound("build"))?;
+        Ok(from_row(&row)?)
+    }
+
+    /// A service's builds, newest first (viewer).
+    pub async fn list_builds(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        page: PageRequest,
+    ) -> Result<Page<Build>, EngineError> {
+        require(caller, Role::Viewer)?;
+        let limit = page.limit();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM builds WHERE service_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(service_id)
+        .bind(page.before())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.db)
+        .await?;
+        let builds = rows.iter().map(from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Page::from_rows(builds, limit, |b| b.id))
+    }
+
+    /// A build's stored log lines from `from_seq` on (viewer). For a live
+    /// follow, see [`crate::logs::LogHub::subscribe`] after the same check.
+    pub async fn build_log(&self, caller: &Caller, build_id: i64, from_seq: u64) -> Result<Vec<LogLine>, EngineError> {
+        require(caller, Role::Viewer)?;
+        self.build(build_id).await?;
+        self.logs.read_from(build_id, from_seq).await.map_err(|e| EngineError::Internal(e.into()))
+    }
+}

@@ -1,0 +1,94 @@
+//! Waiting for a new container to become healthy: an HTTP GET on the
+//! service port or a command run in the container (argument vector, no
+//! shell), with interval, timeout, retries and start period as Docker's own
+//! HEALTHCHECK counts them. A container that exits or restarts fails at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+
+use crate::docker::DockerEngine;
+use crate::projects::{HealthCheck, HealthProbe};
+
+/// Waits until the container passes its check; returns its address.
+/// Failures during the start period do not count; the first success ends it.
+pub async fn wait_healthy(
+    docker: &DockerEngine,
+    container_id: &str,
+    port: u16,
+    check: &HealthCheck,
+) -> anyhow::Result<SocketAddr> {
+    let interval = Duration::from_millis(u64::from(check.interval_ms));
+    let timeout = Duration::from_millis(u64::from(check.timeout_ms));
+    let grace_until = Instant::now() + Duration::from_millis(u64::from(check.start_period_ms));
+    let mut failures = 0u32;
+    loop {
+        let state = docker
+            .container_state(container_id)
+            .await?
+            .context("the container disappeared while starting")?;
+        if !state.running || state.restart_count > 0 {
+            let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
+            bail!("the container exited during the health check (exit code {code}, status {})", state.status);
+        }
+        let ip = state.ip.context("the container has no address on the slipway network")?;
+        let addr = SocketAddr::new(ip, port);
+        let result = match tokio::time::timeout(timeout, probe(docker, container_id, addr, &check.probe)).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("no answer within {} ms", check.timeout_ms)),
+        };
+        match result {
+            Ok(()) => return Ok(addr),
+            Err(e) if Instant::now() < grace_until => {
+                tracing::debug!(error = %format!("{e:#}"), "health probe failed in the start period");
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::info!(failures, retries = check.retries, error = %format!("{e:#}"), "health probe failed");
+                if failures >= check.retries {
+                    bail!("health check failed {failures} times; last: {e:#}");
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn probe(docker: &DockerEngine, container_id: &str, addr: SocketAddr, probe: &HealthProbe) -> anyhow::Result<()> {
+    match probe {
+        HealthProbe::Http { path } => {
+            let status = http_get_status(addr, path).await?;
+            if !(200..400).contains(&status) {
+                bail!("GET {path} answered HTTP {status}");
+            }
+            Ok(())
+        }
+        HealthProbe::Command { argv } => {
+            let code = docker.exec(container_id, argv).await?;
+            if code != 0 {
+                bail!("the health command exited with code {code}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The status code of `GET path` on `addr` (HTTP/1.1, connection closed after).
+pub async fn http_get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let conn = tokio::spawn(conn);
+    let request = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::USER_AGENT, "slipway-health")
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await;
+    conn.abort();
+    Ok(response?.status().as_u16())
+}

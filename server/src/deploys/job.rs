@@ -1,0 +1,226 @@
+//! The deploy job: create and start the container, wait until healthy,
+//! switch the route, mark live, drain and remove the old container. On any
+//! failure the new container goes and the old one keeps serving.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::Instrument;
+
+use super::{
+    container_name, default_host, from_row,
+    health::wait_healthy,
+    switch::{Route, Upstream},
+    Deployment, DeploymentStatus, COLUMNS,
+};
+use crate::{
+    docker::{containers::ContainerSpec, labels},
+    engine::Engine,
+    jobs::{Job, JobContext, JobHandler, Outcome, RecoveryAction},
+    projects::ProjectStore,
+    service_env,
+};
+
+/// SIGTERM grace before SIGKILL when removing a replaced container.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct DeployHandler {
+    engine: Engine,
+}
+
+impl DeployHandler {
+    pub fn new(engine: Engine) -> Self {
+        DeployHandler { engine }
+    }
+
+    async fn deployment_of(&self, job: &Job) -> anyhow::Result<Deployment> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE job_id = ?"))
+            .bind(job.id)
+            .fetch_optional(&self.engine.db)
+            .await?
+            .with_context(|| format!("job {} has no deployment", job.id))?;
+        from_row(&row)
+    }
+
+    async fn run_deploy(&self, ctx: &JobContext, dep: &Deployment) -> anyhow::Result<()> {
+        let engine = &self.engine;
+        let store = ProjectStore::new(engine.db.clone());
+        let service = store.get_service(dep.service_id).await?;
+        let project = store.get_project(service.project_id).await?;
+        sqlx::query("UPDATE deployments SET status = 'starting', started_at = ? WHERE id = ? AND status = 'pending'")
+            .bind(crate::db::now_rfc3339())
+            .bind(dep.id)
+            .execute(&engine.db)
+            .await?;
+
+        ctx.set_progress("prepare", 5).await?;
+        if !engine.docker.image_exists(&dep.image_id).await? {
+            anyhow::bail!("the image {} no longer exists in the Docker engine", dep.image_id);
+        }
+        engine.docker.ensure_network().await?;
+        let name = container_name(&service.spec.name, dep.id);
+        // A leftover of an earlier attempt under the same name.
+        engine.docker.remove_container(&name, Duration::ZERO).await?;
+        let mut container_labels = engine.labels(&project.name, &service.spec.name, service.id);
+        container_labels.insert(labels::DEPLOYMENT_ID.into(), dep.id.to_string());
+        let spec = ContainerSpec {
+            name,
+            image: dep.image_id.clone(),
+            env: service_env::open_all(&engine.secrets, &dep.config.env)?,
+            port: dep.config.port,
+            labels: container_labels,
+            memory_bytes: dep.config.memory_bytes,
+            cpu_millis: dep.config.cpu_millis,
+        };
+
+        ctx.set_progress("start", 20).await?;
+        let container_id = engine.docker.run_container(&spec).await?;
+        sqlx::query("UPDATE deployments SET container_id = ? WHERE id = ?")
+            .bind(&container_id)
+            .bind(dep.id)
+            .execute(&engine.db)
+            .await?;
+        tracing::info!(container_id = %container_id, "container started");
+
+        ctx.set_progress("health", 40).await?;
+        let addr = wait_healthy(&engine.docker, &container_id, dep.config.port, &dep.config.health).await?;
+        tracing::info!(%addr, "container healthy");
+
+        ctx.set_progress("switch", 80).await?;
+        let old = engine.live_of(service.id).await?;
+        let route = Route {
+            service_id: service.id,
+            host: default_host(&project.name, &service.spec.name),
+            upstream: Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr },
+        };
+        let replaced = engine.switch.switch(route).await?;
+        if let Err(e) = self.mark_live(dep, old.as_ref()).await {
+            // Undo the switch: the database still says the old one is live.
+            self.engine.restore_route(service.id).await;
+            return Err(e);
+        }
+        tracing::info!("deployment live");
+
+        ctx.set_progress("drain", 90).await?;
+        if let Some(old) = old {
+            let drain = Duration::from_secs(u64::from(old.config.drain_secs));
+            if let Some(upstream) = replaced.filter(|u| u.deployment_id == old.id) {
+                let drained = engine.switch.drain(&upstream, drain).await;
+                tracing::info!(old_deployment = old.id, ?drained, "old deployment drained");
+            }
+            if let Some(old_container) = &old.container_id {
+                engine.docker.remove_container(old_container, STOP_GRACE).await?;
+                tracing::info!(old_deployment = old.id, "old container removed");
+            }
+        }
+        ctx.set_progress("done", 100).await?;
+        Ok(())
+    }
+
+    /// The new deployment live and the old one superseded (or rolled back),
+    /// in one transaction.
+    async fn mark_live(&self, dep: &Deployment, old: Option<&Deployment>) -> anyhow::Result<()> {
+        let now = crate::db::now_rfc3339();
+        let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(old) = old {
+            let replaced_as =
+                if dep.rollback_of.is_some() { DeploymentStatus::RolledBack } else { DeploymentStatus::Superseded };
+            sqlx::query("UPDATE deployments SET status = ? WHERE id = ? AND status = 'live'")
+                .bind(replaced_as.as_str())
+                .bind(old.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query(
+            "UPDATE deployments SET status = 'live', finished_at = ? WHERE id = ? AND status = 'starting'",
+        )
+        .bind(&now)
+        .bind(dep.id)
+        .execute(&mut *tx)
+        .await?;
+        anyhow::ensure!(done.rows_affected() == 1, "the deployment is no longer starting");
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a deployment that never went live `failed`, keeping the new
+    /// container's last log lines, and removes that container.
+    async fn fail(&self, dep_id: i64, reason: &str) -> anyhow::Result<()> {
+        let dep = self.engine.deployment(dep_id).await?;
+        if !matches!(dep.status, DeploymentStatus::Pending | DeploymentStatus::Starting) {
+            return Ok(());
+        }
+        // Its container, also when the id was never recorded (a crash right
+        // after creating it): found by label.
+        let dep_label = dep.id.to_string();
+        let mut containers: Vec<String> = self
+            .engine
+            .docker
+            .containers_labelled(&[(labels::INSTANCE, &self.engine.instance), (labels::DEPLOYMENT_ID, &dep_label)])
+            .await
+            .map(|found| found.into_iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        if let Some(id) = &dep.container_id {
+            if !containers.contains(id) {
+                containers.push(id.clone());
+            }
+        }
+        let mut tail = None;
+        if let Some(first) = containers.first() {
+            match self.engine.docker.logs_tail(first, self.engine.settings.log_tail_lines).await {
+                Ok(text) if !text.is_empty() => tail = Some(text),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "no log tail"),
+            }
+        }
+        // A switch that happened before the failure is undone first.
+        if self.engine.switch.route(dep.service_id).is_some_and(|r| r.upstream.deployment_id == dep.id) {
+            self.engine.restore_route(dep.service_id).await;
+        }
+        for id in &containers {
+            if let Err(e) = self.engine.docker.remove_container(id, Duration::ZERO).await {
+                tracing::warn!(error = %e, "cannot remove the failed deployment's container");
+            }
+        }
+        sqlx::query(
+            "UPDATE deployments SET status = 'failed', error = ?, log_tail = ?, finished_at = ? \
+             WHERE id = ? AND status IN ('pending', 'starting')",
+        )
+        .bind(reason)
+        .bind(tail)
+        .bind(crate::db::now_rfc3339())
+        .bind(dep.id)
+        .execute(&self.engine.db)
+        .await?;
+        tracing::warn!(deployment_id = dep.id, reason, "deployment failed; the previous one keeps serving");
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for DeployHandler {
+    async fn run(&self, ctx: JobContext) -> anyhow::Result<()> {
+        let dep = self.deployment_of(&ctx.job).await?;
+        let span = tracing::info_span!("deploy", deployment_id = dep.id, rollback_of = dep.rollback_of);
+        self.run_deploy(&ctx, &dep).instrument(span).await
+    }
+
+    async fn on_finished(&self, job: &Job, outcome: &Outcome) -> anyhow::Result<()> {
+        let dep = self.deployment_of(job).await?;
+        let reason = match outcome {
+            Outcome::Succeeded => return Ok(()),
+            Outcome::Failed(e) => e.clone(),
+            Outcome::Cancelled => "cancelled".into(),
+            Outcome::TimedOut => format!("timed out after {} s", job.timeout.as_secs()),
+        };
+        self.fail(dep.id, &reason).instrument(tracing::info_span!("deploy", deployment_id = dep.id)).await
+    }
+
+    async fn on_interrupted(&self, job: &Job) -> anyhow::Result<RecoveryAction> {
+        let dep = self.deployment_of(job).await?;
+        let reason = "interrupted: Slipway stopped during this deploy; the previous deployment kept serving";
+        self.fail(dep.id, reason).instrument(tracing::info_span!("deploy", deployment_id = dep.id)).await?;
+        // Never blindly retried: the operator decides.
+        Ok(RecoveryAction::GiveUp)
+    }
+}

@@ -1,0 +1,13 @@
+//! Labels on every container and image Slipway makes. Orphan removal and
+//! retention find their objects by these, never by name.
+
+/// `true` on everything Slipway made.
+pub const MANAGED: &str = "dev.slipway.managed";
+/// The installation's id (`instance.uid`): two installations sharing one
+/// engine never touch each other's objects.
+pub const INSTANCE: &str = "dev.slipway.instance";
+pub const PROJECT: &str = "dev.slipway.project";
+pub const SERVICE: &str = "dev.slipway.service";
+pub const SERVICE_ID: &str = "dev.slipway.service-id";
+pub const DEPLOYMENT_ID: &str = "dev.slipway.deployment-id";
+pub const BUILD_ID: &str = "dev.slipway.build-id";

@@ -1,0 +1,142 @@
+//! A service's environment variables. Secret values are sealed
+//! ([`crate::secrets`]) before they are stored and are never returned by
+//! [`list`]; deploys snapshot the sealed form and open it only to start the
+//! container, and builds get the plain values only as log redactions.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    db::Db,
+    projects::ProjectError,
+    secrets::Secrets,
+    validate,
+};
+
+/// Most variables one service may have.
+pub const MAX_VARS: usize = 200;
+
+/// A variable as submitted. For a secret that already exists, `value: None`
+/// keeps the stored value (the browser never sees it, so cannot resend it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvInput {
+    pub name: String,
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+/// A variable as shown: secret values are `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvView {
+    pub name: String,
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+/// A variable as stored and snapshotted: a secret's value is sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEnv {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+/// Replaces the service's variables with `vars`, all or nothing.
+pub async fn replace(db: &Db, secrets: &Secrets, service_id: i64, vars: &[EnvInput]) -> Result<(), ProjectError> {
+    if vars.len() > MAX_VARS {
+        return Err(ProjectError::Invalid { field: "env", message: format!("at most {MAX_VARS} variables") });
+    }
+    let mut seen = BTreeSet::new();
+    for var in vars {
+        let name = validate::env_name(&var.name)?;
+        if !seen.insert(name.clone()) {
+            return Err(ProjectError::Invalid { field: "env", message: format!("{name} is given twice") });
+        }
+        if let Some(value) = &var.value {
+            validate::env_value(value)
+                .map_err(|e| ProjectError::Invalid { field: "env", message: format!("{name}: {}", e.message) })?;
+        }
+    }
+    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM services WHERE id = ?").bind(service_id).fetch_optional(&mut *tx).await?;
+    if exists.is_none() {
+        return Err(ProjectError::NotFound { what: "service" });
+    }
+    let old = stored_on(&mut tx, service_id).await?;
+    sqlx::query("DELETE FROM service_env WHERE service_id = ?").bind(service_id).execute(&mut *tx).await?;
+    for var in vars {
+        let value = match (&var.value, var.secret) {
+            (Some(v), true) => secrets.seal(v),
+            (Some(v), false) => v.clone(),
+            (None, _) => match old.iter().find(|o| o.name == var.name && o.secret && var.secret) {
+                Some(o) => o.value.clone(),
+                None => {
+                    return Err(ProjectError::Invalid {
+                        field: "env",
+                        message: format!("{}: a value is required", var.name),
+                    })
+                }
+            },
+        };
+        sqlx::query("INSERT INTO service_env (service_id, name, value, secret) VALUES (?, ?, ?, ?)")
+            .bind(service_id)
+            .bind(&var.name)
+            .bind(value)
+            .bind(var.secret)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("UPDATE services SET updated_at = ? WHERE id = ?")
+        .bind(crate::db::now_rfc3339())
+        .bind(service_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The variables with secret values masked, by name.
+pub async fn list(db: &Db, service_id: i64) -> Result<Vec<EnvView>, ProjectError> {
+    let mut conn = db.acquire().await?;
+    Ok(stored_on(&mut conn, service_id)
+        .await?
+        .into_iter()
+        .map(|v| EnvView { value: (!v.secret).then_some(v.value), name: v.name, secret: v.secret })
+        .collect())
+}
+
+/// The variables as stored (secrets sealed), by name.
+pub async fn stored(db: &Db, service_id: i64) -> Result<Vec<StoredEnv>, ProjectError> {
+    let mut conn = db.acquire().await?;
+    stored_on(&mut conn, service_id).await
+}
+
+async fn stored_on(conn: &mut sqlx::SqliteConnection, service_id: i64) -> Result<Vec<StoredEnv>, ProjectError> {
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT name, value, secret FROM service_env WHERE service_id = ? ORDER BY name")
+            .bind(service_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(name, value, secret)| StoredEnv { name, value, secret }).collect())
+}
+
+/// Opens sealed values: `(name, plain value)` pairs for a container.
+pub fn open_all(secrets: &Secrets, vars: &[StoredEnv]) -> anyhow::Result<Vec<(String, String)>> {
+    vars.iter()
+        .map(|v| {
+            let value = if v.secret {
+                secrets.open(&v.value).map_err(|e| anyhow::anyhow!("env {}: {e}", v.name))?
+            } else {
+                v.value.clone()
+            };
+            Ok((v.name.clone(), value))
+        })
+        .collect()
+}
+
+/// The plain values of the secret variables: what logs must never show.
+pub fn secret_values(secrets: &Secrets, vars: &[StoredEnv]) -> Vec<String> {
+    vars.iter().filter(|v| v.secret).filter_map(|v| secrets.open(&v.value).ok()).collect()
+}
