@@ -216,8 +216,18 @@ fn health_path(path: &str) -> Result<String> {
     if path.len() > HEALTH_PATH_MAX {
         return Err(ProjectError::invalid(field, format!("must be at most {HEALTH_PATH_MAX} bytes long")));
     }
-    if !path.bytes().all(|c| c.is_ascii_graphic()) {
-        return Err(ProjectError::invalid(field, "must be printable ASCII without spaces"));
+    // A plain URL path and query: no shell metacharacters, quotes or
+    // brackets, even though a probe never goes near a shell.
+    let allowed = |c: u8| c.is_ascii_alphanumeric() || b"-._~/%?=&+,:@".contains(&c);
+    if !path.bytes().all(allowed) {
+        return Err(ProjectError::invalid(
+            field,
+            "may only contain letters, digits and - . _ ~ / % ? = & + , : @",
+        ));
+    }
+    let segments = path.split('?').next().unwrap_or_default();
+    if segments.split('/').any(|s| s == "..") {
+        return Err(ProjectError::invalid(field, "must not contain '..' segments"));
     }
     Ok(path.to_string())
 }

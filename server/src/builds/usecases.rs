@@ -124,7 +124,8 @@ impl Engine {
         self.build(build_id).await
     }
 
-    pub(crate) async fn build(&self, build_id: i64) -> Result<Build, EngineError> {
+    /// Internal read without a role check (jobs, tests).
+    pub async fn build(&self, build_id: i64) -> Result<Build, EngineError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE id = ?"))
             .bind(build_id)
             .fetch_optional(&self.db)

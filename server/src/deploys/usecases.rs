@@ -212,7 +212,8 @@ impl Engine {
         Ok(self.deployment(id).await?.masked())
     }
 
-    pub(crate) async fn deployment(&self, id: i64) -> Result<Deployment, EngineError> {
+    /// Internal read without a role check; secrets sealed, not masked.
+    pub async fn deployment(&self, id: i64) -> Result<Deployment, EngineError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.db)
@@ -251,7 +252,8 @@ impl Engine {
         Ok(self.live_of(service_id).await?.map(Deployment::masked))
     }
 
-    pub(crate) async fn live_of(&self, service_id: i64) -> anyhow::Result<Option<Deployment>> {
+    /// Internal read without a role check.
+    pub async fn live_of(&self, service_id: i64) -> anyhow::Result<Option<Deployment>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE service_id = ? AND status = 'live'"))
             .bind(service_id)
             .fetch_optional(&self.db)

@@ -1,0 +1,884 @@
+//! Crash recovery against the real `slipway serve` process: a job is started,
+//! the process is killed with SIGKILL at a chosen phase (checkout, Docker
+//! build step, container start, health wait) and started again on the same
+//! data dir. After the restart no job, build or deployment may be left
+//! `running`/`starting` from the dead process; a build is retried once (and
+//! `interrupted` for good after a second crash); a deploy is `failed` with an
+//! interrupted reason and its container is gone; containers no live
+//! deployment claims are removed, the live one keeps running.
+//!
+//! The test process opens the same SQLite file (WAL) only to create
+//! services, enqueue builds and deploys and read rows; the server's workers
+//! pick the jobs up by polling. Every Docker object the server makes carries
+//! the installation's `dev.slipway.instance` label: [`Harness`] removes them
+//! by that label when dropped, also when a test panics, and prints the
+//! server log of a failed test.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use app::wire::Role;
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
+};
+use bollard::Docker;
+use server::{
+    builds::{Build, BuildStatus, TriggerBuild},
+    db::Db,
+    deploys::{switch::RouteTable, DeployRequest, Deployment, DeploymentStatus},
+    docker::{containers::ContainerSpec, labels, DockerEngine},
+    engine::{Engine, EngineSettings},
+    logs::{LogHub, LogLine},
+    projects::{HealthCheck, HealthProbe, ProjectStore, Service, ServiceSpec},
+    testkit::{
+        docker::ensure_base_image,
+        engine::{anyhow_of, quick_http_check, user},
+        GitRepo, ServerProcess, TestDataDir, BASE_IMAGE,
+    },
+};
+use tempfile::TempDir;
+
+/// Upper bound for anything the tests wait for.
+const LIMIT: Duration = Duration::from_secs(60);
+/// A build (or a retried one) must finish within this.
+const BUILD_LIMIT: Duration = Duration::from_secs(120);
+
+// ------------------------------------------------------------------ harness --
+
+/// One installation under test: a data dir, a `slipway serve` process on it
+/// (started, killed, restarted), and an engine in the test process on the
+/// same database for enqueueing and reading rows.
+///
+/// Fields drop in order: the server is killed first, then the Docker objects
+/// of the installation are removed, then the data dir.
+struct Harness {
+    server: Option<ServerProcess>,
+    engine: Engine,
+    db: Db,
+    /// `instance.uid`, on every Docker object the server makes.
+    uid: String,
+    unique: String,
+    project_id: i64,
+    passed: bool,
+    _cleanup: InstanceCleanup,
+    _site: TempDir,
+    data: TestDataDir,
+}
+
+impl Harness {
+    async fn new() -> anyhow::Result<Harness> {
+        let docker = Docker::connect_with_defaults().context("cannot configure the Docker client")?;
+        docker.ping().await.context("the Docker engine does not answer")?;
+        ensure_base_image(&docker).await?;
+        let data = TestDataDir::new()?;
+        let db = data.open_db().await?;
+        let uid = server::db::instance_uid(&db).await?;
+        let cleanup = InstanceCleanup { docker, uid: uid.clone() };
+        let engine = Engine::open(
+            db.clone(),
+            DockerEngine::from_env(),
+            Arc::new(RouteTable::new()),
+            EngineSettings::new(data.path()),
+            None,
+        )
+        .await?;
+        let unique = unique_suffix();
+        let project = ProjectStore::new(db.clone()).create_project(&format!("crash-{unique}")).await?;
+        Ok(Harness {
+            server: None,
+            engine,
+            db,
+            uid,
+            unique,
+            project_id: project.id,
+            passed: false,
+            _cleanup: cleanup,
+            _site: tempfile::Builder::new().prefix("slipway-site-").tempdir()?,
+            data,
+        })
+    }
+
+    /// A service `<name>-<unique>` (container names are global to the Docker
+    /// engine, so they must not collide with other tests) on port 8080.
+    async fn service(&self, name: &str, git_url: &str, health: HealthCheck) -> anyhow::Result<Service> {
+        let mut spec = ServiceSpec::new(format!("{name}-{}", self.unique), git_url, 8080);
+        spec.health = health;
+        spec.drain_secs = 0;
+        Ok(ProjectStore::new(self.db.clone()).create_service(self.project_id, &spec).await?)
+    }
+
+    async fn set_health(&self, service_id: i64, health: HealthCheck) -> anyhow::Result<()> {
+        let store = ProjectStore::new(self.db.clone());
+        let mut spec = store.get_service(service_id).await?.spec;
+        spec.health = health;
+        store.update_service(service_id, &spec).await?;
+        Ok(())
+    }
+
+    /// Starts `slipway serve` on the data dir and waits until it serves (so
+    /// startup recovery is done). Returns the time just before the start, as
+    /// stored in the database, and where this run's part of the log begins.
+    async fn start_server(&mut self) -> anyhow::Result<(String, usize)> {
+        assert!(self.server.is_none(), "a server is already running");
+        let log_start = self.log_len();
+        let started_at = server::db::now_rfc3339();
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
+        let data = self.data.path().to_path_buf();
+        let site = self._site.path().to_path_buf();
+        let began = Instant::now();
+        let server = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, &data, &site)).await??;
+        eprintln!("slipway serve ready in {:.2} s", began.elapsed().as_secs_f64());
+        self.server = Some(server);
+        Ok((started_at, log_start))
+    }
+
+    /// SIGKILL, as a crash would (the process is reaped).
+    fn kill(&mut self) {
+        let mut server = self.server.take().expect("no server to kill");
+        server.kill();
+        eprintln!("slipway serve killed (SIGKILL)");
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data.path().join("server.log")
+    }
+
+    fn log_len(&self) -> usize {
+        std::fs::metadata(self.log_path()).map(|m| m.len() as usize).unwrap_or(0)
+    }
+
+    /// The server log from byte `from` on, without colour codes.
+    fn log_since(&self, from: usize) -> String {
+        let raw = std::fs::read(self.log_path()).unwrap_or_default();
+        strip_ansi(&String::from_utf8_lossy(raw.get(from..).unwrap_or_default()))
+    }
+
+    async fn build(&self, id: i64) -> anyhow::Result<Build> {
+        self.engine.get_build(&user(Role::Viewer), id).await.map_err(anyhow_of)
+    }
+
+    async fn deployment(&self, id: i64) -> anyhow::Result<Deployment> {
+        self.engine.get_deployment(&user(Role::Viewer), id).await.map_err(anyhow_of)
+    }
+
+    async fn job(&self, id: Option<i64>) -> anyhow::Result<JobRow> {
+        let id = id.context("the row has no job")?;
+        let (status, attempts, max_attempts, phase, last_error) =
+            sqlx::query_as::<_, (String, i64, i64, Option<String>, Option<String>)>(
+                "SELECT status, attempts, max_attempts, phase, last_error FROM jobs WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_one(&self.db)
+            .await?;
+        Ok(JobRow { status, attempts, max_attempts, phase, last_error })
+    }
+
+    async fn enqueue_build(&self, service_id: i64, deploy: bool) -> anyhow::Result<Build> {
+        let req = TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy };
+        self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)
+    }
+
+    async fn wait_build_done(&self, id: i64, limit: Duration) -> anyhow::Result<Build> {
+        wait_until(&format!("build {id} to finish"), limit, || async move {
+            let build = self.build(id).await?;
+            Ok(build.status.is_terminal().then_some(build))
+        })
+        .await
+    }
+
+    /// Waits until the deployment is live or failed and its job has ended.
+    async fn wait_deployment_done(&self, id: i64, limit: Duration) -> anyhow::Result<Deployment> {
+        wait_until(&format!("deployment {id} to settle"), limit, || async move {
+            let dep = self.deployment(id).await?;
+            let settled = dep.status.was_live() || dep.status == DeploymentStatus::Failed;
+            let job = self.job(dep.job_id).await?;
+            Ok((settled && job.status != "queued" && job.status != "running").then_some(dep))
+        })
+        .await
+    }
+
+    async fn build_log(&self, id: i64) -> anyhow::Result<Vec<LogLine>> {
+        Ok(LogHub::new(self.data.path()).read_from(id, 0).await?)
+    }
+
+    /// Containers (running or not) of this installation, with extra labels.
+    async fn containers(&self, extra: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+        let mut wanted = vec![(labels::INSTANCE, self.uid.as_str())];
+        wanted.extend_from_slice(extra);
+        Ok(self.engine.docker.containers_labelled(&wanted).await?.into_iter().map(|c| c.id).collect())
+    }
+
+    async fn container_running(&self, id: &str) -> anyhow::Result<Option<bool>> {
+        Ok(self.engine.docker.container_state(id).await?.map(|s| s.running))
+    }
+
+    /// Nothing the dead process was doing is still marked as in progress:
+    /// every running job and build, and every starting deployment, was
+    /// started by the new process (at or after `restarted_at`).
+    async fn assert_no_stale_running(&self, restarted_at: &str) -> anyhow::Result<()> {
+        let jobs: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, kind, started_at FROM jobs WHERE status = 'running' \
+             AND (started_at IS NULL OR started_at < ?)",
+        )
+        .bind(restarted_at)
+        .fetch_all(&self.db)
+        .await?;
+        ensure!(jobs.is_empty(), "jobs of the killed process still running after the restart: {jobs:?}");
+        let builds: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, attempt, started_at FROM builds WHERE status = 'running' \
+             AND (started_at IS NULL OR started_at < ?)",
+        )
+        .bind(restarted_at)
+        .fetch_all(&self.db)
+        .await?;
+        ensure!(builds.is_empty(), "builds of the killed process still running after the restart: {builds:?}");
+        let deployments: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, status, started_at FROM deployments WHERE status IN ('pending', 'starting') \
+             AND (started_at IS NULL OR started_at < ?)",
+        )
+        .bind(restarted_at)
+        .fetch_all(&self.db)
+        .await?;
+        // A pending deployment whose job is still queued is fine; one that
+        // was starting in the dead process is not.
+        let stale: Vec<_> = deployments.iter().filter(|(_, status, _)| status == "starting").collect();
+        ensure!(stale.is_empty(), "deployments of the killed process still starting: {stale:?}");
+        Ok(())
+    }
+
+    /// No job, build or deployment is queued or in progress.
+    async fn assert_all_settled(&self) -> anyhow::Result<()> {
+        let jobs: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, kind, status FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_all(&self.db)
+                .await?;
+        ensure!(jobs.is_empty(), "unfinished jobs: {jobs:?}");
+        let builds: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM builds WHERE status IN ('queued', 'running')")
+                .fetch_all(&self.db)
+                .await?;
+        ensure!(builds.is_empty(), "unfinished builds: {builds:?}");
+        let deployments: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM deployments WHERE status IN ('pending', 'starting')")
+                .fetch_all(&self.db)
+                .await?;
+        ensure!(deployments.is_empty(), "unfinished deployments: {deployments:?}");
+        Ok(())
+    }
+
+    /// Marks the test as passed: the server log is not printed.
+    fn passed(&mut self) {
+        self.passed = true;
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            server.kill();
+        }
+        if !self.passed || std::thread::panicking() {
+            eprintln!(
+                "---- slipway server log ({}) ----\n{}\n---- end of server log ----",
+                self.log_path().display(),
+                self.log_since(0)
+            );
+        }
+    }
+}
+
+#[derive(Debug)]
+struct JobRow {
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    phase: Option<String>,
+    last_error: Option<String>,
+}
+
+/// Removes every container (forced) and image carrying the installation's
+/// instance label, on a thread of its own (Drop may run inside a runtime or
+/// while unwinding).
+struct InstanceCleanup {
+    docker: Docker,
+    uid: String,
+}
+
+impl InstanceCleanup {
+    async fn run(docker: &Docker, uid: &str) -> anyhow::Result<()> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{}={uid}", labels::INSTANCE)])]);
+        let containers = docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+            .await?;
+        for id in containers.into_iter().filter_map(|c| c.id) {
+            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            if let Err(e) = docker.remove_container(&id, Some(options)).await {
+                eprintln!("cleanup: cannot remove container {id}: {e}");
+            }
+        }
+        let images =
+            docker.list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filters).build())).await?;
+        for image in images {
+            let options = RemoveImageOptionsBuilder::new().force(true).build();
+            if let Err(e) = docker.remove_image(&image.id, Some(options), None).await {
+                eprintln!("cleanup: cannot remove image {}: {e}", image.id);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for InstanceCleanup {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let uid = self.uid.clone();
+        let done = std::thread::spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), InstanceCleanup::run(&docker, &uid))
+                    .await
+                    .context("cleanup timed out")?
+            })
+        })
+        .join();
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("cleanup of instance {} failed: {e:#}", self.uid),
+            Err(_) => eprintln!("cleanup of instance {} panicked", self.uid),
+        }
+    }
+}
+
+// ---------------------------------------------------- a git server that hangs --
+
+/// A `git://` server that accepts connections and never answers, so a
+/// checkout hangs in `git fetch` for as long as it is open.
+struct HangingGitServer {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HangingGitServer {
+    fn start() -> anyhow::Result<HangingGitServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (accepted, streams, stop) = (accepted.clone(), streams.clone(), stop.clone());
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let _ = stream.set_nonblocking(true);
+                            streams.lock().unwrap_or_else(|e| e.into_inner()).push(stream);
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }
+        });
+        Ok(HangingGitServer { port, accepted, streams, stop, thread: Some(thread) })
+    }
+
+    fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/repo.git", self.port)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose client has not hung up (what it sent is drained).
+    fn open_connections(&self) -> usize {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = 0;
+        for stream in streams.iter_mut() {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        open += 1;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        open
+    }
+}
+
+impl Drop for HangingGitServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // Closing the connections ends every git process still waiting.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+// ------------------------------------------------------------------ helpers --
+
+/// Short and unique per test in this run (names are global to the Docker
+/// engine): pid, time and a counter.
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 40) ^ (u64::from(n) << 56);
+    format!("{:08x}", mixed & 0xffff_ffff) + &format!("{n}")
+}
+
+/// Polls `probe` every 100 ms until it yields a value, for at most `limit`.
+async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(value);
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn log_text(lines: &[LogLine]) -> String {
+    lines.iter().map(|l| format!("{:>4} {}", l.seq, l.text)).collect::<Vec<_>>().join("\n")
+}
+
+/// A health check that keeps failing (404) for minutes: the deploy stays in
+/// its health wait.
+fn never_healthy() -> HealthCheck {
+    HealthCheck {
+        probe: HealthProbe::Http { path: "/never-there.html".into() },
+        interval_ms: 200,
+        timeout_ms: 1000,
+        retries: 1000,
+        start_period_ms: 0,
+    }
+}
+
+fn is_interrupted_reason(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.contains("interrupted"))
+}
+
+/// The field `name=value` of the "engine started" line of a log part.
+fn startup_field(log: &str, name: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("engine started"))?;
+    let start = line.find(&format!("{name}="))? + name.len() + 1;
+    Some(line[start..].split_whitespace().next().unwrap_or_default().to_string())
+}
+
+// -------------------------------------------------------------------- tests --
+
+/// Killed while the Docker builder runs a `RUN` step: the build is re-queued
+/// (attempt 2) at restart, never left running, and the retry succeeds; the
+/// step container of the dead attempt does not survive.
+#[tokio::test]
+async fn kill_during_a_build_step_requeues_the_build_and_the_retry_succeeds() -> anyhow::Result<()> {
+    let test_start = Instant::now();
+    let mut h = Harness::new().await?;
+    let marker = format!("slow-step-done-{}", h.unique);
+    let repo = GitRepo::new()?;
+    repo.write("Dockerfile", &format!("FROM {BASE_IMAGE}\nRUN sleep 8 && echo {marker}\n"))?;
+    repo.commit("a slow build step")?;
+    let service = h.service("build", &repo.url(), quick_http_check("/")).await?;
+    h.start_server().await?;
+
+    let build = h.enqueue_build(service.id, false).await?;
+    // Wait until the RUN step's container runs (`---> Running in <id>`).
+    let step_container = wait_until("the RUN step of attempt 1", LIMIT, || {
+        let h = &h;
+        async move {
+            let b = h.build(build.id).await?;
+            if b.status.is_terminal() {
+                bail!("build ended before the kill: {} {:?}", b.status, b.error);
+            }
+            if b.status != BuildStatus::Running || b.phase.as_deref() != Some("build") {
+                return Ok(None);
+            }
+            let lines = h.build_log(build.id).await?;
+            let Some(step) = lines.iter().position(|l| l.text.starts_with("Step 2/")) else {
+                return Ok(None);
+            };
+            Ok(lines[step..]
+                .iter()
+                .find_map(|l| l.text.trim().strip_prefix("---> Running in ").map(str::to_string)))
+        }
+    })
+    .await?;
+    let job_id = build.job_id;
+    h.kill();
+
+    // What the dead process left behind.
+    let left = h.build(build.id).await?;
+    assert_eq!(left.status, BuildStatus::Running, "{left:?}");
+    assert_eq!(left.attempt, 1);
+    assert_eq!(left.phase.as_deref(), Some("build"));
+    assert_eq!(h.job(job_id).await?.status, "running");
+
+    let (restarted_at, log_start) = h.start_server().await?;
+    h.assert_no_stale_running(&restarted_at).await?;
+    let after = h.build(build.id).await?;
+    match after.status {
+        // Not picked up yet: re-queued by the recovery hook.
+        BuildStatus::Queued => {
+            assert!(is_interrupted_reason(after.error.as_deref()), "{after:?}");
+        }
+        // Already picked up again by the new process.
+        BuildStatus::Running => assert_eq!(after.attempt, 2, "{after:?}"),
+        other => panic!("after the restart the build is {other}, expected queued or running again: {after:?}"),
+    }
+    let job = h.job(job_id).await?;
+    assert!(job.status == "queued" || job.status == "running", "{job:?}");
+    assert!(job.last_error.as_deref().is_some_and(|e| e.contains("interrupted")), "{job:?}");
+    let startup = h.log_since(log_start);
+    assert_eq!(startup_field(&startup, "interrupted").as_deref(), Some("1"), "{startup}");
+    assert_eq!(startup_field(&startup, "requeued").as_deref(), Some("1"), "{startup}");
+
+    let done = h.wait_build_done(build.id, BUILD_LIMIT).await?;
+    let lines = h.build_log(build.id).await?;
+    let text = log_text(&lines);
+    assert_eq!(done.status, BuildStatus::Succeeded, "{done:?}\n{text}");
+    assert_eq!(done.attempt, 2, "{done:?}");
+    assert!(done.error.is_none(), "{done:?}");
+    assert!(done.image_id.as_deref().is_some_and(|i| i.starts_with("sha256:")), "{done:?}");
+    let job = h.job(job_id).await?;
+    assert_eq!((job.status.as_str(), job.attempts, job.max_attempts), ("succeeded", 2, 2), "{job:?}");
+    assert!(text.contains("Slipway stopped while this build was running; it will run again"), "{text}");
+    assert!(text.contains("(attempt 2)"), "{text}");
+    // The step ran to its end once: in attempt 2, not in the killed attempt.
+    let outputs = lines.iter().filter(|l| l.text.trim() == marker).count();
+    assert_eq!(outputs, 1, "{text}");
+    // A retried build continues the numbering.
+    assert!(lines.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{text}");
+
+    // The killed attempt's step container was stopped and removed by the
+    // daemon when the build request died with the process.
+    wait_until("the killed attempt's step container to go", Duration::from_secs(30), || {
+        let h = &h;
+        let id = step_container.clone();
+        async move { Ok(h.container_running(&id).await?.is_none().then_some(())) }
+    })
+    .await?;
+    assert!(h.containers(&[]).await?.is_empty(), "a build made containers");
+    assert!(!h.engine.workspace(build.id).exists(), "the workspace was kept");
+    h.assert_all_settled().await?;
+    eprintln!("build-phase crash test took {:.1} s", test_start.elapsed().as_secs_f64());
+    h.passed();
+    Ok(())
+}
+
+/// Killed while `git fetch` waits on the remote, twice: the first crash
+/// re-queues the build (attempt 2), the second leaves it `interrupted` for
+/// good (no attempts left), never `running`.
+#[tokio::test]
+async fn kill_during_checkout_retries_once_then_leaves_the_build_interrupted() -> anyhow::Result<()> {
+    let test_start = Instant::now();
+    let git = HangingGitServer::start()?;
+    let mut h = Harness::new().await?;
+    let service = h.service("checkout", &git.url(), quick_http_check("/")).await?;
+    h.start_server().await?;
+
+    let build = h.enqueue_build(service.id, false).await?;
+    let job_id = build.job_id;
+    for attempt in 1..=2i64 {
+        let git = &git;
+        wait_until(&format!("attempt {attempt} to hang in checkout"), LIMIT, || {
+            let h = &h;
+            async move {
+                let b = h.build(build.id).await?;
+                if b.status.is_terminal() {
+                    bail!("build ended before the kill: {} {:?}", b.status, b.error);
+                }
+                let hanging = b.status == BuildStatus::Running
+                    && b.attempt == attempt
+                    && b.phase.as_deref() == Some("checkout")
+                    && git.accepted() >= attempt as usize;
+                Ok(hanging.then_some(()))
+            }
+        })
+        .await?;
+        // Let git sit in the fetch for a moment.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let job = h.job(job_id).await?;
+        assert_eq!((job.status.as_str(), job.attempts, job.phase.as_deref()), ("running", attempt, Some("checkout")));
+        h.kill();
+        eprintln!(
+            "after the kill in attempt {attempt}: {} git connection(s) still open (git children of the \
+             killed server outlive it)",
+            git.open_connections()
+        );
+
+        let (restarted_at, log_start) = h.start_server().await?;
+        h.assert_no_stale_running(&restarted_at).await?;
+        let startup = h.log_since(log_start);
+        assert_eq!(startup_field(&startup, "interrupted").as_deref(), Some("1"), "{startup}");
+        let b = h.build(build.id).await?;
+        let job = h.job(job_id).await?;
+        if attempt == 1 {
+            assert_eq!(startup_field(&startup, "requeued").as_deref(), Some("1"), "{startup}");
+            assert!(
+                (b.status == BuildStatus::Queued && b.attempt == 1)
+                    || (b.status == BuildStatus::Running && b.attempt == 2),
+                "{b:?}"
+            );
+            assert!(job.status == "queued" || (job.status == "running" && job.attempts == 2), "{job:?}");
+        } else {
+            assert_eq!(startup_field(&startup, "requeued").as_deref(), Some("0"), "{startup}");
+            assert_eq!(b.status, BuildStatus::Interrupted, "{b:?}");
+            assert_eq!(b.attempt, 2, "{b:?}");
+            assert!(is_interrupted_reason(b.error.as_deref()), "{b:?}");
+            assert!(b.finished_at.is_some(), "{b:?}");
+            assert_eq!((job.status.as_str(), job.attempts, job.max_attempts), ("interrupted", 2, 2), "{job:?}");
+        }
+    }
+
+    // It is not picked up again: workers poll every second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = h.build(build.id).await?;
+    assert_eq!(b.status, BuildStatus::Interrupted, "{b:?}");
+    assert_eq!(h.job(job_id).await?.status, "interrupted");
+    assert_eq!(git.accepted(), 2, "the build was fetched again after it was given up");
+    let text = log_text(&h.build_log(build.id).await?);
+    assert!(text.contains("it will run again"), "{text}");
+    assert!(text.contains("it will not be retried"), "{text}");
+    assert!(!h.engine.workspace(build.id).exists(), "the workspace was kept");
+    assert!(h.containers(&[]).await?.is_empty());
+    h.assert_all_settled().await?;
+    drop(git);
+    eprintln!("checkout-phase crash test took {:.1} s", test_start.elapsed().as_secs_f64());
+    h.passed();
+    Ok(())
+}
+
+/// Killed the moment the deployment's container appears (created or just
+/// started, its id perhaps not yet recorded): at restart the deployment is
+/// `failed` with an interrupted reason, its job `interrupted`, and the
+/// container is removed.
+#[tokio::test]
+async fn kill_at_container_start_fails_the_deployment_and_removes_its_container() -> anyhow::Result<()> {
+    let test_start = Instant::now();
+    let mut h = Harness::new().await?;
+    let repo = GitRepo::http_service(&format!("container start {}", h.unique))?;
+    let service = h.service("start", &repo.url(), never_healthy()).await?;
+    h.start_server().await?;
+    let build = h.enqueue_build(service.id, false).await?;
+    let built = h.wait_build_done(build.id, BUILD_LIMIT).await?;
+    assert_eq!(built.status, BuildStatus::Succeeded, "{built:?}");
+
+    let req = DeployRequest { service_id: service.id, build_id: Some(build.id), ..DeployRequest::default() };
+    let dep = h.engine.deploy(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
+    let dep_label = dep.id.to_string();
+    let started = Instant::now();
+    let container = loop {
+        if let Some(id) = h.containers(&[(labels::DEPLOYMENT_ID, &dep_label)]).await?.into_iter().next() {
+            break id;
+        }
+        let now = h.deployment(dep.id).await?;
+        ensure!(!now.status.was_live() && now.status != DeploymentStatus::Failed, "deploy ended: {now:?}");
+        ensure!(started.elapsed() < LIMIT, "no container for deployment {} after {LIMIT:?}", dep.id);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    h.kill();
+
+    let left = h.deployment(dep.id).await?;
+    assert_eq!(left.status, DeploymentStatus::Starting, "{left:?}");
+    let job = h.job(left.job_id).await?;
+    assert_eq!(job.status, "running", "{job:?}");
+    eprintln!(
+        "killed in job phase {:?}; container id recorded: {}; container state: {:?}",
+        job.phase,
+        left.container_id.is_some(),
+        h.engine.docker.container_state(&container).await?.map(|s| s.status)
+    );
+
+    let (restarted_at, log_start) = h.start_server().await?;
+    h.assert_no_stale_running(&restarted_at).await?;
+    let dep_after = h.deployment(dep.id).await?;
+    assert_eq!(dep_after.status, DeploymentStatus::Failed, "{dep_after:?}");
+    assert!(is_interrupted_reason(dep_after.error.as_deref()), "{dep_after:?}");
+    assert!(dep_after.finished_at.is_some(), "{dep_after:?}");
+    let job = h.job(dep_after.job_id).await?;
+    assert_eq!((job.status.as_str(), job.attempts), ("interrupted", 1), "{job:?}");
+    assert_eq!(h.container_running(&container).await?, None, "the container {container} survived");
+    assert!(h.containers(&[]).await?.is_empty(), "containers left: {:?}", h.containers(&[]).await?);
+    assert!(h.engine.live_deployment(&user(Role::Viewer), service.id).await.map_err(anyhow_of)?.is_none());
+    let startup = h.log_since(log_start);
+    assert_eq!(startup_field(&startup, "interrupted").as_deref(), Some("1"), "{startup}");
+    assert_eq!(startup_field(&startup, "requeued").as_deref(), Some("0"), "{startup}");
+    assert!(startup.contains("deployment failed"), "{startup}");
+
+    // Not retried: still failed a few polls later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.deployment(dep.id).await?.status, DeploymentStatus::Failed);
+    assert!(h.containers(&[]).await?.is_empty());
+    h.assert_all_settled().await?;
+    eprintln!("container-start crash test took {:.1} s", test_start.elapsed().as_secs_f64());
+    h.passed();
+    Ok(())
+}
+
+/// A service has a live deployment; a second deploy is killed while it waits
+/// for its container to become healthy, and a leftover container carrying
+/// the installation's label (no live deployment claims it) is planted. At
+/// restart the new deployment is `failed` (interrupted) and its container
+/// removed, the orphan is removed, and the live deployment keeps its running
+/// container and its route.
+#[tokio::test]
+async fn kill_during_health_wait_keeps_the_live_deployment_and_removes_orphans() -> anyhow::Result<()> {
+    let test_start = Instant::now();
+    let mut h = Harness::new().await?;
+    let body = format!("live deployment {}", h.unique);
+    let repo = GitRepo::http_service(&body)?;
+    let service = h.service("health", &repo.url(), quick_http_check("/")).await?;
+    h.start_server().await?;
+
+    // Deployment 1: built and deployed, live.
+    let build = h.enqueue_build(service.id, true).await?;
+    let built = h.wait_build_done(build.id, BUILD_LIMIT).await?;
+    assert_eq!(built.status, BuildStatus::Succeeded, "{built:?}");
+    let live_id: i64 = wait_until("the deployment of build 1", LIMIT, || {
+        let h = &h;
+        async move {
+            Ok(sqlx::query_scalar("SELECT id FROM deployments WHERE build_id = ?")
+                .bind(build.id)
+                .fetch_optional(&h.db)
+                .await?)
+        }
+    })
+    .await?;
+    let live = h.wait_deployment_done(live_id, LIMIT).await?;
+    assert_eq!(live.status, DeploymentStatus::Live, "{live:?}");
+    let live_container = live.container_id.clone().context("the live deployment has no container")?;
+    assert_eq!(h.container_running(&live_container).await?, Some(true));
+
+    // Deployment 2: same image, a health check that never passes.
+    h.set_health(service.id, never_healthy()).await?;
+    let req = DeployRequest { service_id: service.id, build_id: Some(build.id), ..DeployRequest::default() };
+    let dep = h.engine.deploy(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
+    let new_container = wait_until("deployment 2 to wait for health", LIMIT, || {
+        let h = &h;
+        async move {
+            let d = h.deployment(dep.id).await?;
+            if d.status.was_live() || d.status == DeploymentStatus::Failed {
+                bail!("deployment 2 ended before the kill: {d:?}");
+            }
+            let job = h.job(d.job_id).await?;
+            Ok(d.container_id.filter(|_| job.phase.as_deref() == Some("health")))
+        }
+    })
+    .await?;
+    // A few failed probes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.kill();
+
+    let left = h.deployment(dep.id).await?;
+    assert_eq!(left.status, DeploymentStatus::Starting, "{left:?}");
+    assert_eq!(h.container_running(&new_container).await?, Some(true));
+
+    // A leftover of a crash (say mid-switch): labelled for this installation,
+    // claimed by no live deployment.
+    let orphan = h
+        .engine
+        .docker
+        .run_container(&ContainerSpec {
+            name: format!("slipway-orphan-{}", h.unique),
+            image: built.image_id.clone().context("build 1 has no image")?,
+            env: vec![],
+            port: 8080,
+            labels: HashMap::from([
+                (labels::MANAGED.to_string(), "true".to_string()),
+                (labels::INSTANCE.to_string(), h.uid.clone()),
+                (labels::SERVICE_ID.to_string(), service.id.to_string()),
+                (labels::DEPLOYMENT_ID.to_string(), "999999".to_string()),
+            ]),
+            memory_bytes: 64 * 1024 * 1024,
+            cpu_millis: 100,
+        })
+        .await?;
+    assert_eq!(h.container_running(&orphan).await?, Some(true));
+
+    let (restarted_at, log_start) = h.start_server().await?;
+    h.assert_no_stale_running(&restarted_at).await?;
+    let failed = h.deployment(dep.id).await?;
+    assert_eq!(failed.status, DeploymentStatus::Failed, "{failed:?}");
+    assert!(is_interrupted_reason(failed.error.as_deref()), "{failed:?}");
+    let job = h.job(failed.job_id).await?;
+    assert_eq!((job.status.as_str(), job.attempts), ("interrupted", 1), "{job:?}");
+    assert_eq!(h.container_running(&new_container).await?, None, "the interrupted deploy's container survived");
+    assert_eq!(h.container_running(&orphan).await?, None, "the orphan container survived");
+
+    // The live deployment is untouched.
+    let still_live = h.deployment(live_id).await?;
+    assert_eq!(still_live.status, DeploymentStatus::Live, "{still_live:?}");
+    assert_eq!(still_live.container_id.as_deref(), Some(live_container.as_str()));
+    assert_eq!(h.container_running(&live_container).await?, Some(true), "the live container was removed");
+    assert_eq!(h.containers(&[]).await?, vec![live_container.clone()]);
+    let live_now = h.engine.live_deployment(&user(Role::Viewer), service.id).await.map_err(anyhow_of)?;
+    assert_eq!(live_now.map(|d| d.id), Some(live_id));
+
+    let startup = h.log_since(log_start);
+    assert_eq!(startup_field(&startup, "interrupted").as_deref(), Some("1"), "{startup}");
+    assert_eq!(startup_field(&startup, "requeued").as_deref(), Some("0"), "{startup}");
+    assert_eq!(startup_field(&startup, "orphans_removed").as_deref(), Some("1"), "{startup}");
+    assert_eq!(startup_field(&startup, "routes").as_deref(), Some("1"), "{startup}");
+    assert!(startup.contains("removing an orphan container"), "{startup}");
+    assert!(startup.contains("deployment failed"), "{startup}");
+
+    // It stays that way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.deployment(dep.id).await?.status, DeploymentStatus::Failed);
+    assert_eq!(h.containers(&[]).await?, vec![live_container.clone()]);
+    h.assert_all_settled().await?;
+    eprintln!("health-wait crash test took {:.1} s", test_start.elapsed().as_secs_f64());
+    h.passed();
+    Ok(())
+}
