@@ -12,7 +12,7 @@
 //! pick the jobs up by polling. Every Docker object the server makes carries
 //! the installation's `dev.slipway.instance` label: [`Harness`] removes them
 //! by that label when dropped, also when a test panics, and prints the
-//! server log of a failed test.
+//! server log of a failed test (of every test with `SLIPWAY_TEST_SHOW_LOG=1`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -285,7 +285,8 @@ impl Drop for Harness {
         if let Some(server) = self.server.as_mut() {
             server.kill();
         }
-        if !self.passed || std::thread::panicking() {
+        let asked = std::env::var_os("SLIPWAY_TEST_SHOW_LOG").is_some();
+        if !self.passed || std::thread::panicking() || asked {
             eprintln!(
                 "---- slipway server log ({}) ----\n{}\n---- end of server log ----",
                 self.log_path().display(),

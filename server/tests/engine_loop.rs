@@ -379,3 +379,106 @@ async fn retention_keeps_rollback_targets_and_refuses_pruned_ones() -> anyhow::R
     assert_eq!(get(addr(&t, &service)?, "/").await?, "v3");
     Ok(())
 }
+
+/// A Unix socket in front of the Docker socket that the test can cut, as if
+/// the engine went away mid-job.
+struct CuttableDocker {
+    path: std::path::PathBuf,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl CuttableDocker {
+    fn start(path: std::path::PathBuf) -> anyhow::Result<Self> {
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::UnixStream::connect("/var/run/docker.sock").await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().expect("lock").push(conn.abort_handle());
+            }
+        });
+        tasks.lock().expect("lock").push(accept.abort_handle());
+        Ok(CuttableDocker { path, tasks })
+    }
+
+    /// Drops every connection and stops listening.
+    fn cut(&self) {
+        for task in self.tasks.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for CuttableDocker {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+#[tokio::test]
+async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_working() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let data = server::testkit::TestDataDir::new()?;
+    let socket = data.path().join("docker-proxy.sock");
+    let proxy = CuttableDocker::start(socket.clone())?;
+    let client = bollard::Docker::connect_with_unix(
+        &socket.to_string_lossy(),
+        120,
+        bollard::API_DEFAULT_VERSION,
+    )?;
+    let settings = TestEngine::settings(&kit, &data);
+    let t = TestEngine::start_with(data, settings, server::docker::DockerEngine::with_client(client)).await?;
+    let mark = format!("unreachable-{}", kit.run_id);
+    let repo = slow_repo(300, &mark)?;
+    let service = t.service("shop", "lost", &repo.url()).await?;
+    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
+    wait_for_step(&t, queued.id, &kit, &mark).await?;
+
+    proxy.cut();
+    let failed = t.wait_build(queued.id, Duration::from_secs(30)).await?;
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(error.contains("Docker engine error"), "{error}");
+    // The daemon saw the connection close and stopped the step.
+    let start = Instant::now();
+    while step_containers(&kit, &mark).await? > 0 {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step's container kept running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The engine comes back: the same workers build the next job.
+    let _proxy = CuttableDocker::start(socket)?;
+    let quick = greeting_repo("v1")?;
+    let next = t.service("other", "web", &quick.url()).await?;
+    let built = build(&t, &next, false).await?;
+    assert_eq!(built.status, JobStatus::Succeeded, "{:?}", built.error);
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let t = TestEngine::start(&kit).await?;
+    let service = t.service("shop", "web", "https://example.com/shop.git").await?;
+    for bad in ["--upload-pack=touch /tmp/x", "main;id", "$(id)", "a..b", "main\nid", "-x"] {
+        let req = TriggerBuild { service_id: service.id, git_ref: Some(bad.into()), trigger: "api".into(), deploy: true };
+        let e = t.engine.trigger_build(&user(Role::Deployer), req).await.expect_err(bad);
+        assert!(matches!(e, EngineError::Invalid { field: "git_ref", .. }), "{bad:?}: {e}");
+    }
+    let rows: (i64, i64) = sqlx::query_as("SELECT (SELECT COUNT(*) FROM builds), (SELECT COUNT(*) FROM jobs)")
+        .fetch_one(&t.engine.db)
+        .await?;
+    assert_eq!(rows, (0, 0), "nothing half-written");
+    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "api".into(), deploy: false };
+    let e = t.engine.trigger_build(&user(Role::Viewer), req).await.expect_err("viewer");
+    assert!(matches!(e, EngineError::Access(_)), "{e}");
+    Ok(())
+}
