@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Directory holding the built browser assets (`pkg/slipway.{js,wasm,css}`).
     #[arg(long, env = "SLIPWAY_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Address the edge router (the services' HTTP entry) listens on.
+    #[arg(long, env = "SLIPWAY_EDGE_ADDR", default_value = "127.0.0.1:8080")]
+    pub edge_addr: String,
     /// Jobs (builds, deploys) run at once.
     #[arg(long, env = "SLIPWAY_WORKERS", default_value = "2")]
     pub workers: String,
@@ -34,6 +37,7 @@ pub struct Config {
     pub dashboard_addr: SocketAddr,
     pub log_level: String,
     pub site_root: PathBuf,
+    pub edge_addr: SocketAddr,
     pub workers: usize,
     pub secret_key: Option<String>,
 }
@@ -51,6 +55,8 @@ pub enum ConfigError {
     LogLevel(String, String),
     #[error("SLIPWAY_DATA_DIR (--data-dir): must not be empty")]
     DataDir,
+    #[error("SLIPWAY_EDGE_ADDR (--edge-addr): {0:?} is not a socket address such as 127.0.0.1:8080")]
+    EdgeAddr(String),
     #[error("SLIPWAY_WORKERS (--workers): {0:?} is not a number from 1 to 64")]
     Workers(String),
 }
@@ -67,6 +73,8 @@ impl Config {
         if args.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::DataDir);
         }
+        let edge_addr =
+            args.edge_addr.trim().parse().map_err(|_| ConfigError::EdgeAddr(args.edge_addr.clone()))?;
         let workers = args
             .workers
             .trim()
@@ -79,6 +87,7 @@ impl Config {
             dashboard_addr,
             log_level: args.log_level,
             site_root: args.site_root,
+            edge_addr,
             workers,
             secret_key: args.secret_key,
         })
@@ -95,6 +104,7 @@ mod tests {
             dashboard_addr: addr.into(),
             log_level: log.into(),
             site_root: "target/site".into(),
+            edge_addr: "127.0.0.1:8080".into(),
             workers: "2".into(),
             secret_key: None,
         }

@@ -274,6 +274,7 @@ impl<'a> Git<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         // Nothing from the server's own environment may redirect or
         // reconfigure git.
         for var in [
@@ -448,3 +449,23 @@ mod tests {
         assert!(Target::parse("HEAD~1").is_err());
     }
 }
+
+/// `kill_on_drop` does nothing when Slipway itself is killed (`kill -9`):
+/// on Linux, ask the kernel to kill git with its parent, so a hanging fetch
+/// never outlives a crashed server.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod deploys;
 pub mod docker;
+pub mod edge;
 pub mod engine;
 pub mod git;
 pub mod history;

@@ -13,8 +13,8 @@ use tower_http::services::ServeDir;
 use crate::{
     backend::ServerBackend,
     config::Config,
-    deploys::switch::{RouteSwitch, RouteTable},
     docker::DockerEngine,
+    edge::{proxy::EdgeConfig, EdgeRouter},
     engine::{Engine, EngineSettings},
     status::StatusService,
 };
@@ -31,10 +31,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let docker = DockerEngine::from_env();
     let mut settings = EngineSettings::new(&config.data_dir);
     settings.worker.workers = config.workers;
-    let switch: Arc<dyn RouteSwitch> = Arc::new(RouteTable::new());
-    let engine = Engine::open(db.clone(), docker.clone(), switch, settings, config.secret_key.as_deref()).await?;
-    // Recovery, orphan removal and routes happen before anything is served.
+    let edge = Arc::new(EdgeRouter::new());
+    let engine =
+        Engine::open(db.clone(), docker.clone(), edge.clone(), settings, config.secret_key.as_deref()).await?;
+    // Recovery, orphan removal and the route table happen before anything
+    // is served, so the edge answers with the live versions from its first
+    // request.
     let running = engine.start().await?;
+    let edge_listener = tokio::net::TcpListener::bind(config.edge_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (SLIPWAY_EDGE_ADDR)", config.edge_addr))?;
+    tracing::info!(addr = %config.edge_addr, "edge router listening on http://{}", config.edge_addr);
+    let edge_stop = tokio_util::sync::CancellationToken::new();
+    let edge_task = tokio::spawn(crate::edge::proxy::serve(edge_listener, edge, EdgeConfig::default(), edge_stop.clone()));
     let runtime = Arc::new(docker);
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(StatusService::new(db, runtime)));
     let state = AppState { backend, leptos_options: leptos_options(&config) };
@@ -46,6 +55,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("dashboard server failed");
+    edge_stop.cancel();
+    let _ = edge_task.await;
     running.shutdown().await;
     served
 }

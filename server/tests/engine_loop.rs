@@ -16,7 +16,6 @@ use server::{
     jobs::JobStatus,
     projects::{ProjectStore, Service},
     service_env::{self, EnvInput},
-    deploys::switch::RouteSwitch,
     testkit::{
         engine::{anyhow_of, quick_http_check, user},
         DockerKit, GitRepo, TestEngine, BASE_IMAGE,

@@ -59,8 +59,14 @@ impl DeployHandler {
         }
         engine.docker.ensure_network().await?;
         let name = container_name(&service.spec.name, dep.id);
-        // A leftover of an earlier attempt under the same name.
-        engine.docker.remove_container(&name, Duration::ZERO).await?;
+        // A leftover of an earlier attempt under the same name goes; a
+        // container of that name made by someone else is never touched.
+        if let Some(existing) = engine.docker.container_state(&name).await? {
+            if existing.labels.get(labels::INSTANCE) != Some(&engine.instance) {
+                anyhow::bail!("a container named {name} exists that this Slipway installation did not create");
+            }
+            engine.docker.remove_container(&name, Duration::ZERO).await?;
+        }
         let mut container_labels = engine.labels(&project.name, &service.spec.name, service.id);
         container_labels.insert(labels::DEPLOYMENT_ID.into(), dep.id.to_string());
         let spec = ContainerSpec {

@@ -46,6 +46,7 @@ pub struct ContainerState {
     pub restart_count: i64,
     /// Its address on [`NETWORK`].
     pub ip: Option<IpAddr>,
+    pub labels: HashMap<String, String>,
 }
 
 /// A container found by label.
@@ -156,6 +157,7 @@ impl DockerEngine {
             Err(e) => return Err(engine(e)),
         };
         let state = info.state.unwrap_or_default();
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
@@ -168,6 +170,7 @@ impl DockerEngine {
             exit_code: state.exit_code,
             restart_count: info.restart_count.unwrap_or(0),
             ip,
+            labels,
         }))
     }
 

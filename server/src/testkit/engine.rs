@@ -24,7 +24,7 @@ use crate::{
 
 pub struct TestEngine {
     pub engine: Engine,
-    pub routes: Arc<RouteTable>,
+    pub routes: Arc<dyn RouteSwitch>,
     pub running: Option<Running>,
     pub data: TestDataDir,
 }
@@ -61,10 +61,19 @@ impl TestEngine {
     }
 
     pub async fn start_with(data: TestDataDir, settings: EngineSettings, docker: DockerEngine) -> anyhow::Result<TestEngine> {
+        TestEngine::start_with_switch(data, settings, docker, Arc::new(RouteTable::new())).await
+    }
+
+    /// Like [`start_with`](Self::start_with) with the given switch point
+    /// (the edge router, in edge tests).
+    pub async fn start_with_switch(
+        data: TestDataDir,
+        settings: EngineSettings,
+        docker: DockerEngine,
+        routes: Arc<dyn RouteSwitch>,
+    ) -> anyhow::Result<TestEngine> {
         let db = data.open_db().await?;
-        let routes = Arc::new(RouteTable::new());
-        let switch: Arc<dyn RouteSwitch> = routes.clone();
-        let engine = Engine::open(db, docker, switch, settings, None).await?;
+        let engine = Engine::open(db, docker, routes.clone(), settings, None).await?;
         let running = engine.start().await?;
         Ok(TestEngine { engine, routes, running: Some(running), data })
     }

@@ -17,6 +17,8 @@ pub fn free_port() -> anyhow::Result<u16> {
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The edge router's address (a free port too).
+    pub edge_addr: SocketAddr,
     pub log_path: PathBuf,
 }
 
@@ -25,6 +27,7 @@ impl ServerProcess {
     /// connections. stdout and stderr go to `<data_dir>/server.log`.
     pub fn start(bin: &Path, data_dir: &Path, site_root: &Path) -> anyhow::Result<Self> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         std::fs::create_dir_all(data_dir)?;
         let log_path = data_dir.join("server.log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
@@ -32,6 +35,7 @@ impl ServerProcess {
             .arg("serve")
             .env("SLIPWAY_DATA_DIR", data_dir)
             .env("SLIPWAY_DASHBOARD_ADDR", addr.to_string())
+            .env("SLIPWAY_EDGE_ADDR", edge_addr.to_string())
             .env("SLIPWAY_SITE_ROOT", site_root)
             .env("SLIPWAY_LOG", "info")
             .stdin(Stdio::null())
@@ -39,7 +43,7 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut server = ServerProcess { child, addr, log_path };
+        let mut server = ServerProcess { child, addr, edge_addr, log_path };
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
     }
