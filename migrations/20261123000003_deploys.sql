@@ -8,3 +8,8 @@ ALTER TABLE instance ADD COLUMN uid TEXT;
 ALTER TABLE builds ADD COLUMN image_removed_at TEXT;
 -- Deployments that were live once, newest first (rollback targets, retention).
 CREATE INDEX deployments_service_status ON deployments (service_id, status, id DESC);
+
+-- The host name the edge router answers for a service; NULL means the
+-- default `<service>.<project>.localhost`. Two services never share one.
+ALTER TABLE services ADD COLUMN domain TEXT;
+CREATE UNIQUE INDEX services_domain ON services (domain) WHERE domain IS NOT NULL;

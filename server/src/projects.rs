@@ -130,6 +130,10 @@ pub struct ServiceSpec {
     pub auto_deploy: bool,
     pub build_timeout_secs: u32,
     pub drain_secs: u32,
+    /// Host name on the edge router; `<service>.<project>.localhost` when
+    /// `None`.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 impl ServiceSpec {
@@ -149,6 +153,7 @@ impl ServiceSpec {
             auto_deploy: true,
             build_timeout_secs: 1800,
             drain_secs: 30,
+            domain: None,
         }
     }
 
@@ -180,6 +185,10 @@ impl ServiceSpec {
             auto_deploy: self.auto_deploy,
             build_timeout_secs: in_range("build_timeout_secs", self.build_timeout_secs, BUILD_TIMEOUT_RANGE)?,
             drain_secs: in_range("drain_secs", self.drain_secs, DRAIN_RANGE)?,
+            domain: match self.domain.as_deref().map(str::trim) {
+                Some(d) if !d.is_empty() => Some(validate::domain(d)?),
+                _ => None,
+            },
         })
     }
 }
@@ -266,6 +275,9 @@ fn validate_health(h: &HealthCheck) -> Result<HealthCheck> {
 /// Maps a unique-constraint violation to a conflict on `field`.
 fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectError {
     move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains("services.domain") => {
+            ProjectError::Conflict { field: "domain", message: "another service uses this domain".into() }
+        }
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             ProjectError::Conflict { field, message: message.to_string() }
         }
@@ -278,7 +290,7 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, next_build_number, created_at, updated_at";
+     drain_secs, domain, next_build_number, created_at, updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -331,6 +343,7 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             auto_deploy: row.try_get::<i64, _>("auto_deploy")? != 0,
             build_timeout_secs: int(row, "build_timeout_secs")?,
             drain_secs: int(row, "drain_secs")?,
+            domain: row.try_get("domain")?,
         },
         next_build_number: row.try_get("next_build_number")?,
         created_at: row.try_get("created_at")?,
@@ -364,6 +377,7 @@ fn bind_spec<'q>(
         .bind(spec.auto_deploy)
         .bind(spec.build_timeout_secs)
         .bind(spec.drain_secs)
+        .bind(&spec.domain)
 }
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
@@ -492,8 +506,8 @@ impl ProjectStore {
             "INSERT INTO services (project_id, name, git_url, branch, context_path, dockerfile_path, \
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
-                 auto_deploy, build_timeout_secs, drain_secs, created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
+                 auto_deploy, build_timeout_secs, drain_secs, domain, created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
@@ -516,7 +530,7 @@ impl ProjectStore {
                  build_args = ?, port = ?, health_kind = ?, health_path = ?, health_command = ?, \
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
-                 build_timeout_secs = ?, drain_secs = ?, updated_at = ? \
+                 build_timeout_secs = ?, drain_secs = ?, domain = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
@@ -627,6 +641,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn domains_are_normalized_and_unique() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let p = store.create_project("shop").await?;
+        let mut first = spec();
+        first.domain = Some("Shop.Example.COM.".into());
+        let created = store.create_service(p.id, &first).await?;
+        assert_eq!(created.spec.domain.as_deref(), Some("shop.example.com"));
+        let mut second = spec();
+        second.name = "admin".into();
+        second.domain = Some("shop.example.com".into());
+        let e = store.create_service(p.id, &second).await.expect_err("taken");
+        assert!(matches!(e, ProjectError::Conflict { field: "domain", .. }), "{e}");
+        second.domain = None;
+        assert_eq!(store.create_service(p.id, &second).await?.spec.domain, None);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn names_are_unique() -> anyhow::Result<()> {
         let (_dir, store) = store().await?;
         let p = store.create_project("shop").await?;
@@ -669,6 +701,9 @@ mod tests {
             (|s| s.cpu_millis = 0, "cpu_millis"),
             (|s| s.build_timeout_secs = 0, "build_timeout_secs"),
             (|s| s.drain_secs = 100_000, "drain_secs"),
+            (|s| s.domain = Some("localhost".into()), "domain"),
+            (|s| s.domain = Some("a_b.example.com".into()), "domain"),
+            (|s| s.domain = Some("-x.example.com".into()), "domain"),
         ];
         for (edit, field) in cases {
             let mut s = spec();

@@ -583,6 +583,32 @@ pub fn slug(field: &'static str, raw: &str) -> Result<String> {
     Ok(raw.to_string())
 }
 
+/// A DNS host name for the edge router: lower-case labels of
+/// `[a-z0-9-]` (1–63 bytes, no leading or trailing '-') joined by '.', at
+/// most 253 bytes, at least two labels. Upper case is folded; a final '.'
+/// is dropped.
+pub fn domain(raw: &str) -> Result<String> {
+    let field = "domain";
+    basic(field, raw, 253)?;
+    let name = raw.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err(ValidationError::new(field, "must have at least two labels, e.g. app.example.com"));
+    }
+    for label in labels {
+        if label.is_empty() || label.len() > 63 {
+            return Err(ValidationError::new(field, "each label must be 1 to 63 characters"));
+        }
+        if !label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+            return Err(ValidationError::new(field, "may only contain letters, digits, '-' and '.'"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(ValidationError::new(field, "a label must not start or end with '-'"));
+        }
+    }
+    Ok(name)
+}
+
 fn identifier(field: &'static str, raw: &str) -> Result<String> {
     basic(field, raw, MAX_ENV_NAME)?;
     let mut bytes = raw.bytes();

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tracing::Instrument;
 
 use super::{
-    container_name, default_host, from_row,
+    container_name, service_host, from_row,
     health::wait_healthy,
     switch::{Route, Upstream},
     Deployment, DeploymentStatus, COLUMNS,
@@ -96,7 +96,7 @@ impl DeployHandler {
         let old = engine.live_of(service.id).await?;
         let route = Route {
             service_id: service.id,
-            host: default_host(&project.name, &service.spec.name),
+            host: service_host(&project, &service),
             upstream: Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr },
         };
         let replaced = engine.switch.switch(route).await?;

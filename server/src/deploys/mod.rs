@@ -149,7 +149,11 @@ pub fn container_name(service: &str, deployment_id: i64) -> String {
     format!("slipway-{service}-{deployment_id}")
 }
 
-/// The hostname a service answers on until domains are configurable.
-pub fn default_host(project: &str, service: &str) -> String {
-    format!("{service}.{project}.localhost")
+/// The host name a service answers on: its domain, or
+/// `<service>.<project>.localhost`.
+pub fn service_host(project: &crate::projects::Project, service: &crate::projects::Service) -> String {
+    match &service.spec.domain {
+        Some(domain) => domain.clone(),
+        None => format!("{}.{}.localhost", service.spec.name, project.name),
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{default_host, switch::{Route, Upstream}};
+use super::{service_host, switch::{Route, Upstream}};
 use crate::{docker::labels, engine::Engine, projects::ProjectStore};
 
 /// Removes this installation's containers that no live deployment claims
@@ -75,7 +75,7 @@ impl Engine {
         let project = store.get_project(service.project_id).await?;
         let route = Route {
             service_id,
-            host: default_host(&project.name, &service.spec.name),
+            host: service_host(&project, &service),
             upstream: Upstream {
                 deployment_id: live.id,
                 container_id,
