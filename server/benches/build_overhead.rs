@@ -18,6 +18,11 @@
 //! - By hand: wall clock from spawning `git clone` to `docker build`
 //!   exiting, `DOCKER_BUILDKIT=0` (the classic builder, as Slipway uses).
 //!
+//! Also shown: a breakdown of each path (queue, checkout, context tar,
+//! daemon build; clone, daemon build) and the classic builder's step count,
+//! including the `LABEL` steps the daemon appends for build labels (one step
+//! per label) and the time they take.
+//!
 //! One untimed warm-up build per path runs first. Between builds the bench
 //! waits for Slipway's job to finish (workspace removal) so nothing overlaps.
 //! Every image carries `dev.slipway.test=<run id>`; the kit removes them and
@@ -26,7 +31,7 @@
 //! `cargo bench -p server --bench build_overhead` (`BENCH_ITERATIONS`, default 8)
 
 use std::collections::BTreeSet;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -81,6 +86,7 @@ struct SlipwayRun {
     pack: Duration,
     /// "Sending build context" → "Built image" (daemon build + tags).
     docker: Duration,
+    steps: Steps,
     image_id: String,
 }
 
@@ -89,7 +95,47 @@ struct HandRun {
     total: Duration,
     clone: Duration,
     docker: Duration,
+    steps: Steps,
     image_id: String,
+}
+
+/// The classic builder's `Step n/m : …` lines of one build.
+#[derive(Clone, Copy, Default)]
+struct Steps {
+    /// Steps in the build, `m`.
+    total: u32,
+    /// `LABEL` steps (the Dockerfile has none: these come from build labels).
+    labels: u32,
+    /// Time from the first `LABEL` step to "Successfully built".
+    label_time: Duration,
+}
+
+/// `lines`: each `Step` line and the "Successfully built" line with the time
+/// it was seen, in order.
+fn steps_of(lines: &[(Duration, &str)]) -> Steps {
+    let mut steps = Steps::default();
+    let mut first_label = None;
+    for (at, text) in lines {
+        if let Some(rest) = text.strip_prefix("Step ") {
+            let (counts, command) = rest.split_once(" : ").unwrap_or((rest, ""));
+            if let Some(m) = counts.split_once('/').and_then(|(_, m)| m.parse().ok()) {
+                steps.total = m;
+            }
+            if command.starts_with("LABEL ") {
+                steps.labels += 1;
+                first_label.get_or_insert(*at);
+            }
+        } else if text.starts_with("Successfully built") {
+            if let Some(first) = first_label {
+                steps.label_time = at.saturating_sub(first);
+            }
+        }
+    }
+    steps
+}
+
+fn is_step_line(text: &str) -> bool {
+    text.starts_with("Step ") || text.starts_with("Successfully built")
 }
 
 struct Bench {
@@ -189,6 +235,34 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `docker build`, noting when each step line appears on its stdout
+/// (read as it comes, like a terminal would); fails with its stderr.
+fn docker_build(cmd: &mut Command) -> anyhow::Result<Vec<(Instant, String)>> {
+    use std::io::{BufRead, Read};
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("cannot run docker build")?;
+    let mut stderr = child.stderr.take().context("docker's stderr is not piped")?;
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().context("docker's stdout is not piped")?).lines()
+    {
+        let line = line?;
+        if is_step_line(&line) {
+            lines.push((Instant::now(), line));
+        }
+    }
+    let status = child.wait()?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        bail!("docker build failed ({status}): {}", errors.trim());
+    }
+    Ok(lines)
+}
+
 impl Bench {
     /// Commits a new `BUILD_MARK` so the next build misses the layer cache.
     fn mark(&self, label: &str) -> anyhow::Result<()> {
@@ -269,7 +343,12 @@ impl Bench {
         let checked_out = ts_of("Checked out ")?;
         let sending = ts_of("Sending build context")?;
         let built = ts_of("Built image ")?;
+        let mut step_lines = Vec::new();
+        for line in log.iter().filter(|l| is_step_line(&l.text)) {
+            step_lines.push((between(&build.created_at, &line.ts)?, line.text.as_str()));
+        }
         Ok(SlipwayRun {
+            steps: steps_of(&step_lines),
             row: between(&build.created_at, finished)?,
             wall,
             queued: between(&build.created_at, started)?,
@@ -288,7 +367,7 @@ impl Bench {
         let tag = format!("slipway-bench/by-hand:{}-{label}", self.kit.run_id);
         let test_label = format!("{TEST_LABEL}={}", self.kit.run_id);
         let (checkout2, iidfile2) = (checkout.clone(), iidfile.clone());
-        let (clone, docker) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Duration, Duration)> {
+        let (clone, docker, steps) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let start = Instant::now();
             run(
                 Command::new("git")
@@ -299,25 +378,31 @@ impl Bench {
                 "git clone",
             )?;
             let cloned = Instant::now();
-            run(
+            let lines = docker_build(
                 Command::new("docker")
                     .args(["build", "--force-rm", "-t", &tag, "--label", &test_label, "--iidfile"])
                     .arg(&iidfile2)
                     .arg(&checkout2)
                     .env("DOCKER_BUILDKIT", "0"),
-                "docker build",
             )?;
             let done = Instant::now();
-            Ok((cloned - start, done - cloned))
+            let step_lines: Vec<(Duration, &str)> =
+                lines.iter().map(|(at, text)| (at.duration_since(start), text.as_str())).collect();
+            Ok((cloned - start, done - cloned, steps_of(&step_lines)))
         })
         .await??;
         let image_id = std::fs::read_to_string(&iidfile).context("docker build wrote no --iidfile")?;
-        Ok(HandRun { total: clone + docker, clone, docker, image_id: image_id.trim().to_string() })
+        Ok(HandRun { total: clone + docker, clone, docker, steps, image_id: image_id.trim().to_string() })
     }
 
     /// Every image id in `image`'s local history down to the base image
     /// (the classic builder's intermediate images).
-    async fn layers(&self, image: &str, base: &BTreeSet<String>, into: &mut BTreeSet<String>) -> anyhow::Result<()> {
+    async fn layers(
+        &self,
+        image: &str,
+        base: &BTreeSet<String>,
+        into: &mut BTreeSet<String>,
+    ) -> anyhow::Result<()> {
         let history = self.kit.docker.image_history(image).await?;
         for item in history {
             if item.id != "<missing>" && !item.id.is_empty() && !base.contains(&item.id) {
@@ -339,7 +424,7 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     let repo = app_repo()?;
     let service = te.service("bench", "app", &repo.url()).await?;
     let scratch = tempfile::Builder::new().prefix("slipway-bench-").tempdir()?;
-    let mut b = Bench { kit, te, repo, service, caller: user(Role::Deployer), scratch };
+    let b = Bench { kit, te, repo, service, caller: user(Role::Deployer), scratch };
 
     let mut base = BTreeSet::new();
     for item in b.kit.docker.image_history(BASE_IMAGE).await? {
@@ -408,6 +493,13 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     print_row("  slipway docker build + tags", &slipway.iter().map(|r| r.docker).collect::<Vec<_>>());
     print_row("  by hand git clone", &hand.iter().map(|r| r.clone).collect::<Vec<_>>());
     print_row("  by hand docker build", &hand.iter().map(|r| r.docker).collect::<Vec<_>>());
+    let (s_steps, h_steps) = (slipway[n - 1].steps, hand[n - 1].steps);
+    println!(
+        "  Dockerfile steps: slipway {} ({} LABEL from build labels), by hand {} ({} LABEL)",
+        s_steps.total, s_steps.labels, h_steps.total, h_steps.labels
+    );
+    print_row("  slipway LABEL steps", &slipway.iter().map(|r| r.steps.label_time).collect::<Vec<_>>());
+    print_row("  by hand LABEL steps", &hand.iter().map(|r| r.steps.label_time).collect::<Vec<_>>());
     let verdict = if ratio <= GOAL_RATIO { "meets" } else { "MISSES" };
     println!(
         "build_overhead: ratio median(slipway)/median(by hand) = {ratio:.3} ({verdict} the goal ≤ {GOAL_RATIO:.2}); \
@@ -432,8 +524,10 @@ async fn check_cleanup(kit: &DockerKit, images: &[String], layers: &BTreeSet<Str
         "label".to_string(),
         vec![format!("{TEST_LABEL}={}", kit.run_id)],
     )]);
-    let left_images =
-        kit.docker.list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filter).build())).await?;
+    let left_images = kit
+        .docker
+        .list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filter).build()))
+        .await?;
     let left_containers = kit
         .docker
         .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))

@@ -418,6 +418,26 @@ async fn log_system(log: &mut LogWriter, text: &str) -> anyhow::Result<()> {
     log.line(LogStream::System, text).await.map_err(Into::into)
 }
 
+/// `kill_on_drop` does nothing when Slipway itself is killed (`kill -9`):
+/// on Linux, ask the kernel to kill git with its parent, so a hanging fetch
+/// never outlives a crashed server.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,23 +469,3 @@ mod tests {
         assert!(Target::parse("HEAD~1").is_err());
     }
 }
-
-/// `kill_on_drop` does nothing when Slipway itself is killed (`kill -9`):
-/// on Linux, ask the kernel to kill git with its parent, so a hanging fetch
-/// never outlives a crashed server.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // prctl(2), which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}

@@ -139,8 +139,11 @@ impl BuildHandler {
         let branch =
             if validate::commit_sha(&build.git_ref).is_ok() { &service.spec.branch } else { &build.git_ref };
         let number = u64::try_from(build.number).unwrap_or(0);
-        let mut labels = self.engine.labels(&project.name, &service.spec.name, service.id);
-        labels.insert(labels::BUILD_ID.into(), build.id.to_string());
+        // The classic builder turns every build label into a LABEL step
+        // (about 1 s each here): images carry only the instance label (plus
+        // the configured extra ones); the build row links image and build.
+        let mut labels = self.engine.settings.extra_labels.clone();
+        labels.insert(labels::INSTANCE.into(), self.engine.instance.clone());
         let (steps_tx, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
         let request = BuildRequest {
             context_dir,

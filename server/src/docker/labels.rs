@@ -1,5 +1,6 @@
-//! Labels on every container and image Slipway makes. Orphan removal and
-//! retention find their objects by these, never by name.
+//! Labels on the containers Slipway makes (all of these) and the images it
+//! builds (only [`INSTANCE`]: each build label costs a builder step).
+//! Orphan removal and clean-up find objects by these, never by name.
 
 /// `true` on everything Slipway made.
 pub const MANAGED: &str = "dev.slipway.managed";
@@ -10,4 +11,3 @@ pub const PROJECT: &str = "dev.slipway.project";
 pub const SERVICE: &str = "dev.slipway.service";
 pub const SERVICE_ID: &str = "dev.slipway.service-id";
 pub const DEPLOYMENT_ID: &str = "dev.slipway.deployment-id";
-pub const BUILD_ID: &str = "dev.slipway.build-id";
