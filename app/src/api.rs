@@ -3,11 +3,39 @@
 
 use leptos::prelude::*;
 
-use crate::{error::AppError, wire::SystemStatus};
+use crate::{
+    error::AppError,
+    wire::{Caller, SystemStatus},
+};
 
 #[server(prefix = "/rpc", endpoint = "check_status")]
 pub async fn check_status() -> Result<SystemStatus, AppError> {
     use crate::backend::{backend, caller, respond};
     let caller = caller();
     respond(backend()?.system_status(&caller).await)
+}
+
+/// Signs in; answers the new caller. Refused with a message for a wrong name
+/// or password, a disabled account, or too many failed attempts.
+#[server(prefix = "/rpc", endpoint = "login")]
+pub async fn login(name: String, password: String) -> Result<Caller, AppError> {
+    use crate::backend::{backend, request_parts, respond};
+    let request = request_parts()?;
+    respond(backend()?.login(&request, name, password).await)
+}
+
+/// Signs out (ends the session and its cookie).
+#[server(prefix = "/rpc", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::backend::{backend, caller, request_parts, respond};
+    let (caller, request) = (caller(), request_parts()?);
+    respond(backend()?.logout(&caller, &request).await)
+}
+
+/// The caller as the server sees it: a user, or anonymous.
+#[server(prefix = "/rpc", endpoint = "whoami")]
+pub async fn whoami() -> Result<Caller, AppError> {
+    use crate::backend::{backend, caller, respond};
+    let caller = caller();
+    respond(backend()?.whoami(&caller).await)
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ServeArgs};
 
@@ -19,12 +19,46 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServeArgs),
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user. The password is read from stdin (piped: its first
+    /// line; on a terminal: typed twice, not echoed), never from arguments.
+    Create(AdminCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// The user's name: lower-case letters, digits and '-', 1 to 40 characters.
+    #[arg(long)]
+    pub name: String,
+    /// admin, deployer or viewer.
+    #[arg(long, default_value = "admin")]
+    pub role: String,
+    /// Read the password from stdin. Always the case; accepted so scripts
+    /// can say so explicitly.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Command {
+    fn serve_args(&self) -> &ServeArgs {
+        match self {
+            Command::Serve(args) | Command::Migrate(args) => args,
+            Command::Admin(AdminCommand::Create(create)) => &create.serve,
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(args) | Command::Migrate(args)) = &cli.command;
-    let config = match Config::from_args(args.clone()) {
+    let config = match Config::from_args(cli.command.serve_args().clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("slipway: invalid configuration: {e}");
@@ -39,12 +73,17 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(_) => crate::web::serve(config).await,
-            Command::Migrate(_) => crate::db::open(&config.data_dir).await.map(|_| ()),
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    let result = match command {
+        Command::Serve(_) => crate::web::serve(config).await,
+        Command::Migrate(_) => crate::db::open(&config.data_dir).await.map(|_| ()),
+        Command::Admin(AdminCommand::Create(args)) => {
+            return crate::auth::admin_cmd::create(&config, &args.name, &args.role).await;
         }
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

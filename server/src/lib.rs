@@ -2,6 +2,7 @@
 //! one module per concern (see docs/ARCHITECTURE.md).
 
 pub mod access;
+pub mod auth;
 pub mod backend;
 pub mod builds;
 pub mod cli;

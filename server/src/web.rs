@@ -11,6 +11,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::services::ServeDir;
 
 use crate::{
+    auth::{Auth, SessionSettings},
     backend::ServerBackend,
     config::Config,
     docker::DockerEngine,
@@ -24,6 +25,8 @@ use crate::{
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
     pub leptos_options: LeptosOptions,
+    /// Sessions and users, for the session layer and caller resolution.
+    pub auth: Auth,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -33,7 +36,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     settings.worker.workers = config.workers;
     let edge = Arc::new(EdgeRouter::new());
     let engine =
-        Engine::open(db.clone(), docker.clone(), edge.clone(), settings, config.secret_key.as_deref()).await?;
+        Engine::open(db.clone(), docker.clone(), edge.clone(), settings, config.secret_key.as_deref())
+            .await?;
     // Recovery, orphan removal and the route table happen before anything
     // is served, so the edge answers with the live versions from its first
     // request.
@@ -43,18 +47,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (SLIPWAY_EDGE_ADDR)", config.edge_addr))?;
     tracing::info!(addr = %config.edge_addr, "edge router listening on http://{}", config.edge_addr);
     let edge_stop = tokio_util::sync::CancellationToken::new();
-    let edge_task = tokio::spawn(crate::edge::proxy::serve(edge_listener, edge, EdgeConfig::default(), edge_stop.clone()));
+    let edge_task = tokio::spawn(crate::edge::proxy::serve(
+        edge_listener,
+        edge,
+        EdgeConfig::default(),
+        edge_stop.clone(),
+    ));
     let runtime = Arc::new(docker);
-    let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(StatusService::new(db, runtime)));
-    let state = AppState { backend, leptos_options: leptos_options(&config) };
+    let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
+    let session_cleanup = auth.spawn_session_cleanup();
+    let backend: Arc<dyn Backend> =
+        Arc::new(ServerBackend::new(StatusService::new(db, runtime)).with_auth(auth.clone()));
+    let state = AppState { backend, leptos_options: leptos_options(&config), auth };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;
     tracing::info!(addr = %config.dashboard_addr, "dashboard listening on http://{}", config.dashboard_addr);
-    let served = axum::serve(listener, router(state))
+    // Connect info: the client address keys the login rate limit.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("dashboard server failed");
+    session_cleanup.abort();
     edge_stop.cancel();
     let _ = edge_task.await;
     running.shutdown().await;
@@ -82,7 +97,9 @@ pub fn router(state: AppState) -> Router {
         })
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .layer(axum::middleware::from_fn(crate::identity::resolve_caller))
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::identity::resolve_caller))
+        .layer(state.auth.session_layer())
+        .layer(axum::middleware::from_fn(crate::auth::origin::reject_cross_origin))
         .with_state(options)
 }
 
