@@ -192,6 +192,48 @@ async fn until_served(addr: SocketAddr, host: &str, body: &str, start: Instant) 
 
 // ------------------------------------------------------------------ load --
 
+/// CPU ticks: this process (load generator and edge), and the machine's
+/// busy and total time (`/proc`), to show what else ran during a run.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    process: u64,
+    busy: u64,
+    total: u64,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let process = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                // Fields after the parenthesized command name; utime and
+                // stime are fields 14 and 15 of the whole line.
+                let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+                Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0);
+        let (busy, total) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().next()?;
+                let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+                let total: u64 = v.iter().take(8).sum();
+                let idle = v.get(3)? + v.get(4)?;
+                Some((total - idle, total))
+            })
+            .unwrap_or((0, 1));
+        Cpu { process, busy, total }
+    }
+
+    /// This process's CPU in cores, and the machine's busy share, since `earlier`.
+    fn since(self, earlier: Cpu, wall: Duration) -> (f64, f64) {
+        // USER_HZ is 100 on Linux.
+        let process = self.process.saturating_sub(earlier.process) as f64 / 100.0 / wall.as_secs_f64();
+        let total = self.total.saturating_sub(earlier.total).max(1) as f64;
+        (process, self.busy.saturating_sub(earlier.busy) as f64 / total)
+    }
+}
+
 #[derive(Default)]
 struct Load {
     ok: u64,
@@ -199,6 +241,10 @@ struct Load {
     latencies: Vec<Duration>,
     connections: u64,
     window: Duration,
+    /// This process's CPU (cores) and the machine's busy share, summed
+    /// over `runs` runs.
+    cpu: (f64, f64),
+    runs: u32,
 }
 
 impl Load {
@@ -212,6 +258,8 @@ impl Load {
         self.latencies.extend(other.latencies);
         self.connections += other.connections;
         self.window += other.window;
+        self.cpu = (self.cpu.0 + other.cpu.0, self.cpu.1 + other.cpu.1);
+        self.runs += other.runs;
     }
 }
 
@@ -287,7 +335,9 @@ async fn load(
 ) -> anyhow::Result<Load> {
     let host: Arc<str> = host.into();
     let expect: Arc<[u8]> = static_body().into_bytes().into();
-    let deadline = Instant::now() + duration;
+    let cpu = Cpu::now();
+    let begun = Instant::now();
+    let deadline = begun + duration;
     let tasks: Vec<_> = (0..connections)
         .map(|_| tokio::spawn(client_loop(target, host.clone(), expect.clone(), deadline)))
         .collect();
@@ -296,6 +346,8 @@ async fn load(
         all.merge(task.await?);
     }
     all.window = duration;
+    all.cpu = Cpu::now().since(cpu, begun.elapsed());
+    all.runs = 1;
     all.latencies.sort_unstable();
     Ok(all)
 }
@@ -334,13 +386,16 @@ fn ms(d: Duration) -> String {
 
 fn describe(name: &str, l: &Load) -> String {
     format!(
-        "{name:<7} {:>7.0} req/s  p50 {:>8}  p99 {:>8}  {:>7} requests  {:>6} client connections  {} errors",
+        "{name:<7} {:>7.0} req/s  p50 {:>8}  p99 {:>8}  {:>7} requests  {:>6} client connections  {} errors  \
+         (bench process {:.2} cores, machine {:.0}% busy)",
         l.rate(),
         us(percentile(&l.latencies, 50.0)),
         us(percentile(&l.latencies, 99.0)),
         l.ok,
         l.connections,
-        l.errors.len()
+        l.errors.len(),
+        l.cpu.0 / f64::from(l.runs.max(1)),
+        l.cpu.1 * 100.0 / f64::from(l.runs.max(1))
     )
 }
 

@@ -16,7 +16,10 @@ use crate::docker::DockerEngine;
 use crate::projects::{HealthCheck, HealthProbe};
 
 /// Waits until the container passes its check; returns its address.
-/// Failures during the start period do not count; the first success ends it.
+/// During the start period and the first interval after it, probes run every
+/// [`FAST_PROBE`] and failures do not count (like Docker's start interval),
+/// so a container that is up in 300 ms goes live in about 300 ms, not one
+/// interval later; then probes follow `interval` and count up to `retries`.
 pub async fn wait_healthy(
     docker: &DockerEngine,
     container_id: &str,
@@ -25,7 +28,7 @@ pub async fn wait_healthy(
 ) -> anyhow::Result<SocketAddr> {
     let interval = Duration::from_millis(u64::from(check.interval_ms));
     let timeout = Duration::from_millis(u64::from(check.timeout_ms));
-    let grace_until = Instant::now() + Duration::from_millis(u64::from(check.start_period_ms));
+    let grace_until = Instant::now() + Duration::from_millis(u64::from(check.start_period_ms)) + interval;
     let mut failures = 0u32;
     loop {
         let state = docker
@@ -55,9 +58,13 @@ pub async fn wait_healthy(
                 }
             }
         }
-        tokio::time::sleep(interval).await;
+        let pause = if Instant::now() < grace_until { FAST_PROBE.min(interval) } else { interval };
+        tokio::time::sleep(pause).await;
     }
 }
+
+/// Probe spacing until the first interval has passed.
+const FAST_PROBE: Duration = Duration::from_millis(25);
 
 async fn probe(docker: &DockerEngine, container_id: &str, addr: SocketAddr, probe: &HealthProbe) -> anyhow::Result<()> {
     match probe {
