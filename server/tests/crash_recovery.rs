@@ -15,11 +15,10 @@
 //! server log of a failed test (of every test with `SLIPWAY_TEST_SHOW_LOG=1`).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use bollard::query_parameters::{
     RemoveImageOptionsBuilder,
 };
 use bollard::Docker;
+use server::testkit::wait::{strip_ansi, unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
     db::Db,
@@ -455,57 +455,6 @@ impl Drop for HangingGitServer {
 }
 
 // ------------------------------------------------------------------ helpers --
-
-/// Short and unique per test in this run (names are global to the Docker
-/// engine): pid, time and a counter.
-fn unique_suffix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let mixed = nanos ^ (u64::from(std::process::id()) << 40) ^ (u64::from(n) << 56);
-    format!("{:08x}", mixed & 0xffff_ffff) + &format!("{n}")
-}
-
-/// Polls `probe` every 100 ms until it yields a value, for at most `limit`.
-async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe().await? {
-            return Ok(value);
-        }
-        if start.elapsed() > limit {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn log_text(lines: &[LogLine]) -> String {
     lines.iter().map(|l| format!("{:>4} {}", l.seq, l.text)).collect::<Vec<_>>().join("\n")

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod engine;
 pub mod git;
 pub mod process;
+pub mod wait;
 
 pub use data_dir::TestDataDir;
 pub use docker::{DockerKit, BASE_IMAGE, TEST_LABEL};
