@@ -8,8 +8,13 @@ use leptos::prelude::*;
 
 use crate::{
     error::AppError,
-    wire::{Caller, SystemStatus},
+    wire::{
+        BuildDetail, BuildView, Caller, DeploymentView, HistoryPage, LogLineView, ProjectView, Role,
+        RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo, SystemStatus, UserView,
+    },
 };
+
+type Res<T> = Result<T, AppError>;
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -29,6 +34,70 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Who the caller is, as the server resolved it.
     async fn whoami(&self, caller: &Caller) -> Result<Caller, AppError>;
+
+    // ---------------------------------------------------------- first run --
+    async fn setup_state(&self) -> Res<SetupInfo>;
+    /// Creates the first admin when `token` matches the one-time token and no
+    /// user exists yet, and signs them in on the request's session.
+    async fn setup_admin(
+        &self,
+        request: &http::request::Parts,
+        token: String,
+        name: String,
+        password: String,
+    ) -> Res<Caller>;
+
+    // ------------------------------------------------- projects, services --
+    async fn overview(&self, caller: &Caller) -> Res<Vec<ProjectView>>;
+    async fn create_project(&self, caller: &Caller, name: String) -> Res<ProjectView>;
+    async fn create_service(&self, caller: &Caller, project_id: i64, settings: ServiceSettings) -> Res<ServiceDetail>;
+    async fn get_service(&self, caller: &Caller, service_id: i64) -> Res<ServiceDetail>;
+    async fn update_service(&self, caller: &Caller, service_id: i64, settings: ServiceSettings) -> Res<ServiceDetail>;
+
+    // ------------------------------------------------------------- builds --
+    async fn list_builds(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<BuildView>>;
+    async fn trigger_build(&self, caller: &Caller, service_id: i64, git_ref: Option<String>, deploy: bool) -> Res<BuildView>;
+    async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
+    async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>>;
+    async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Res<BuildView>;
+
+    // -------------------------------------------------------- deployments --
+    async fn list_deployments(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeploymentView>>;
+    async fn deploy_build(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        build_id: Option<i64>,
+        reason: Option<String>,
+    ) -> Res<DeploymentView>;
+    async fn rollback_preview(&self, caller: &Caller, deployment_id: i64) -> Res<RollbackPlanView>;
+    async fn rollback(&self, caller: &Caller, deployment_id: i64, reason: Option<String>) -> Res<DeploymentView>;
+
+    // --------------------------------------------------------------- team --
+    async fn list_users(&self, caller: &Caller) -> Res<Vec<UserView>>;
+    async fn create_user(&self, caller: &Caller, name: String, password: String, role: Role) -> Res<UserView>;
+    async fn set_user_role(&self, caller: &Caller, user_id: i64, role: Role) -> Res<UserView>;
+    async fn set_user_disabled(&self, caller: &Caller, user_id: i64, disabled: bool) -> Res<UserView>;
+    async fn reset_password(&self, caller: &Caller, user_id: i64, password: String) -> Res<()>;
+    async fn change_password(
+        &self,
+        caller: &Caller,
+        request: &http::request::Parts,
+        current: String,
+        new_password: String,
+    ) -> Res<()>;
 }
 
 /// The backend provided by the server.

@@ -15,6 +15,12 @@ pub enum AppError {
     NotFound(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A form field the domain refused; the UI shows it next to the field.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// Too many attempts (login); the message says when to try again.
+    #[error("{0}")]
+    RateLimited(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("unavailable: {0}")]
@@ -33,10 +39,19 @@ impl AppError {
             AppError::Unauthenticated => 401,
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
-            AppError::Invalid(_) => 422,
+            AppError::Invalid(_) | AppError::InvalidField { .. } => 422,
+            AppError::RateLimited(_) => 429,
             AppError::Conflict(_) => 409,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
+        }
+    }
+
+    /// The field a refusal is about, for inline display.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::InvalidField { field, .. } => Some(field),
+            _ => None,
         }
     }
 }

@@ -2,6 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod services;
+pub mod team;
+
+pub use services::*;
+pub use team::*;
+
 /// Who is calling, resolved once per request by the server's middleware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Caller {
@@ -15,6 +21,43 @@ pub enum Role {
     Viewer,
     Deployer,
     Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Deployer, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Deployer => "deployer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether this role includes `needed` (viewer < deployer < admin).
+    pub fn includes(self, needed: Role) -> bool {
+        let rank = |r: Role| Role::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        rank(self) >= rank(needed)
+    }
+}
+
+impl Caller {
+    /// The caller's role, `None` when anonymous.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User { role, .. } => Some(*role),
+        }
+    }
+
+    /// Whether the UI should offer an action that needs `needed`.
+    pub fn may(&self, needed: Role) -> bool {
+        self.role().is_some_and(|r| r.includes(needed))
+    }
 }
 
 /// What the status page shows.

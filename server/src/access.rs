@@ -13,28 +13,12 @@ pub enum AccessError {
     Forbidden { needed: &'static str },
 }
 
-fn rank(role: Role) -> u8 {
-    match role {
-        Role::Viewer => 0,
-        Role::Deployer => 1,
-        Role::Admin => 2,
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Viewer => "viewer",
-        Role::Deployer => "deployer",
-        Role::Admin => "admin",
-    }
-}
-
 /// The caller's name if they hold `needed` or a higher role.
 pub fn require(caller: &Caller, needed: Role) -> Result<String, AccessError> {
     match caller {
         Caller::Anonymous => Err(AccessError::Unauthenticated),
-        Caller::User { role, name, .. } if rank(*role) >= rank(needed) => Ok(name.clone()),
-        Caller::User { .. } => Err(AccessError::Forbidden { needed: role_name(needed) }),
+        Caller::User { role, name, .. } if role.includes(needed) => Ok(name.clone()),
+        Caller::User { .. } => Err(AccessError::Forbidden { needed: needed.as_str() }),
     }
 }
 

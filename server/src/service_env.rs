@@ -42,8 +42,8 @@ pub struct StoredEnv {
     pub secret: bool,
 }
 
-/// Replaces the service's variables with `vars`, all or nothing.
-pub async fn replace(db: &Db, secrets: &Secrets, service_id: i64, vars: &[EnvInput]) -> Result<(), ProjectError> {
+/// Checks the variables as [`replace`] would, without writing anything.
+pub fn check(vars: &[EnvInput]) -> Result<(), ProjectError> {
     if vars.len() > MAX_VARS {
         return Err(ProjectError::Invalid { field: "env", message: format!("at most {MAX_VARS} variables") });
     }
@@ -58,6 +58,12 @@ pub async fn replace(db: &Db, secrets: &Secrets, service_id: i64, vars: &[EnvInp
                 .map_err(|e| ProjectError::Invalid { field: "env", message: format!("{name}: {}", e.message) })?;
         }
     }
+    Ok(())
+}
+
+/// Replaces the service's variables with `vars`, all or nothing.
+pub async fn replace(db: &Db, secrets: &Secrets, service_id: i64, vars: &[EnvInput]) -> Result<(), ProjectError> {
+    check(vars)?;
     let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT id FROM services WHERE id = ?").bind(service_id).fetch_optional(&mut *tx).await?;

@@ -27,6 +27,9 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Sessions and users, for the session layer and caller resolution.
     pub auth: Auth,
+    /// The engine, for routes outside the server functions (the log stream);
+    /// `None` in tests that serve only sign-in.
+    pub engine: Option<Engine>,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -55,10 +58,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     let runtime = Arc::new(docker);
     let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
+    if let Some(token) = auth.open_setup().await? {
+        tracing::warn!(
+            "no user exists yet: open http://{}/setup and enter this one-time setup token: {token} \
+             (or run `slipway admin create`)",
+            config.dashboard_addr
+        );
+    }
     let session_cleanup = auth.spawn_session_cleanup();
-    let backend: Arc<dyn Backend> =
-        Arc::new(ServerBackend::new(StatusService::new(db, runtime)).with_auth(auth.clone()));
-    let state = AppState { backend, leptos_options: leptos_options(&config), auth };
+    let backend: Arc<dyn Backend> = Arc::new(
+        ServerBackend::new(StatusService::new(db, runtime)).with_auth(auth.clone()).with_engine(engine.clone()),
+    );
+    let state = AppState { backend, leptos_options: leptos_options(&config), auth, engine: Some(engine.clone()) };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;
@@ -90,7 +101,12 @@ pub fn router(state: AppState) -> Router {
     let backend = state.backend.clone();
     let options = state.leptos_options.clone();
     let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let api = match state.engine.clone() {
+        Some(engine) => crate::log_stream::routes(engine),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(api)
         .leptos_routes_with_context(&options, routes, move || provide_context(backend.clone()), {
             let options = options.clone();
             move || shell(options.clone())

@@ -39,7 +39,7 @@ async fn dashboard(settings: SessionSettings) -> anyhow::Result<Dashboard> {
         .site_root(dir.path().join("site").to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let router = router(AppState { backend, leptos_options, auth: auth.clone() });
+    let router = router(AppState { backend, leptos_options, auth: auth.clone(), engine: None });
     Ok(Dashboard { router, auth, _dir: dir })
 }
 
@@ -239,7 +239,7 @@ async fn five_failures_lock_the_name_for_that_address() -> anyhow::Result<()> {
     }
     let locked = call("/rpc/login").form("ann", PW).send(&app).await?;
 
-    assert_eq!(locked.status, StatusCode::FORBIDDEN);
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     let error: serde_json::Value = serde_json::from_str(&locked.body)?;
     let message = error["message"].as_str().unwrap_or_default();
     let secs: u64 = message

@@ -51,7 +51,7 @@ pub async fn create(config: &Config, name: &str, role: &str) -> ExitCode {
                 "created user {} (id {}, role {})",
                 user.name,
                 user.id,
-                super::users::role_name(user.role)
+                user.role.as_str()
             );
             ExitCode::SUCCESS
         }

@@ -11,6 +11,8 @@ pub mod login;
 pub mod origin;
 pub mod password;
 pub mod session;
+pub mod setup;
+pub mod team;
 pub mod users;
 
 use std::{
@@ -40,6 +42,7 @@ pub struct Auth {
     pub limiter: Arc<LoginLimiter>,
     pub sessions: SqliteStore,
     pub settings: SessionSettings,
+    pub setup: setup::SetupToken,
 }
 
 impl Auth {
@@ -47,7 +50,13 @@ impl Auth {
     pub async fn open(db: Db, settings: SessionSettings) -> anyhow::Result<Self> {
         let sessions = SqliteStore::new(db.clone());
         sessions.migrate().await.context("cannot create the session table")?;
-        Ok(Auth { users: UserStore::new(db), limiter: Arc::new(LoginLimiter::new()), sessions, settings })
+        Ok(Auth {
+            users: UserStore::new(db),
+            limiter: Arc::new(LoginLimiter::new()),
+            sessions,
+            settings,
+            setup: setup::SetupToken::default(),
+        })
     }
 
     /// The session layer for the dashboard's router.

@@ -63,21 +63,8 @@ pub enum VerifyError {
     Store(#[from] UserError),
 }
 
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Deployer => "deployer",
-        Role::Viewer => "viewer",
-    }
-}
-
 pub fn parse_role(text: &str) -> Result<Role, UserError> {
-    match text {
-        "admin" => Ok(Role::Admin),
-        "deployer" => Ok(Role::Deployer),
-        "viewer" => Ok(Role::Viewer),
-        _ => Err(UserError::BadRole),
-    }
+    Role::parse(text).ok_or(UserError::BadRole)
 }
 
 /// A user name as accepted by [`UserStore::create`].
@@ -125,7 +112,7 @@ impl UserStore {
         )
         .bind(&name)
         .bind(&hash)
-        .bind(role_name(role))
+        .bind(role.as_str())
         .bind(&now)
         .bind(&now)
         .fetch_one(&self.db)
@@ -135,7 +122,7 @@ impl UserStore {
             Err(e) if is_unique_violation(&e) => return Err(UserError::NameTaken),
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(user_id = id, role = role_name(role), "user created");
+        tracing::info!(user_id = id, role = role.as_str(), "user created");
         self.get(id).await?.ok_or(UserError::NotFound)
     }
 
@@ -155,6 +142,10 @@ impl UserStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    pub async fn count(&self) -> Result<i64, UserError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.db).await?)
+    }
+
     /// Every user, by name.
     pub async fn list(&self) -> Result<Vec<User>, UserError> {
         let rows =
@@ -168,7 +159,7 @@ impl UserStore {
             guard_last_admin(&mut tx, id).await?;
         }
         let done = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
-            .bind(role_name(role))
+            .bind(role.as_str())
             .bind(now_rfc3339())
             .bind(id)
             .execute(&mut *tx)
@@ -177,7 +168,7 @@ impl UserStore {
             return Err(UserError::NotFound);
         }
         tx.commit().await?;
-        tracing::info!(user_id = id, role = role_name(role), "user role changed");
+        tracing::info!(user_id = id, role = role.as_str(), "user role changed");
         self.get(id).await?.ok_or(UserError::NotFound)
     }
 

@@ -134,6 +134,15 @@ impl Engine {
         Ok(from_row(&row)?)
     }
 
+    /// The service's newest build, if any (internal, no role check).
+    pub async fn latest_build(&self, service_id: i64) -> Result<Option<Build>, EngineError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE service_id = ? ORDER BY id DESC LIMIT 1"))
+            .bind(service_id)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
     /// A service's builds, newest first (viewer).
     pub async fn list_builds(
         &self,

@@ -10,6 +10,7 @@
 
 mod health;
 mod job;
+mod preview;
 pub(crate) mod startup;
 pub mod switch;
 mod usecases;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{sqlite::SqliteRow, Row};
 
 pub use job::DeployHandler;
+pub use preview::{ConfigDiff, RollbackPlan};
 pub use usecases::DeployRequest;
 
 use crate::{history::duration_ms, projects::HealthCheck, service_env::StoredEnv};
@@ -142,6 +144,19 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Deployment> {
         started_at,
         finished_at,
     })
+}
+
+/// A health check in words, e.g. `GET /health every 2000 ms, timeout 2000 ms,
+/// 15 retries, start period 0 ms`.
+pub fn health_text(h: &HealthCheck) -> String {
+    let probe = match &h.probe {
+        crate::projects::HealthProbe::Http { path } => format!("GET {path}"),
+        crate::projects::HealthProbe::Command { argv } => format!("run {argv:?}"),
+    };
+    format!(
+        "{probe} every {} ms, timeout {} ms, {} retries, start period {} ms",
+        h.interval_ms, h.timeout_ms, h.retries, h.start_period_ms
+    )
 }
 
 /// The container name of a deployment.

@@ -1,12 +1,21 @@
 //! `#[server]` functions. Each one identifies the caller, calls one use-case
 //! on the `Backend` port and maps the error. Nothing else.
+//!
+//! The first four take form-encoded arguments (they predate the rest and
+//! tests post forms to them); all others take JSON.
 
 use leptos::prelude::*;
+use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{Caller, SystemStatus},
+    wire::{Caller, SetupInfo, SystemStatus},
 };
+
+pub mod builds;
+pub mod deploys;
+pub mod services;
+pub mod team;
 
 #[server(prefix = "/rpc", endpoint = "check_status")]
 pub async fn check_status() -> Result<SystemStatus, AppError> {
@@ -38,4 +47,20 @@ pub async fn whoami() -> Result<Caller, AppError> {
     use crate::backend::{backend, caller, respond};
     let caller = caller();
     respond(backend()?.whoami(&caller).await)
+}
+
+/// Whether the installation still needs its first admin (anyone may ask).
+#[server(prefix = "/rpc", endpoint = "setup_state", input = Json)]
+pub async fn setup_state() -> Result<SetupInfo, AppError> {
+    use crate::backend::{backend, respond};
+    respond(backend()?.setup_state().await)
+}
+
+/// Creates the first admin with the one-time token printed in the server log
+/// and signs them in. Refused once any user exists.
+#[server(prefix = "/rpc", endpoint = "setup_admin", input = Json)]
+pub async fn setup_admin(token: String, name: String, password: String) -> Result<Caller, AppError> {
+    use crate::backend::{backend, request_parts, respond};
+    let request = request_parts()?;
+    respond(backend()?.setup_admin(&request, token, name, password).await)
 }

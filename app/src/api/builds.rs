@@ -1,0 +1,51 @@
+//! Builds: history, trigger, one build, its stored log, cancel. The live log
+//! is an SSE stream served by the server (`/api/v1/builds/{id}/log/stream`).
+
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+use crate::{
+    error::AppError,
+    wire::{BuildDetail, BuildView, HistoryPage, LogLineView},
+};
+
+/// A service's builds, newest first; `before` from the previous page's
+/// `next`; `limit` 1–200, default 25 (viewer).
+#[server(prefix = "/rpc", endpoint = "list_builds", input = Json)]
+pub async fn list_builds(
+    service_id: i64,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<HistoryPage<BuildView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.list_builds(&caller(), service_id, before, limit).await)
+}
+
+/// Queues a build of `git_ref` (the service's branch when empty), deploying
+/// it afterwards when `deploy` (deployer).
+#[server(prefix = "/rpc", endpoint = "trigger_build", input = Json)]
+pub async fn trigger_build(service_id: i64, git_ref: Option<String>, deploy: bool) -> Result<BuildView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy).await)
+}
+
+/// One build with its service and project names (viewer).
+#[server(prefix = "/rpc", endpoint = "get_build", input = Json)]
+pub async fn get_build(build_id: i64) -> Result<BuildDetail, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.get_build(&caller(), build_id).await)
+}
+
+/// A build's stored log lines with `seq > after` (viewer).
+#[server(prefix = "/rpc", endpoint = "build_log", input = Json)]
+pub async fn build_log(build_id: i64, after: u64) -> Result<Vec<LogLineView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_log(&caller(), build_id, after).await)
+}
+
+/// Cancels a queued or running build (deployer).
+#[server(prefix = "/rpc", endpoint = "cancel_build", input = Json)]
+pub async fn cancel_build(build_id: i64) -> Result<BuildView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.cancel_build(&caller(), build_id).await)
+}

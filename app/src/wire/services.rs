@@ -1,0 +1,235 @@
+//! Projects, services, builds and deployments as the dashboard sees them.
+//! Secret values never appear here: a secret variable's `value` is `None`.
+
+use serde::{Deserialize, Serialize};
+
+/// A project with its services, for the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectView {
+    pub id: i64,
+    pub name: String,
+    pub services: Vec<ServiceSummary>,
+}
+
+/// One service's line on the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    pub id: i64,
+    pub project_id: i64,
+    pub project: String,
+    pub name: String,
+    /// Host name the edge router answers on.
+    pub host: String,
+    pub branch: String,
+    pub live: Option<DeploymentView>,
+    pub last_build: Option<BuildView>,
+}
+
+/// How the service's container is judged healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HealthProbeForm {
+    Http { path: String },
+    /// Argument vector run in the container (no shell).
+    Command { argv: Vec<String> },
+}
+
+/// An environment variable. Shown: a secret's `value` is `None`. Submitted:
+/// `None` for an existing secret keeps its stored value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+/// Every engine setting of a service, as the settings form edits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSettings {
+    pub name: String,
+    pub git_url: String,
+    pub branch: String,
+    pub context_path: String,
+    pub dockerfile_path: String,
+    /// `NAME=value` pairs, in order.
+    pub build_args: Vec<(String, String)>,
+    pub port: u32,
+    pub health: HealthProbeForm,
+    pub health_interval_ms: u32,
+    pub health_timeout_ms: u32,
+    pub health_retries: u32,
+    pub health_start_period_ms: u32,
+    pub memory_mb: u64,
+    pub cpu_millis: u32,
+    pub auto_deploy: bool,
+    pub build_timeout_secs: u32,
+    pub drain_secs: u32,
+    /// Empty or `None`: `<service>.<project>.localhost`.
+    pub domain: Option<String>,
+    pub env: Vec<EnvVar>,
+}
+
+impl ServiceSettings {
+    /// A new service's defaults (the engine's), for an empty form.
+    pub fn defaults() -> Self {
+        ServiceSettings {
+            name: String::new(),
+            git_url: String::new(),
+            branch: "main".into(),
+            context_path: ".".into(),
+            dockerfile_path: "Dockerfile".into(),
+            build_args: Vec::new(),
+            port: 8080,
+            health: HealthProbeForm::Http { path: "/".into() },
+            health_interval_ms: 2000,
+            health_timeout_ms: 2000,
+            health_retries: 15,
+            health_start_period_ms: 0,
+            memory_mb: 512,
+            cpu_millis: 1000,
+            auto_deploy: true,
+            build_timeout_secs: 1800,
+            drain_secs: 30,
+            domain: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A service with its settings (secrets masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDetail {
+    pub id: i64,
+    pub project_id: i64,
+    pub project: String,
+    pub host: String,
+    pub settings: ServiceSettings,
+}
+
+/// A field the engine refused, for inline display next to that field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildView {
+    pub id: i64,
+    pub service_id: i64,
+    pub number: i64,
+    pub commit_sha: Option<String>,
+    pub git_ref: String,
+    /// manual, api, webhook, cli.
+    pub trigger: String,
+    pub actor: Option<String>,
+    /// queued, running, succeeded, failed, cancelled, timed_out, interrupted.
+    pub status: String,
+    pub image_id: Option<String>,
+    pub tags: Vec<String>,
+    pub phase: Option<String>,
+    pub progress: u8,
+    pub attempt: i64,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub queued_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// Retention removed the image: it cannot be deployed any more.
+    pub image_removed: bool,
+}
+
+impl BuildView {
+    /// Whether the build can still change (queued or running).
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "running")
+    }
+}
+
+/// A build with the names the build page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildDetail {
+    pub build: BuildView,
+    pub service: String,
+    pub project: String,
+}
+
+/// A deployment's configuration snapshot (secrets masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub env: Vec<EnvVar>,
+    pub port: u32,
+    /// e.g. `GET /health every 2000 ms, 15 retries`.
+    pub health: String,
+    pub memory_mb: u64,
+    pub cpu_millis: u32,
+    pub drain_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentView {
+    pub id: i64,
+    pub service_id: i64,
+    pub build_id: Option<i64>,
+    pub build_number: Option<i64>,
+    pub commit_sha: Option<String>,
+    pub image_id: String,
+    /// pending, starting, live, superseded, rolled_back, failed.
+    pub status: String,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub rollback_of: Option<i64>,
+    pub error: Option<String>,
+    pub log_tail: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub config: ConfigView,
+}
+
+impl DeploymentView {
+    /// Whether an earlier deployment can be rolled back to (it served).
+    pub fn can_roll_back_to(&self) -> bool {
+        matches!(self.status.as_str(), "superseded" | "rolled_back")
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "starting")
+    }
+}
+
+/// One page of a history, newest first; `next` is the `before` of the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage<T> {
+    pub items: Vec<T>,
+    pub next: Option<i64>,
+}
+
+/// One build log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLineView {
+    pub seq: u64,
+    pub ts: String,
+    /// stdout, stderr, system.
+    pub stream: String,
+    pub text: String,
+}
+
+/// What a rollback would change, for the confirmation dialog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackPlanView {
+    pub target: DeploymentView,
+    pub current: Option<DeploymentView>,
+    /// Config fields that differ between the live deployment and the target
+    /// (secret values compared but shown masked).
+    pub changes: Vec<ConfigChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    pub field: String,
+    pub live: String,
+    pub target: String,
+}

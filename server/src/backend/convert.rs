@@ -1,0 +1,163 @@
+//! Domain objects to wire types and back (no rules, no I/O).
+
+use app::wire::{
+    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceSettings,
+    UserView,
+};
+
+use crate::{
+    auth::User,
+    builds::Build,
+    catalog::ServiceView,
+    deploys::{health_text, service_host, DeployConfig, Deployment},
+    logs::{LogLine, LogStream},
+    projects::{HealthCheck, HealthProbe, ServiceSpec},
+    service_env::{EnvInput, StoredEnv},
+};
+
+const MIB: u64 = 1024 * 1024;
+
+pub fn build(b: Build) -> BuildView {
+    BuildView {
+        id: b.id,
+        service_id: b.service_id,
+        number: b.number,
+        commit_sha: b.commit_sha,
+        git_ref: b.git_ref,
+        trigger: b.trigger,
+        actor: b.actor,
+        status: b.status.as_str().to_string(),
+        image_id: b.image_id,
+        tags: b.tags,
+        phase: b.phase,
+        progress: b.progress,
+        attempt: b.attempt,
+        error: b.error,
+        created_at: b.created_at,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+        queued_ms: b.queued_ms,
+        duration_ms: b.duration_ms,
+        image_removed: b.image_removed_at.is_some(),
+    }
+}
+
+/// A deployment for the browser; `d` must be masked already. `build` is the
+/// build it came from, when known (for its number and commit).
+pub fn deployment(d: Deployment, build: Option<&Build>) -> DeploymentView {
+    DeploymentView {
+        id: d.id,
+        service_id: d.service_id,
+        build_id: d.build_id,
+        build_number: build.map(|b| b.number),
+        commit_sha: build.and_then(|b| b.commit_sha.clone()),
+        image_id: d.image_id,
+        status: d.status.as_str().to_string(),
+        reason: d.reason,
+        actor: d.actor,
+        rollback_of: d.rollback_of,
+        error: d.error,
+        log_tail: d.log_tail,
+        created_at: d.created_at,
+        started_at: d.started_at,
+        finished_at: d.finished_at,
+        duration_ms: d.duration_ms,
+        config: config(&d.config),
+    }
+}
+
+fn config(c: &DeployConfig) -> ConfigView {
+    ConfigView {
+        env: c.env.iter().map(shown_env).collect(),
+        port: u32::from(c.port),
+        health: health_text(&c.health),
+        memory_mb: c.memory_bytes / MIB,
+        cpu_millis: c.cpu_millis,
+        drain_secs: c.drain_secs,
+    }
+}
+
+fn shown_env(v: &StoredEnv) -> EnvVar {
+    EnvVar { name: v.name.clone(), value: (!v.secret).then(|| v.value.clone()), secret: v.secret }
+}
+
+pub fn service_detail(v: ServiceView) -> ServiceDetail {
+    let host = service_host(&v.project, &v.service);
+    let s = v.service.spec;
+    ServiceDetail {
+        id: v.service.id,
+        project_id: v.project.id,
+        project: v.project.name,
+        host,
+        settings: ServiceSettings {
+            name: s.name,
+            git_url: s.git_url,
+            branch: s.branch,
+            context_path: s.context_path,
+            dockerfile_path: s.dockerfile_path,
+            build_args: s.build_args.into_iter().collect(),
+            port: s.port,
+            health: match s.health.probe {
+                HealthProbe::Http { path } => HealthProbeForm::Http { path },
+                HealthProbe::Command { argv } => HealthProbeForm::Command { argv },
+            },
+            health_interval_ms: s.health.interval_ms,
+            health_timeout_ms: s.health.timeout_ms,
+            health_retries: s.health.retries,
+            health_start_period_ms: s.health.start_period_ms,
+            memory_mb: s.memory_bytes / MIB,
+            cpu_millis: s.cpu_millis,
+            auto_deploy: s.auto_deploy,
+            build_timeout_secs: s.build_timeout_secs,
+            drain_secs: s.drain_secs,
+            domain: s.domain,
+            env: v.env.into_iter().map(|e| EnvVar { name: e.name, value: e.value, secret: e.secret }).collect(),
+        },
+    }
+}
+
+/// The form as the engine takes it: the spec (validated by the engine) and
+/// the environment.
+pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
+    let spec = ServiceSpec {
+        name: s.name,
+        git_url: s.git_url,
+        branch: s.branch,
+        context_path: s.context_path,
+        dockerfile_path: s.dockerfile_path,
+        // Later duplicates win, as in a .env file; the engine validates names.
+        build_args: s.build_args.into_iter().collect(),
+        port: s.port,
+        health: HealthCheck {
+            probe: match s.health {
+                HealthProbeForm::Http { path } => HealthProbe::Http { path },
+                HealthProbeForm::Command { argv } => HealthProbe::Command { argv },
+            },
+            interval_ms: s.health_interval_ms,
+            timeout_ms: s.health_timeout_ms,
+            retries: s.health_retries,
+            start_period_ms: s.health_start_period_ms,
+        },
+        memory_bytes: s.memory_mb.saturating_mul(MIB),
+        cpu_millis: s.cpu_millis,
+        auto_deploy: s.auto_deploy,
+        build_timeout_secs: s.build_timeout_secs,
+        drain_secs: s.drain_secs,
+        domain: s.domain,
+    };
+    let env = s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();
+    (spec, env)
+}
+
+pub fn log_line(l: LogLine) -> app::wire::LogLineView {
+    let stream = match l.stream {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+        LogStream::System => "system",
+    };
+    app::wire::LogLineView { seq: l.seq, ts: l.ts, stream: stream.to_string(), text: l.text }
+}
+
+pub fn user(u: User) -> UserView {
+    UserView { id: u.id, name: u.name, role: u.role, disabled: u.disabled, created_at: u.created_at }
+}

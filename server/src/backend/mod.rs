@@ -1,0 +1,293 @@
+//! The server's implementation of the UI's `Backend` port: each method calls
+//! one domain use-case (which checks the caller's role) and converts the
+//! answer to wire types. Nothing else.
+
+mod convert;
+pub use convert::log_line;
+pub mod errors;
+
+use app::{
+    backend::Backend,
+    wire::{
+        BuildDetail, BuildView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView, Role,
+        RollbackPlanView, ServiceDetail, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, UserView,
+    },
+    AppError,
+};
+
+pub use errors::internal;
+
+use crate::{
+    access::require,
+    auth::Auth,
+    builds::{Build, TriggerBuild},
+    deploys::{service_host, DeployRequest, Deployment},
+    engine::Engine,
+    history::{Page, PageRequest},
+    status::StatusService,
+};
+
+type Res<T> = Result<T, AppError>;
+
+pub struct ServerBackend {
+    pub status: StatusService,
+    /// Sign-in and sessions; `None` until [`ServerBackend::with_auth`].
+    pub auth: Option<Auth>,
+    /// Projects, builds, deploys; `None` until [`ServerBackend::with_engine`].
+    pub engine: Option<Engine>,
+}
+
+impl ServerBackend {
+    pub fn new(status: StatusService) -> Self {
+        ServerBackend { status, auth: None, engine: None }
+    }
+
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    fn auth(&self) -> Res<&Auth> {
+        self.auth.as_ref().ok_or_else(|| AppError::Unavailable("sign-in is not configured".into()))
+    }
+
+    fn engine(&self) -> Res<&Engine> {
+        self.engine.as_ref().ok_or_else(|| AppError::Unavailable("the build engine is not running".into()))
+    }
+
+    /// A deployment with its build's number and commit.
+    async fn deployment_view(&self, d: Deployment) -> Res<DeploymentView> {
+        let build = match d.build_id {
+            Some(id) => self.engine()?.build(id).await.ok(),
+            None => None,
+        };
+        Ok(convert::deployment(d, build.as_ref()))
+    }
+
+    async fn deployment_page(&self, page: Page<Deployment>) -> Res<HistoryPage<DeploymentView>> {
+        let mut items = Vec::with_capacity(page.items.len());
+        for d in page.items {
+            items.push(self.deployment_view(d).await?);
+        }
+        Ok(HistoryPage { items, next: page.next })
+    }
+}
+
+/// The session the session layer put into the request.
+fn session(request: &http::request::Parts) -> Res<tower_sessions::Session> {
+    request.extensions.get::<tower_sessions::Session>().cloned().ok_or_else(|| {
+        tracing::error!("no session layer in front of a session use-case");
+        AppError::Internal("no session".into())
+    })
+}
+
+fn page(before: Option<i64>, limit: Option<u32>) -> PageRequest {
+    PageRequest { before, limit }
+}
+
+#[async_trait::async_trait]
+impl Backend for ServerBackend {
+    async fn system_status(&self, caller: &Caller) -> Res<SystemStatus> {
+        require(caller, Role::Viewer).map_err(errors::access)?;
+        self.status.system_status().await.map_err(internal)
+    }
+
+    async fn login(&self, request: &http::request::Parts, name: String, password: String) -> Res<Caller> {
+        let ip = crate::auth::client_ip(&request.extensions);
+        let user = self.auth()?.login(&session(request)?, &name, &password, ip).await.map_err(errors::login)?;
+        Ok(user.caller())
+    }
+
+    async fn logout(&self, _caller: &Caller, request: &http::request::Parts) -> Res<()> {
+        self.auth()?.logout(&session(request)?).await.map_err(|e| internal(e.into()))
+    }
+
+    async fn whoami(&self, caller: &Caller) -> Res<Caller> {
+        Ok(caller.clone())
+    }
+
+    async fn setup_state(&self) -> Res<SetupInfo> {
+        Ok(SetupInfo { needs_setup: self.auth()?.needs_setup().await.map_err(errors::user)? })
+    }
+
+    async fn setup_admin(
+        &self,
+        request: &http::request::Parts,
+        token: String,
+        name: String,
+        password: String,
+    ) -> Res<Caller> {
+        let auth = self.auth()?;
+        let user = auth.setup_admin(&session(request)?, &token, &name, &password).await.map_err(errors::setup)?;
+        Ok(user.caller())
+    }
+
+    async fn overview(&self, caller: &Caller) -> Res<Vec<ProjectView>> {
+        let mut out = Vec::new();
+        for (project, services) in self.engine()?.overview(caller).await.map_err(errors::engine)? {
+            let mut summaries = Vec::with_capacity(services.len());
+            for s in services {
+                let live = match s.live {
+                    Some(d) => Some(self.deployment_view(d).await?),
+                    None => None,
+                };
+                summaries.push(ServiceSummary {
+                    id: s.service.id,
+                    project_id: project.id,
+                    project: project.name.clone(),
+                    host: service_host(&project, &s.service),
+                    name: s.service.spec.name,
+                    branch: s.service.spec.branch,
+                    live,
+                    last_build: s.last_build.map(convert::build),
+                });
+            }
+            out.push(ProjectView { id: project.id, name: project.name, services: summaries });
+        }
+        Ok(out)
+    }
+
+    async fn create_project(&self, caller: &Caller, name: String) -> Res<ProjectView> {
+        let p = self.engine()?.create_project(caller, &name).await.map_err(errors::engine)?;
+        Ok(ProjectView { id: p.id, name: p.name, services: Vec::new() })
+    }
+
+    async fn create_service(&self, caller: &Caller, project_id: i64, settings: ServiceSettings) -> Res<ServiceDetail> {
+        let (spec, env) = convert::service_spec(settings);
+        let view = self.engine()?.create_service(caller, project_id, &spec, &env).await.map_err(errors::engine)?;
+        Ok(convert::service_detail(view))
+    }
+
+    async fn get_service(&self, caller: &Caller, service_id: i64) -> Res<ServiceDetail> {
+        let view = self.engine()?.get_service(caller, service_id).await.map_err(errors::engine)?;
+        Ok(convert::service_detail(view))
+    }
+
+    async fn update_service(&self, caller: &Caller, service_id: i64, settings: ServiceSettings) -> Res<ServiceDetail> {
+        let (spec, env) = convert::service_spec(settings);
+        let view = self.engine()?.update_service(caller, service_id, &spec, &env).await.map_err(errors::engine)?;
+        Ok(convert::service_detail(view))
+    }
+
+    async fn list_builds(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<BuildView>> {
+        let p = self.engine()?.list_builds(caller, service_id, page(before, limit)).await.map_err(errors::engine)?;
+        Ok(HistoryPage { items: p.items.into_iter().map(convert::build).collect(), next: p.next })
+    }
+
+    async fn trigger_build(&self, caller: &Caller, service_id: i64, git_ref: Option<String>, deploy: bool) -> Res<BuildView> {
+        let req = TriggerBuild { service_id, git_ref, trigger: "manual".into(), deploy };
+        let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
+        Ok(convert::build(build))
+    }
+
+    async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail> {
+        let engine = self.engine()?;
+        let build = engine.get_build(caller, build_id).await.map_err(errors::engine)?;
+        let (project, service) = engine.owner_of(build.service_id).await.map_err(errors::engine)?;
+        Ok(BuildDetail { build: convert::build(build), service: service.spec.name, project: project.name })
+    }
+
+    async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>> {
+        let lines =
+            self.engine()?.build_log(caller, build_id, after.saturating_add(1)).await.map_err(errors::engine)?;
+        Ok(lines.into_iter().map(convert::log_line).collect())
+    }
+
+    async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Res<BuildView> {
+        let build = self.engine()?.cancel_build(caller, build_id).await.map_err(errors::engine)?;
+        Ok(convert::build(build))
+    }
+
+    async fn list_deployments(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeploymentView>> {
+        let p =
+            self.engine()?.list_deployments(caller, service_id, page(before, limit)).await.map_err(errors::engine)?;
+        self.deployment_page(p).await
+    }
+
+    async fn deploy_build(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        build_id: Option<i64>,
+        reason: Option<String>,
+    ) -> Res<DeploymentView> {
+        let req = DeployRequest { service_id, build_id, image: None, reason };
+        let d = self.engine()?.deploy(caller, req).await.map_err(errors::engine)?;
+        self.deployment_view(d.masked()).await
+    }
+
+    async fn rollback_preview(&self, caller: &Caller, deployment_id: i64) -> Res<RollbackPlanView> {
+        let plan = self.engine()?.rollback_plan(caller, deployment_id).await.map_err(errors::engine)?;
+        let current = match plan.live {
+            Some(d) => Some(self.deployment_view(d).await?),
+            None => None,
+        };
+        Ok(RollbackPlanView {
+            target: self.deployment_view(plan.target).await?,
+            current,
+            changes: plan
+                .changes
+                .into_iter()
+                .map(|c| ConfigChange { field: c.field, live: c.live, target: c.target })
+                .collect(),
+        })
+    }
+
+    async fn rollback(&self, caller: &Caller, deployment_id: i64, reason: Option<String>) -> Res<DeploymentView> {
+        let d = self.engine()?.rollback(caller, deployment_id, reason.as_deref()).await.map_err(errors::engine)?;
+        self.deployment_view(d.masked()).await
+    }
+
+    async fn list_users(&self, caller: &Caller) -> Res<Vec<UserView>> {
+        let users = self.auth()?.list_users(caller).await.map_err(errors::team)?;
+        Ok(users.into_iter().map(convert::user).collect())
+    }
+
+    async fn create_user(&self, caller: &Caller, name: String, password: String, role: Role) -> Res<UserView> {
+        let user = self.auth()?.create_user(caller, &name, &password, role).await.map_err(errors::team)?;
+        Ok(convert::user(user))
+    }
+
+    async fn set_user_role(&self, caller: &Caller, user_id: i64, role: Role) -> Res<UserView> {
+        Ok(convert::user(self.auth()?.set_user_role(caller, user_id, role).await.map_err(errors::team)?))
+    }
+
+    async fn set_user_disabled(&self, caller: &Caller, user_id: i64, disabled: bool) -> Res<UserView> {
+        Ok(convert::user(self.auth()?.set_user_disabled(caller, user_id, disabled).await.map_err(errors::team)?))
+    }
+
+    async fn reset_password(&self, caller: &Caller, user_id: i64, password: String) -> Res<()> {
+        self.auth()?.reset_password(caller, user_id, &password).await.map_err(errors::team)
+    }
+
+    async fn change_password(
+        &self,
+        caller: &Caller,
+        request: &http::request::Parts,
+        current: String,
+        new_password: String,
+    ) -> Res<()> {
+        let ip = crate::auth::client_ip(&request.extensions);
+        self.auth()?
+            .change_own_password(caller, &session(request)?, ip, &current, &new_password)
+            .await
+            .map_err(errors::team)
+    }
+}

@@ -1,0 +1,133 @@
+//! Caller-facing use-cases for projects and services: the overview, create,
+//! read and edit, each after the role check. Storage and validation live in
+//! `projects` and `service_env`; this module adds roles and keeps a service
+//! and its environment consistent (nothing is written when either is refused).
+
+use app::wire::{Caller, Role};
+
+use crate::{
+    access::require,
+    builds::Build,
+    deploys::Deployment,
+    engine::{Engine, EngineError},
+    projects::{Project, ProjectError, ProjectStore, Service, ServiceSpec},
+    service_env::{self, EnvInput, EnvView},
+};
+
+/// One service on the overview: its live deployment and newest build.
+pub struct ServiceStatus {
+    pub service: Service,
+    pub live: Option<Deployment>,
+    pub last_build: Option<Build>,
+}
+
+/// A service with its project and environment (secret values masked).
+pub struct ServiceView {
+    pub project: Project,
+    pub service: Service,
+    pub env: Vec<EnvView>,
+}
+
+impl Engine {
+    fn projects(&self) -> ProjectStore {
+        ProjectStore::new(self.db.clone())
+    }
+
+    /// Every project with its services, each with its live deployment and
+    /// newest build (viewer).
+    pub async fn overview(&self, caller: &Caller) -> Result<Vec<(Project, Vec<ServiceStatus>)>, EngineError> {
+        require(caller, Role::Viewer)?;
+        let store = self.projects();
+        let mut out = Vec::new();
+        for project in store.list_projects().await? {
+            let mut services = Vec::new();
+            for service in store.list_services(project.id).await? {
+                let live = self.live_of(service.id).await?.map(Deployment::masked);
+                let last_build = self.latest_build(service.id).await?;
+                services.push(ServiceStatus { service, live, last_build });
+            }
+            out.push((project, services));
+        }
+        Ok(out)
+    }
+
+    /// Creates an empty project (deployer).
+    pub async fn create_project(&self, caller: &Caller, name: &str) -> Result<Project, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        let project = self.projects().create_project(name).await?;
+        tracing::info!(project_id = project.id, %actor, "project created");
+        Ok(project)
+    }
+
+    /// Creates a service with its environment (deployer). Every variable
+    /// needs a value; nothing is written when anything is refused.
+    pub async fn create_service(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        spec: &ServiceSpec,
+        env: &[EnvInput],
+    ) -> Result<ServiceView, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        service_env::check(env)?;
+        if let Some(var) = env.iter().find(|v| v.value.is_none()) {
+            return Err(ProjectError::Invalid { field: "env", message: format!("{}: a value is required", var.name) }.into());
+        }
+        let store = self.projects();
+        let service = store.create_service(project_id, spec).await?;
+        if let Err(e) = service_env::replace(&self.db, &self.secrets, service.id, env).await {
+            // Checked above, so only a database failure lands here.
+            if let Err(undo) = store.delete_service(service.id).await {
+                tracing::error!(service_id = service.id, error = %undo, "cannot remove a half-created service");
+            }
+            return Err(e.into());
+        }
+        tracing::info!(service_id = service.id, project_id, %actor, "service created");
+        self.service_view(service.id).await
+    }
+
+    /// Replaces a service's settings and environment (deployer). A secret
+    /// variable submitted without a value keeps its stored value.
+    pub async fn update_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        spec: &ServiceSpec,
+        env: &[EnvInput],
+    ) -> Result<ServiceView, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        service_env::check(env)?;
+        // Validate the spec before anything is written, so a refused field
+        // leaves the environment untouched too.
+        spec.validate()?;
+        let stored = service_env::stored(&self.db, service_id).await?;
+        if let Some(var) = env.iter().find(|v| v.value.is_none() && !stored.iter().any(|s| s.name == v.name && s.secret && v.secret)) {
+            return Err(ProjectError::Invalid { field: "env", message: format!("{}: a value is required", var.name) }.into());
+        }
+        self.projects().update_service(service_id, spec).await?;
+        service_env::replace(&self.db, &self.secrets, service_id, env).await?;
+        tracing::info!(service_id, %actor, "service settings changed");
+        self.service_view(service_id).await
+    }
+
+    /// One service with its project and masked environment (viewer).
+    pub async fn get_service(&self, caller: &Caller, service_id: i64) -> Result<ServiceView, EngineError> {
+        require(caller, Role::Viewer)?;
+        self.service_view(service_id).await
+    }
+
+    /// The project and service a build or deployment belongs to (internal:
+    /// call after the caller's role was checked for that object).
+    pub async fn owner_of(&self, service_id: i64) -> Result<(Project, Service), EngineError> {
+        let store = self.projects();
+        let service = store.get_service(service_id).await?;
+        let project = store.get_project(service.project_id).await?;
+        Ok((project, service))
+    }
+
+    async fn service_view(&self, service_id: i64) -> Result<ServiceView, EngineError> {
+        let (project, service) = self.owner_of(service_id).await?;
+        let env = service_env::list(&self.db, service_id).await?;
+        Ok(ServiceView { project, service, env })
+    }
+}

@@ -1,0 +1,124 @@
+//! The live build log as Server-Sent Events:
+//! `GET /api/v1/builds/{id}/log/stream`.
+//!
+//! Viewer role, checked on the server from the caller the identity
+//! middleware resolved. Every line is one `line` event whose `id` is its
+//! sequence number, so a browser's EventSource resumes after a dropped
+//! connection with `Last-Event-ID` and gets each line exactly once; `?after=`
+//! does the same for other clients. When the build is finished and every
+//! line was sent, an `end` event carries its status.
+
+use std::{convert::Infallible, time::Duration};
+
+use app::{wire::Caller, AppError};
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::get,
+    Extension, Json, Router,
+};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::{backend::errors, engine::Engine};
+
+/// How long to wait before looking again when a build has no live log yet
+/// (queued) or between attempts.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
+    Router::new().route("/api/v1/builds/{id}/log/stream", get(stream)).with_state(engine)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Resume after this sequence number.
+    after: Option<u64>,
+}
+
+/// An `AppError` as a JSON response `{ "error": { "code", "message" } }`.
+pub struct ApiError(pub AppError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(serde_json::json!({ "error": self.0 }))).into_response()
+    }
+}
+
+async fn stream(
+    State(engine): State<Engine>,
+    caller: Option<Extension<Caller>>,
+    Path(build_id): Path<i64>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let caller = caller.map(|Extension(c)| c).unwrap_or(Caller::Anonymous);
+    engine.get_build(&caller, build_id).await.map_err(|e| ApiError(errors::engine(e)))?;
+    let after = match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError(AppError::Invalid("Last-Event-ID must be a sequence number".into())))?,
+        None => query.after.unwrap_or(0),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let span = tracing::info_span!("log_stream", build_id, after);
+    tokio::spawn(follow(engine, build_id, after, tx).instrument(span));
+    let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Sends lines after `after` until the build is finished, then `end`.
+/// Returns early when the client went away.
+async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<Event>) {
+    loop {
+        let mut lines = Box::pin(engine.logs.subscribe(build_id, after + 1));
+        loop {
+            let line = tokio::select! {
+                line = lines.next() => line,
+                _ = tx.closed() => return,
+            };
+            let Some(line) = line else { break };
+            if line.seq <= after {
+                continue;
+            }
+            after = line.seq;
+            let event = match Event::default().event("line").id(line.seq.to_string()).json_data(crate::backend::log_line(line)) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a log line");
+                    continue;
+                }
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+        match engine.build(build_id).await {
+            Ok(build) if build.status.is_terminal() => {
+                let end = Event::default().event("end").json_data(serde_json::json!({ "status": build.status.as_str() }));
+                if let Ok(end) = end {
+                    let _ = tx.send(end).await;
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "log stream: cannot read the build");
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = tx.closed() => return,
+        }
+    }
+}
