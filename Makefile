@@ -57,12 +57,13 @@ test-server:
 test-e2e: site server
 	$(CARGO) test -p end2end
 
-# Benchmarks (release build): queue pickup latency, log ingest.
+# Benchmarks (release build): queue pickup, log ingest, build and edge overhead, SSR of the service page (wrk).
 bench: setup
 	@$(MAKE) --no-print-directory bench-inner
 
 .PHONY: bench-inner
 bench-inner:
+	@command -v wrk >/dev/null || { echo "installing wrk (SSR bench)"; apt-get install -y -qq wrk >/dev/null; }
 	$(CARGO) bench -p server
 
 lint: setup
