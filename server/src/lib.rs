@@ -1,5 +1,8 @@
 //! Slipway's server: the `slipway` binary's commands and the whole domain,
 //! one module per concern (see docs/ARCHITECTURE.md).
+// Leptos view types of the larger pages nest deeply when the router is
+// instantiated here (SSR); the default limit of 128 is not enough.
+#![recursion_limit = "512"]
 
 pub mod access;
 pub mod auth;
