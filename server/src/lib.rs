@@ -30,6 +30,7 @@ pub mod status;
 pub mod telemetry;
 pub mod validate;
 pub mod web;
+pub mod webhooks;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
