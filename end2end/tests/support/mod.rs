@@ -1,33 +1,41 @@
 //! Drives headless Chromium through chromedriver (fantoccini) against a real
-//! `slipway serve` process. On failure a screenshot and the page HTML are
-//! saved under `<target>/e2e-artifacts/<test>/`.
+//! `slipway serve` process on a fresh data dir (no users). On any failure
+//! (error, panic or the overall time limit) a screenshot, the page HTML, the
+//! server log and the chromedriver log are saved under
+//! `<target>/e2e-artifacts/<test>/` and the path is printed. Docker objects
+//! the server made are removed by its instance label when the test ends.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+pub mod chrome;
+pub mod docker;
+pub mod edge;
+pub mod page;
 
 use std::{
     future::Future,
+    panic::AssertUnwindSafe,
     path::PathBuf,
     pin::Pin,
-    process::{Child, Command, Stdio},
+    task::Poll,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
-use fantoccini::{Client, ClientBuilder, Locator};
-use server::testkit::{free_port, profile_dir, ServerProcess, TestDataDir};
+use anyhow::anyhow;
+use fantoccini::{Client, Locator};
+use server::testkit::{profile_dir, wait::strip_ansi, ServerProcess, TestDataDir};
 
+/// No e2e test may run longer than this (every wait inside is bounded too).
+pub const TEST_LIMIT: Duration = Duration::from_secs(600);
+
+/// Fields drop in order: the server is killed, then its Docker objects are
+/// removed, then chromedriver stops, then the data dir goes.
 pub struct Harness {
     pub browser: Client,
     pub server: ServerProcess,
-    _driver: ChildGuard,
-    _data: TestDataDir,
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    _cleanup: docker::InstanceCleanup,
+    _driver: chrome::ChildGuard,
+    data: TestDataDir,
 }
 
 pub type TestFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
@@ -42,13 +50,41 @@ where
         Ok(h) => h,
         Err(e) => panic!("{name}: cannot start the harness: {e:#}"),
     };
-    let result = body(&harness).await;
+    let started = Instant::now();
+    let result = match tokio::time::timeout(TEST_LIMIT, catch_panic(body(&harness))).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow!("the test ran longer than {TEST_LIMIT:?}")),
+    };
     if let Err(e) = &result {
         let dir = harness.save_artifacts(name).await;
+        eprintln!(
+            "{name}: failed after {:.1} s; artefacts in {}",
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
         let _ = harness.browser.clone().close().await;
         panic!("{name} failed: {e:#}\nartefacts: {}\nserver log:\n{}", dir.display(), harness.server.log());
     }
+    eprintln!("{name}: passed in {:.1} s", started.elapsed().as_secs_f64());
     let _ = harness.browser.clone().close().await;
+}
+
+/// Turns a panic inside the test body into an error, so artefacts are saved.
+async fn catch_panic(mut fut: TestFuture<'_>) -> anyhow::Result<()> {
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(no message)".into());
+                Poll::Ready(Err(anyhow!("panicked: {msg}")))
+            }
+        }
+    })
+    .await
 }
 
 impl Harness {
@@ -69,13 +105,26 @@ impl Harness {
             site.display()
         );
         let data = TestDataDir::new()?;
+        // The installation id labels every Docker object the server makes.
+        let db = data.open_db().await?;
+        let uid = server::db::instance_uid(&db).await?;
+        db.close().await;
+        let cleanup = docker::InstanceCleanup { uid };
         let server = ServerProcess::start(&bin, data.path(), &site)?;
-        let (driver, port) = start_chromedriver(&data)?;
-        let browser = connect_browser(port, &data).await?;
-        Ok(Harness { browser, server, _driver: driver, _data: data })
+        let (driver, port) = chrome::start_chromedriver(data.path())?;
+        let browser = chrome::connect_browser(port, data.path()).await?;
+        Ok(Harness { browser, server, _cleanup: cleanup, _driver: driver, data })
     }
 
-    /// Waits until the page's WASM has hydrated (the root sets `data-hydrated`).
+    /// The one-time setup token the server prints (`setup token: <token>`).
+    pub async fn setup_token(&self) -> anyhow::Result<String> {
+        self.poll(Duration::from_secs(20), "`setup token: ` in the server log", || async {
+            Ok(parse_setup_token(&strip_ansi(&self.server.log())))
+        })
+        .await
+    }
+
+    /// Waits until the element matching `selector` has `data-hydrated="true"`.
     pub async fn wait_hydrated(&self, selector: &str) -> anyhow::Result<()> {
         self.wait_until(Duration::from_secs(20), "the page to hydrate", || async {
             let el = self.browser.find(Locator::Css(selector)).await?;
@@ -94,20 +143,11 @@ impl Harness {
         F: FnMut() -> Fut,
         Fut: Future<Output = anyhow::Result<bool>>,
     {
-        let start = Instant::now();
-        let mut last_err = None;
-        while start.elapsed() < limit {
-            match check().await {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => last_err = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        match last_err {
-            Some(e) => bail!("timed out after {limit:?} waiting for {what}: {e:#}"),
-            None => bail!("timed out after {limit:?} waiting for {what}"),
-        }
+        self.poll(limit, what, || {
+            let fut = check();
+            async move { Ok(fut.await?.then_some(())) }
+        })
+        .await
     }
 
     async fn save_artifacts(&self, name: &str) -> PathBuf {
@@ -115,6 +155,7 @@ impl Harness {
             .ok()
             .and_then(|p| p.parent().map(|t| t.join("e2e-artifacts").join(name)))
             .unwrap_or_else(|| PathBuf::from("e2e-artifacts").join(name));
+        let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         if let Ok(png) = self.browser.screenshot().await {
             let _ = std::fs::write(dir.join("screenshot.png"), png);
@@ -122,57 +163,19 @@ impl Harness {
         if let Ok(html) = self.browser.source().await {
             let _ = std::fs::write(dir.join("page.html"), html);
         }
+        if let Ok(url) = self.browser.current_url().await {
+            let _ = std::fs::write(dir.join("url.txt"), url.as_str());
+        }
         let _ = std::fs::write(dir.join("server.log"), self.server.log());
+        let _ = std::fs::copy(self.data.path().join("chromedriver.log"), dir.join("chromedriver.log"));
         dir
     }
 }
 
-fn start_chromedriver(data: &TestDataDir) -> anyhow::Result<(ChildGuard, u16)> {
-    let port = free_port()?;
-    let log = std::fs::File::create(data.path().join("chromedriver.log"))?;
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("cannot start chromedriver (scripts/setup.sh installs it)")?;
-    let guard = ChildGuard(child);
-    let addr = format!("127.0.0.1:{port}").parse()?;
-    let start = Instant::now();
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if start.elapsed() > Duration::from_secs(20) {
-            bail!("chromedriver did not listen on {addr}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((guard, port))
-}
-
-async fn connect_browser(port: u16, data: &TestDataDir) -> anyhow::Result<Client> {
-    let profile = data.path().join("chromium-profile");
-    let args = vec![
-        "--headless".to_string(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--disable-dev-shm-usage".into(),
-        "--window-size=1280,900".into(),
-        format!("--user-data-dir={}", profile.display()),
-    ];
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .context("cannot open a Chromium session through chromedriver")
+/// The word after the last `setup token: ` in `log`, without quotes.
+pub fn parse_setup_token(log: &str) -> Option<String> {
+    let (_, rest) = log.rsplit_once("setup token: ")?;
+    let word = rest.split_whitespace().next()?;
+    let token = word.trim_matches(|c| matches!(c, '"' | '\'' | '`'));
+    (!token.is_empty()).then(|| token.to_string())
 }
