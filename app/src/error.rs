@@ -47,6 +47,22 @@ impl AppError {
         }
     }
 
+    /// The machine-readable code, as in the serialized form.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Invalid(_) => "invalid",
+            AppError::InvalidField { .. } => "invalid_field",
+            AppError::RateLimited(_) => "rate_limited",
+            AppError::Conflict(_) => "conflict",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+            AppError::Transport(_) => "transport",
+        }
+    }
+
     /// The field a refusal is about, for inline display.
     pub fn field(&self) -> Option<&str> {
         match self {

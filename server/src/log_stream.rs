@@ -30,7 +30,7 @@ use crate::{backend::errors, engine::Engine};
 
 /// How long to wait before looking again when a build has no live log yet
 /// (queued) or between attempts.
-const IDLE_POLL: Duration = Duration::from_millis(250);
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
     Router::new().route("/api/v1/builds/{id}/log/stream", get(stream)).with_state(engine)
@@ -48,7 +48,8 @@ pub struct ApiError(pub AppError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(serde_json::json!({ "error": self.0 }))).into_response()
+        let body = serde_json::json!({ "error": { "code": self.0.code(), "message": self.0.to_string() } });
+        (status, Json(body)).into_response()
     }
 }
 
@@ -80,30 +81,17 @@ async fn stream(
 /// Returns early when the client went away.
 async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<Event>) {
     loop {
-        let mut lines = Box::pin(engine.logs.subscribe(build_id, after + 1));
-        loop {
-            let line = tokio::select! {
-                line = lines.next() => line,
-                _ = tx.closed() => return,
-            };
-            let Some(line) = line else { break };
-            if line.seq <= after {
-                continue;
-            }
-            after = line.seq;
-            let event = match Event::default().event("line").id(line.seq.to_string()).json_data(crate::backend::log_line(line)) {
-                Ok(event) => event,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode a log line");
-                    continue;
-                }
-            };
-            if tx.send(event).await.is_err() {
-                return;
-            }
+        if !send_lines(&engine, build_id, &mut after, &tx).await {
+            return;
         }
         match engine.build(build_id).await {
             Ok(build) if build.status.is_terminal() => {
+                // The log is complete before the status turns final, but the
+                // build may have run entirely between the drain above and
+                // the status read: drain once more, then end.
+                if !send_lines(&engine, build_id, &mut after, &tx).await {
+                    return;
+                }
                 let end = Event::default().event("end").json_data(serde_json::json!({ "status": build.status.as_str() }));
                 if let Ok(end) = end {
                     let _ = tx.send(end).await;
@@ -119,6 +107,32 @@ async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<
         tokio::select! {
             _ = tokio::time::sleep(IDLE_POLL) => {}
             _ = tx.closed() => return,
+        }
+    }
+}
+
+/// Replays and follows the log from `after + 1` until the writer finishes
+/// (or at once when the build is not live). `false` when the client left.
+async fn send_lines(engine: &Engine, build_id: i64, after: &mut u64, tx: &mpsc::Sender<Event>) -> bool {
+    let mut lines = Box::pin(engine.logs.subscribe(build_id, *after + 1));
+    loop {
+        let line = tokio::select! {
+            line = lines.next() => line,
+            _ = tx.closed() => return false,
+        };
+        let Some(line) = line else { return true };
+        if line.seq <= *after {
+            continue;
+        }
+        *after = line.seq;
+        let seq = line.seq;
+        match Event::default().event("line").id(seq.to_string()).json_data(crate::backend::log_line(line)) {
+            Ok(event) => {
+                if tx.send(event).await.is_err() {
+                    return false;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, seq, "cannot encode a log line"),
         }
     }
 }
