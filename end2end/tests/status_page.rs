@@ -1,29 +1,42 @@
-//! The status page: server-rendered, hydrated, and refreshed through a
-//! `#[server]` function.
+//! The status page (`/status`): server-rendered with its data, then hydrated
+//! and refreshed through a `#[server]` function. It needs a signed-in user
+//! (viewer), so the test first creates the admin through `/setup`.
 
 mod support;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use fantoccini::Locator;
 use server::testkit::http_get;
+
+const ADMIN: &str = "status-admin";
+const PASSWORD: &str = "status-page-password";
 
 #[tokio::test]
 async fn status_page_is_server_rendered_then_hydrated_and_refreshes() {
     support::run("status_page", |h| {
         Box::pin(async move {
-            // Without any JavaScript: the first HTML response already holds the status.
-            let (code, html) = http_get(&h.server.url("/"))?;
-            anyhow::ensure!(code == 200, "GET / answered {code}");
-            anyhow::ensure!(html.contains(server::VERSION), "SSR HTML lacks the version");
-            anyhow::ensure!(html.contains("migrations applied"), "SSR HTML lacks the database state");
-            anyhow::ensure!(html.contains("Docker"), "SSR HTML lacks the Docker state");
+            // Signed out, the page answers with the sign-in prompt (401).
+            let (code, html) = http_get(&h.server.url("/status"))?;
+            anyhow::ensure!(matches!(code, 200 | 401), "GET /status answered {code}");
+            anyhow::ensure!(html.contains("sign-in-link"), "a signed-out GET /status lacks a#sign-in-link");
             for asset in ["/pkg/slipway.js", "/pkg/slipway_bg.wasm", "/pkg/slipway.css"] {
                 let (code, _) = http_get(&h.server.url(asset))?;
                 anyhow::ensure!(code == 200, "{asset} answered {code}");
             }
 
-            h.browser.goto(&h.server.url("/")).await?;
+            sign_in_through_setup(h).await?;
+
+            // Without running any JavaScript of the page: the first HTML
+            // response for a signed-in user already holds the status.
+            let html = h.js("return fetch('/status').then(r => r.text())", vec![]).await?;
+            let html = html.as_str().context("fetch('/status') gave no text")?;
+            anyhow::ensure!(html.contains(server::VERSION), "SSR HTML lacks the version");
+            anyhow::ensure!(html.contains("migrations applied"), "SSR HTML lacks the database state");
+            anyhow::ensure!(html.contains("Docker"), "SSR HTML lacks the Docker state");
+
+            h.open("/status").await?;
             h.wait_hydrated("#status").await?;
             let before = h.text("#status-checked-at").await?;
             anyhow::ensure!(h.text("#refresh-count").await? == "0");
@@ -42,4 +55,24 @@ async fn status_page_is_server_rendered_then_hydrated_and_refreshes() {
         })
     })
     .await;
+}
+
+/// Creates the first admin with the token from the server log; the setup
+/// page signs them in.
+async fn sign_in_through_setup(h: &support::Harness) -> anyhow::Result<()> {
+    let token = h.setup_token().await?;
+    h.open("/setup").await?;
+    h.fill("#setup-token", &token).await?;
+    h.fill("#setup-name", ADMIN).await?;
+    h.fill("#setup-password", PASSWORD).await?;
+    h.click("button#setup-submit").await?;
+    let signed_in = h
+        .poll(Duration::from_secs(30), "#whoami to name the admin", || async {
+            Ok(h.text_of("#whoami").await?.filter(|w| w.contains(ADMIN)).map(|_| ()))
+        })
+        .await;
+    match signed_in {
+        Ok(()) => Ok(()),
+        Err(e) => anyhow::bail!("{e:#}; #setup-error: {:?}", h.text_of("#setup-error").await?),
+    }
 }

@@ -9,7 +9,8 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <section class="card">
             <h1>"Not found"</h1>
-            <p>"There is no page at this address. " <a href="/">"Back to the status page"</a></p>
+            <p>"There is no page at this address. " <a href="/">"Back to the projects"</a></p>
         </section>
     }
+    .into_any()
 }

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 
 use crate::{
     api::check_status,
+    components::SignInPrompt,
+    error::AppError,
     wire::{DockerStatus, SystemStatus},
 };
 
@@ -32,6 +34,7 @@ pub fn StatusPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match status.await {
                         Ok(s) => view! { <StatusTable status=s /> }.into_any(),
+                        Err(AppError::Unauthenticated) => view! { <SignInPrompt /> }.into_any(),
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -41,6 +44,7 @@ pub fn StatusPage() -> impl IntoView {
             </p>
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -70,4 +74,5 @@ fn StatusTable(status: SystemStatus) -> impl IntoView {
             <dd id="status-checked-at">{status.checked_at}</dd>
         </dl>
     }
+    .into_any()
 }

@@ -1,0 +1,84 @@
+//! The signed-in user's own password.
+
+use leptos::prelude::*;
+
+use crate::{
+    api::team::change_password,
+    components::{loading, use_session, SignInPrompt},
+    wire::Caller,
+};
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                match session.caller().await {
+                    Caller::Anonymous => view! { <SignInPrompt /> }.into_any(),
+                    Caller::User { name, role, .. } => view! { <PasswordForm name role=role.as_str() /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+#[component]
+fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
+    let current = RwSignal::new(String::new());
+    let new_password = RwSignal::new(String::new());
+    let change = Action::new(|input: &(String, String)| {
+        let (c, n) = input.clone();
+        async move { change_password(c, n).await }
+    });
+    let message = move || match change.value().get() {
+        Some(Ok(())) => ("ok", "Password changed. Your other sessions were signed out.".to_string()),
+        Some(Err(e)) => ("error", e.to_string()),
+        None => ("", String::new()),
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = change.value().get() {
+            current.set(String::new());
+            new_password.set(String::new());
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        change.dispatch((current.get_untracked(), new_password.get_untracked()));
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Account"</h1>
+            <p class="muted">"Signed in as " <strong>{name}</strong> ", role " {role} "."</p>
+            <h2>"Change password"</h2>
+            <form on:submit=on_submit>
+                <div class="field">
+                    <label for="current-password">"Current password"</label>
+                    <input
+                        id="current-password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                        bind:value=current
+                    />
+                </div>
+                <div class="field">
+                    <label for="new-password">"New password (at least 12 characters)"</label>
+                    <input
+                        id="new-password"
+                        type="password"
+                        autocomplete="new-password"
+                        required
+                        bind:value=new_password
+                    />
+                </div>
+                <p id="account-message" class=move || message().0 role="status">{move || message().1}</p>
+                <button id="change-password-submit" type="submit" disabled=move || change.pending().get()>
+                    "Change password"
+                </button>
+            </form>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,138 @@
+//! The build page: what was built, status and progress (re-fetched every
+//! second while the build is active), the live log, cancel and deploy.
+
+mod controls;
+#[cfg(feature = "hydrate")]
+mod live;
+mod log;
+
+use leptos::prelude::*;
+
+use crate::{
+    api::builds::{build_log, get_build},
+    components::{badge_class, browser, error_view, loading, require_user, use_session},
+    pages::service::{id_param, with_id},
+    wire::{BuildDetail, BuildView, Caller, LogLineView, Role},
+};
+
+#[component]
+pub fn BuildPage() -> impl IntoView {
+    let session = use_session();
+    let id = id_param();
+    let detail = Resource::new(move || id.get(), |id| with_id(id, get_build));
+    let lines = Resource::new(move || id.get(), |id| with_id(id, |id| build_log(id, 0)));
+    view! {
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                let caller = session.caller().await;
+                if let Some(prompt) = require_user(&caller) {
+                    return prompt;
+                }
+                match detail.await {
+                    Err(e) => error_view(e),
+                    Ok(detail) => {
+                        let lines = lines.await.unwrap_or_default();
+                        view! { <BuildBody caller detail lines /> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+#[component]
+fn BuildBody(caller: Caller, detail: BuildDetail, lines: Vec<LogLineView>) -> impl IntoView {
+    let BuildDetail { build: initial, service, project } = detail;
+    let build_id = initial.id;
+    let service_id = initial.service_id;
+    let was_active = initial.is_active();
+    let number = initial.number;
+    let build = RwSignal::new(initial);
+    // In the browser: re-fetch the build every second while it is active.
+    Effect::new(move |_| {
+        if build.get_untracked().is_active() {
+            leptos::task::spawn_local(poll_build(build));
+        }
+    });
+    let refetch = Callback::new(move |()| {
+        leptos::task::spawn_local(async move {
+            if let Ok(d) = get_build(build_id).await {
+                let _ = build.try_set(d.build);
+            }
+        });
+    });
+    view! {
+        <div class="page-head">
+            <p class="crumbs">
+                {project}" / "<a href=format!("/services/{service_id}")>{service}</a>
+            </p>
+            <h1>{format!("Build #{number}")}</h1>
+        </div>
+        <section class="card">
+            <div class="build-state">
+                <span id="build-status" class=move || build.with(|b| badge_class(&b.status))>
+                    {move || build.get().status}
+                </span>
+                <progress
+                    id="build-progress"
+                    max="100"
+                    value=move || build.get().progress.to_string()
+                    aria-label="Build progress"
+                >
+                    {move || format!("{} %", build.get().progress)}
+                </progress>
+                <span id="build-phase">{move || build.get().phase.unwrap_or_else(|| "—".into())}</span>
+            </div>
+            {move || view! { <Facts b=build.get() /> }}
+            <controls::Controls current=build deployer=caller.may(Role::Deployer) />
+        </section>
+        <section class="card">
+            <log::BuildLog build_id lines follow_live=was_active on_end=refetch />
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn Facts(b: BuildView) -> impl IntoView {
+    use crate::components::format::{duration_opt, short_image, short_time, short_time_opt};
+    let image = b.image_id.as_deref().map(short_image).unwrap_or_else(|| "—".into());
+    let tags = if b.tags.is_empty() { "—".to_string() } else { b.tags.join(", ") };
+    view! {
+        <dl class="facts">
+            <dt>"Ref"</dt>
+            <dd id="build-ref-name" class="mono">{b.git_ref.clone()}</dd>
+            <dt>"Commit"</dt>
+            <dd id="build-commit" class="mono">{b.commit_sha.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>"Trigger"</dt>
+            <dd>{b.trigger.clone()}{b.actor.clone().map(|a| format!(" by {a}"))}</dd>
+            <dt>"Queued"</dt>
+            <dd>{short_time(&b.created_at)}</dd>
+            <dt>"Started"</dt>
+            <dd>{short_time_opt(b.started_at.as_deref())}</dd>
+            <dt>"Took"</dt>
+            <dd>{duration_opt(b.duration_ms)}</dd>
+            <dt>"Image"</dt>
+            <dd class="mono" title=b.image_id.clone()>{image}{b.image_removed.then_some(" (removed)")}</dd>
+            <dt>"Tags"</dt>
+            <dd class="mono">{tags}</dd>
+        </dl>
+    }
+    .into_any()
+}
+
+/// Re-fetches the build every second until it is no longer active (or the
+/// page is gone).
+async fn poll_build(build: RwSignal<BuildView>) {
+    loop {
+        browser::sleep(1000).await;
+        let Some(current) = build.try_get_untracked() else { return };
+        if !current.is_active() {
+            return;
+        }
+        if let Ok(d) = get_build(current.id).await {
+            let _ = build.try_set(d.build);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `/`: every project with every service, its live deployment and last
+//! build, one-click Build and Deploy, and the new-project form.
+
+use leptos::prelude::*;
+
+use crate::{
+    api::services::{create_project, overview},
+    components::{error_text, error_view, loading, require_user, use_session},
+    error::AppError,
+    pages::service_row::ServiceRow,
+    wire::{ProjectView, Role},
+};
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let session = use_session();
+    let projects = Resource::new(|| (), |_| overview());
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let caller = session.caller().await;
+                if let Some(prompt) = require_user(&caller) {
+                    return prompt;
+                }
+                match projects.await {
+                    Err(e) => error_view(e),
+                    Ok(list) => {
+                        let deployer = caller.may(Role::Deployer);
+                        view! { <Overview list deployer projects /> }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn Overview(
+    list: Vec<ProjectView>,
+    deployer: bool,
+    projects: Resource<Result<Vec<ProjectView>, AppError>>,
+) -> impl IntoView {
+    let empty = list.is_empty();
+    view! {
+        <div class="page-head">
+            <h1>"Projects"</h1>
+        </div>
+        {deployer.then(|| view! { <NewProjectForm on_created=Callback::new(move |()| projects.refetch()) /> })}
+        {empty.then(|| view! { <p class="muted">"No projects yet."</p> })}
+        {list.into_iter().map(|project| view! { <ProjectSection project deployer /> }).collect_view()}
+    }
+    .into_any()
+}
+
+#[component]
+fn NewProjectForm(on_created: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let create = Action::new(|name: &String| create_project(name.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            name.set(String::new());
+            on_created.run(());
+        }
+    });
+    let error = move || match create.value().get() {
+        Some(Err(e)) => Some(error_text(&e)),
+        _ => None,
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(name.get_untracked().trim().to_string());
+    };
+    view! {
+        <form class="card inline-form new-project" on:submit=on_submit>
+            <div class="field">
+                <label for="new-project-name">"New project name"</label>
+                <input id="new-project-name" type="text" spellcheck="false" required bind:value=name />
+            </div>
+            <button id="new-project-submit" type="submit" disabled=move || create.pending().get()>
+                "Create project"
+            </button>
+            {move || error().map(|e| view! { <p id="new-project-error" class="error" role="alert">{e}</p> })}
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn ProjectSection(project: ProjectView, deployer: bool) -> impl IntoView {
+    let new_service = format!("/projects/{}/services/new", project.id);
+    let empty = project.services.is_empty();
+    view! {
+        <section class="card project" id=format!("project-{}", project.id) data-project=project.name.clone()>
+            <div class="card-head">
+                <h2>{project.name.clone()}</h2>
+                {deployer.then(|| view! { <a class="new-service button-link" href=new_service>"New service"</a> })}
+            </div>
+            {empty.then(|| view! { <p class="muted">"No services yet."</p> })}
+            <ul class="services">
+                {project
+                    .services
+                    .into_iter()
+                    .map(|svc| view! { <ServiceRow svc deployer /> })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+    .into_any()
+}

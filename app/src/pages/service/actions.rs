@@ -1,0 +1,87 @@
+//! The service page's actions: build a ref (then open the build page) and
+//! deploy the newest successful build with a reason.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use crate::{
+    api::{builds::trigger_build, deploys::deploy_build},
+    components::error_text,
+    error::AppError,
+    wire::{BuildView, DeploymentView},
+};
+
+#[component]
+pub fn ActionsPanel(
+    service_id: i64,
+    /// Shown in `#action-message` (deploys and rollbacks started).
+    notice: RwSignal<Option<String>>,
+    on_deployed: Callback<DeploymentView>,
+) -> impl IntoView {
+    let git_ref = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let build = Action::new(move |r: &Option<String>| trigger_build(service_id, r.clone(), false));
+    let deploy = Action::new(move |r: &Option<String>| deploy_build(service_id, None, r.clone()));
+    let navigate = use_navigate();
+    Effect::new(move |_| match build.value().get() {
+        Some(Ok(b)) => {
+            let b: BuildView = b;
+            navigate(&format!("/builds/{}", b.id), Default::default());
+        }
+        Some(Err(e)) => error.set(Some(error_text(&e))),
+        None => {}
+    });
+    Effect::new(move |_| match deploy.value().get() {
+        Some(Ok(d)) => {
+            reason.set(String::new());
+            notice.set(Some(format!("Deployment #{} started ({}).", d.id, d.status)));
+            on_deployed.run(d);
+        }
+        Some(Err(e)) => error.set(Some(deploy_error(&e))),
+        None => {}
+    });
+    let start_build = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let r = git_ref.get_untracked().trim().to_string();
+        build.dispatch(Some(r).filter(|r| !r.is_empty()));
+    };
+    let start_deploy = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        notice.set(None);
+        let r = reason.get_untracked().trim().to_string();
+        deploy.dispatch(Some(r).filter(|r| !r.is_empty()));
+    };
+    view! {
+        <div class="actions">
+            <form class="inline-form" on:submit=start_build>
+                <div class="field">
+                    <label for="build-ref">"Branch, tag or commit (empty: the service's branch)"</label>
+                    <input id="build-ref" type="text" spellcheck="false" bind:value=git_ref />
+                </div>
+                <button id="build-now" type="submit" disabled=move || build.pending().get()>"Build"</button>
+            </form>
+            <form class="inline-form" on:submit=start_deploy>
+                <div class="field">
+                    <label for="deploy-reason">"Reason (optional)"</label>
+                    <input id="deploy-reason" type="text" bind:value=reason />
+                </div>
+                <button id="deploy-latest" type="submit" disabled=move || deploy.pending().get()>
+                    "Deploy latest build"
+                </button>
+            </form>
+        </div>
+        {move || error.get().map(|e| view! { <p id="action-error" class="error" role="alert">{e}</p> })}
+    }
+    .into_any()
+}
+
+/// A deploy refusal; the common "nothing to deploy" case reads plainly.
+pub fn deploy_error(e: &AppError) -> String {
+    match e {
+        AppError::NotFound(_) => format!("Nothing to deploy: {}", error_text(e)),
+        e => error_text(e),
+    }
+}

@@ -1,0 +1,119 @@
+//! Build durations of the last 50 builds as an inline SVG bar chart, oldest
+//! on the left. Bars are scaled to the longest build; unsuccessful builds
+//! carry the class `failed`.
+
+use leptos::prelude::*;
+
+use crate::{
+    components::format::{duration, duration_opt, short_time},
+    wire::BuildView,
+};
+
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 120.0;
+const TOP: f64 = 16.0;
+
+/// Whether a finished build did not succeed.
+pub fn unsuccessful(status: &str) -> bool {
+    matches!(status, "failed" | "cancelled" | "timed_out" | "interrupted")
+}
+
+/// Bar height for `ms` when the longest build took `max` ms.
+pub fn bar_height(ms: Option<i64>, max: i64) -> f64 {
+    match ms {
+        Some(ms) if max > 0 => (ms.max(0) as f64 / max as f64) * (HEIGHT - TOP),
+        _ => 0.0,
+    }
+}
+
+#[component]
+pub fn BuildChart(builds: Vec<BuildView>) -> impl IntoView {
+    let mut builds = builds;
+    builds.truncate(50);
+    builds.reverse();
+    let max = builds.iter().filter_map(|b| b.duration_ms).max().unwrap_or(0);
+    let failed = builds.iter().filter(|b| unsuccessful(&b.status)).count();
+    let label = if builds.is_empty() {
+        "Build durations: no builds yet".to_string()
+    } else {
+        format!(
+            "Build durations of the last {} builds, longest {}, {} unsuccessful",
+            builds.len(),
+            duration(max),
+            failed
+        )
+    };
+    let slot = WIDTH / (builds.len().max(10) as f64);
+    let bars = builds
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let h = bar_height(b.duration_ms, max);
+            let class = if unsuccessful(&b.status) {
+                "bar failed"
+            } else if b.is_active() {
+                "bar active"
+            } else {
+                "bar"
+            };
+            let tip = format!(
+                "#{} {} · {} · {}",
+                b.number,
+                b.status,
+                duration_opt(b.duration_ms),
+                short_time(&b.created_at)
+            );
+            view! {
+                <rect
+                    class=class
+                    data-build-id=b.id.to_string()
+                    x=format!("{:.2}", i as f64 * slot + slot * 0.1)
+                    y=format!("{:.2}", HEIGHT - h)
+                    width=format!("{:.2}", slot * 0.8)
+                    height=format!("{:.2}", h)
+                >
+                    <title>{tip}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg
+            id="build-chart"
+            class="chart"
+            role="img"
+            aria-label=label
+            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            preserveAspectRatio="none"
+        >
+            <line class="axis" x1="0" y1=HEIGHT.to_string() x2=WIDTH.to_string() y2=HEIGHT.to_string() />
+            {bars}
+        </svg>
+        <p class="muted chart-legend">
+            {if max > 0 { format!("Tallest bar: {}. ", duration(max)) } else { String::new() }}
+            <span class="legend-ok">"■ succeeded"</span>
+            " "
+            <span class="legend-failed">"■ unsuccessful"</span>
+        </p>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_longest_build() {
+        assert_eq!(bar_height(Some(500), 1000), (HEIGHT - TOP) / 2.0);
+        assert_eq!(bar_height(Some(1000), 1000), HEIGHT - TOP);
+        assert_eq!(bar_height(None, 1000), 0.0);
+        assert_eq!(bar_height(Some(5), 0), 0.0);
+    }
+
+    #[test]
+    fn unsuccessful_statuses() {
+        assert!(unsuccessful("failed") && unsuccessful("timed_out") && unsuccessful("cancelled"));
+        assert!(!unsuccessful("succeeded") && !unsuccessful("running"));
+    }
+}

@@ -1,0 +1,108 @@
+//! The service's build history: the first page is server-rendered, "More"
+//! appends the next one (keyset pagination with `before`).
+
+use leptos::prelude::*;
+
+use crate::{
+    api::builds::list_builds,
+    components::{
+        error_text,
+        format::{duration_opt, short_commit, short_time},
+        StatusBadge,
+    },
+    wire::{BuildView, HistoryPage},
+};
+
+#[component]
+pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoView {
+    let items = RwSignal::new(first.items);
+    let next = RwSignal::new(first.next);
+    let error = RwSignal::new(None::<String>);
+    let more = Action::new(move |before: &i64| {
+        let before = *before;
+        async move {
+            match list_builds(service_id, Some(before), None).await {
+                Ok(page) => {
+                    let _ = items.try_update(|v| v.extend(page.items));
+                    let _ = next.try_set(page.next);
+                    let _ = error.try_set(None);
+                }
+                Err(e) => {
+                    let _ = error.try_set(Some(error_text(&e)));
+                }
+            }
+        }
+    });
+    view! {
+        <div class="table-wrap">
+            <table id="builds">
+                {builds_head()}
+                <BuildRows items />
+            </table>
+        </div>
+        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No builds yet."</p> })}
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {move || next.get().map(|before| view! {
+            <button
+                id="builds-more"
+                type="button"
+                class="secondary"
+                disabled=move || more.pending().get()
+                on:click=move |_| {
+                    more.dispatch(before);
+                }
+            >
+                "More"
+            </button>
+        })}
+    }
+    .into_any()
+}
+
+#[component]
+fn BuildRow(b: BuildView) -> impl IntoView {
+    let href = format!("/builds/{}", b.id);
+    view! {
+        <tr data-build-id=b.id.to_string()>
+            <td><a href=href>{format!("#{}", b.number)}</a></td>
+            <td class="status"><StatusBadge status=b.status.clone() /></td>
+            <td class="ref">{b.git_ref.clone()}</td>
+            <td class="commit mono" title=b.commit_sha.clone()>{short_commit(b.commit_sha.as_deref())}</td>
+            <td class="trigger">{b.trigger.clone()}</td>
+            <td class="actor">{b.actor.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="duration">{duration_opt(b.duration_ms)}</td>
+            <td class="time" title=b.created_at.clone()>{short_time(&b.created_at)}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+fn builds_head() -> AnyView {
+    view! {
+        <thead>
+            <tr>
+                <th scope="col">"Build"</th>
+                <th scope="col">"Status"</th>
+                <th scope="col">"Ref"</th>
+                <th scope="col">"Commit"</th>
+                <th scope="col">"Trigger"</th>
+                <th scope="col">"By"</th>
+                <th scope="col">"Duration"</th>
+                <th scope="col">"Queued at"</th>
+            </tr>
+        </thead>
+    }
+    .into_any()
+}
+
+#[component]
+fn BuildRows(items: RwSignal<Vec<BuildView>>) -> impl IntoView {
+    view! {
+        <tbody>
+            <For each=move || items.get() key=|b| b.id let:b>
+                <BuildRow b />
+            </For>
+        </tbody>
+    }
+    .into_any()
+}

@@ -1,0 +1,302 @@
+//! The service settings form, shared by the new-service page and the service
+//! page. Refusals naming a field are shown next to that field.
+
+use leptos::prelude::*;
+
+use super::{
+    env_editor::{EnvEditor, EnvRows},
+    fields::{aliases, is_known, FormValues},
+};
+use crate::{
+    error::AppError,
+    wire::{FieldError, ServiceDetail, ServiceSettings},
+};
+
+pub type SaveAction = Action<ServiceSettings, Result<ServiceDetail, AppError>>;
+
+/// One signal per text input.
+#[derive(Clone, Copy)]
+struct Texts {
+    name: RwSignal<String>,
+    git_url: RwSignal<String>,
+    branch: RwSignal<String>,
+    context_path: RwSignal<String>,
+    dockerfile_path: RwSignal<String>,
+    build_args: RwSignal<String>,
+    port: RwSignal<String>,
+    health_kind: RwSignal<String>,
+    health_path: RwSignal<String>,
+    health_command: RwSignal<String>,
+    health_interval_ms: RwSignal<String>,
+    health_timeout_ms: RwSignal<String>,
+    health_retries: RwSignal<String>,
+    health_start_period_ms: RwSignal<String>,
+    memory_mb: RwSignal<String>,
+    cpu_millis: RwSignal<String>,
+    auto_deploy: RwSignal<bool>,
+    build_timeout_secs: RwSignal<String>,
+    drain_secs: RwSignal<String>,
+    domain: RwSignal<String>,
+    env: EnvRows,
+}
+
+macro_rules! each_text {
+    ($m:ident) => {
+        $m!(
+            name,
+            git_url,
+            branch,
+            context_path,
+            dockerfile_path,
+            build_args,
+            port,
+            health_kind,
+            health_path,
+            health_command,
+            health_interval_ms,
+            health_timeout_ms,
+            health_retries,
+            health_start_period_ms,
+            memory_mb,
+            cpu_millis,
+            build_timeout_secs,
+            drain_secs,
+            domain
+        )
+    };
+}
+
+impl Texts {
+    fn new(v: &FormValues) -> Self {
+        macro_rules! make {
+            ($($f:ident),*) => {
+                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), env: EnvRows::new(&v.env) }
+            };
+        }
+        each_text!(make)
+    }
+
+    fn load(&self, v: &FormValues) {
+        macro_rules! set {
+            ($($f:ident),*) => { $(self.$f.set(v.$f.clone());)* };
+        }
+        each_text!(set);
+        self.auto_deploy.set(v.auto_deploy);
+        self.env.load(&v.env);
+    }
+
+    fn values(&self) -> FormValues {
+        macro_rules! get {
+            ($($f:ident),*) => {
+                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), env: self.env.values() }
+            };
+        }
+        each_text!(get)
+    }
+}
+
+#[component]
+pub fn ServiceForm(
+    initial: ServiceSettings,
+    /// Whether the caller may save (viewers see the form disabled).
+    editable: bool,
+    save: SaveAction,
+    /// Edit mode: reload the form from the saved settings and say so.
+    reload_on_save: bool,
+    #[prop(into)] submit_label: String,
+) -> impl IntoView {
+    let t = Texts::new(&FormValues::from_settings(&initial));
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let general = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(detail)) => {
+            errors.set(Vec::new());
+            general.set(None);
+            if reload_on_save {
+                t.load(&FormValues::from_settings(&detail.settings));
+                saved.set(true);
+            }
+        }
+        Some(Err(AppError::InvalidField { field, message })) => {
+            errors.set(vec![FieldError { field, message }])
+        }
+        Some(Err(e)) => general.set(Some(e.to_string())),
+        None => {}
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        errors.set(Vec::new());
+        general.set(None);
+        saved.set(false);
+        match t.values().to_settings() {
+            Ok(settings) => {
+                save.dispatch(settings);
+            }
+            Err(e) => errors.set(e),
+        }
+    };
+    let is_http = move || t.health_kind.get() != "command";
+    let f = move |field: &'static str| FieldCtx { field, errors };
+
+    view! {
+        <form id="service-form" class="settings" on:submit=on_submit novalidate>
+            <fieldset disabled=!editable>
+                <fieldset>
+                    <legend>"Source"</legend>
+                    <Text id="svc-name" label="Service name" value=t.name ctx=f("name") />
+                    <Text id="svc-git-url" label="Git URL" value=t.git_url ctx=f("git_url") />
+                    <Text id="svc-branch" label="Branch" value=t.branch ctx=f("branch") />
+                    <Text id="svc-context" label="Context directory" value=t.context_path ctx=f("context_path") />
+                    <Text id="svc-dockerfile" label="Dockerfile" value=t.dockerfile_path ctx=f("dockerfile_path") />
+                    <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
+                </fieldset>
+                <fieldset>
+                    <legend>"Runtime"</legend>
+                    <Text id="svc-port" label="Container port" value=t.port ctx=f("port") number=true />
+                    <Text id="svc-domain" label="Domain (empty: <service>.<project>.localhost)" value=t.domain ctx=f("domain") />
+                    <Text id="svc-memory" label="Memory limit (MB)" value=t.memory_mb ctx=f("memory_mb") number=true />
+                    <Text id="svc-cpu" label="CPU limit (millicores)" value=t.cpu_millis ctx=f("cpu_millis") number=true />
+                    <Text id="svc-drain" label="Drain time (s)" value=t.drain_secs ctx=f("drain_secs") number=true />
+                    <Text id="svc-build-timeout" label="Build timeout (s)" value=t.build_timeout_secs ctx=f("build_timeout_secs") number=true />
+                    <div class="field check">
+                        <input
+                            id="svc-auto-deploy"
+                            type="checkbox"
+                            checked=t.auto_deploy.get_untracked()
+                            prop:checked=move || t.auto_deploy.get()
+                            on:change=move |ev| t.auto_deploy.set(event_target_checked(&ev))
+                        />
+                        <label for="svc-auto-deploy">"Deploy automatically after a successful build"</label>
+                        <FieldErrors ctx=f("auto_deploy") />
+                    </div>
+                </fieldset>
+                <fieldset>
+                    <legend>"Health check"</legend>
+                    <div class="field">
+                        <label for="svc-health-kind">"Kind"</label>
+                        <select
+                            id="svc-health-kind"
+                            prop:value=move || t.health_kind.get()
+                            on:change=move |ev| t.health_kind.set(event_target_value(&ev))
+                        >
+                            <option value="http" selected=is_http()>"HTTP request"</option>
+                            <option value="command" selected=!is_http()>"Command in the container"</option>
+                        </select>
+                    </div>
+                    <div hidden=move || !is_http()>
+                        <Text id="svc-health-path" label="HTTP path" value=t.health_path ctx=f("health_path") />
+                    </div>
+                    <div hidden=is_http>
+                        <Area id="svc-health-command" label="Command (one argument per line, no shell)" value=t.health_command ctx=f("health_command") />
+                    </div>
+                    <Text id="svc-health-interval" label="Interval (ms)" value=t.health_interval_ms ctx=f("health_interval_ms") number=true />
+                    <Text id="svc-health-timeout" label="Timeout (ms)" value=t.health_timeout_ms ctx=f("health_timeout_ms") number=true />
+                    <Text id="svc-health-retries" label="Retries" value=t.health_retries ctx=f("health_retries") number=true />
+                    <Text id="svc-health-start" label="Start period (ms)" value=t.health_start_period_ms ctx=f("health_start_period_ms") number=true />
+                </fieldset>
+                <fieldset>
+                    <legend>"Environment"</legend>
+                    <EnvEditor env=t.env />
+                    <FieldErrors ctx=f("env") />
+                </fieldset>
+                <div class="form-end">
+                    {move || {
+                        let general = general.get();
+                        let extra: Vec<FieldError> = errors.get().into_iter().filter(|e| !is_known(&e.field)).collect();
+                        (general.is_some() || !extra.is_empty()).then(|| view! {
+                            <div id="svc-error" class="error" role="alert">
+                                {general.map(|g| view! { <p>{g}</p> })}
+                                {extra.into_iter().map(field_error_view).collect_view()}
+                            </div>
+                        })
+                    }}
+                    {move || saved.get().then(|| view! { <p id="svc-saved" class="ok" role="status">"Saved."</p> })}
+                    {editable.then(|| view! {
+                        <button id="svc-save" type="submit" disabled=move || save.pending().get()>{submit_label.clone()}</button>
+                    })}
+                </div>
+            </fieldset>
+        </form>
+    }
+    .into_any()
+}
+
+/// Which field an input reports and where the errors are.
+#[derive(Clone, Copy)]
+struct FieldCtx {
+    field: &'static str,
+    errors: RwSignal<Vec<FieldError>>,
+}
+
+impl FieldCtx {
+    fn has_error(&self) -> bool {
+        let names = aliases(self.field);
+        self.errors.with(|e| e.iter().any(|e| names.contains(&e.field.as_str())))
+    }
+}
+
+fn field_error_view(e: FieldError) -> impl IntoView {
+    view! { <p class="field-error" data-field=e.field>{e.message}</p> }
+}
+
+#[component]
+fn FieldErrors(ctx: FieldCtx) -> impl IntoView {
+    move || {
+        let names = aliases(ctx.field);
+        ctx.errors
+            .get()
+            .into_iter()
+            .filter(|e| names.contains(&e.field.as_str()))
+            .map(field_error_view)
+            .collect_view()
+    }
+}
+
+#[component]
+fn Text(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    ctx: FieldCtx,
+    #[prop(optional)] number: bool,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type=if number { "number" } else { "text" }
+                min=number.then_some("0")
+                spellcheck="false"
+                aria-invalid=move || ctx.has_error().then_some("true")
+                value=value.get_untracked()
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            <FieldErrors ctx />
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Area(id: &'static str, label: &'static str, value: RwSignal<String>, ctx: FieldCtx) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <textarea
+                id=id
+                rows="3"
+                spellcheck="false"
+                aria-invalid=move || ctx.has_error().then_some("true")
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            >
+                {value.get_untracked()}
+            </textarea>
+            <FieldErrors ctx />
+        </div>
+    }
+    .into_any()
+}

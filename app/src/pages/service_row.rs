@@ -1,0 +1,104 @@
+//! One service on the overview: live deployment, last build, Build (then
+//! open the build page) and Deploy (the newest successful build).
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use crate::{
+    api::{builds::trigger_build, deploys::deploy_build},
+    components::{
+        deploys, error_text,
+        format::{short_image, short_time},
+        StatusBadge,
+    },
+    wire::{DeploymentView, ServiceSummary},
+};
+
+#[component]
+pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
+    let id = svc.id;
+    let live = RwSignal::new(svc.live.clone());
+    let message = RwSignal::new(None::<(bool, String)>);
+    let build = Action::new(move |_: &()| trigger_build(id, None, false));
+    let deploy = Action::new(move |_: &()| deploy_build(id, None, None));
+    let navigate = use_navigate();
+    Effect::new(move |_| match build.value().get() {
+        Some(Ok(b)) => navigate(&format!("/builds/{}", b.id), Default::default()),
+        Some(Err(e)) => message.set(Some((false, error_text(&e)))),
+        None => {}
+    });
+    Effect::new(move |_| match deploy.value().get() {
+        Some(Ok(d)) => {
+            message.set(Some((true, format!("Deployment #{} {}…", d.id, d.status))));
+            leptos::task::spawn_local(follow(id, d.id, live, message));
+        }
+        Some(Err(e)) => message.set(Some((false, super::service::deploy_error_text(&e)))),
+        None => {}
+    });
+    let last_build = svc.last_build.clone();
+    let badge = last_build.as_ref().map(|b| b.status.clone()).unwrap_or_else(|| "never built".into());
+    let build_link = last_build.map(|b| {
+        view! { <a class="last-build" href=format!("/builds/{}", b.id)>{format!("#{} ({})", b.number, b.git_ref)}</a> }
+    });
+    view! {
+        <li class="service" data-service=svc.name.clone()>
+            <div class="service-main">
+                <a class="service-link" href=format!("/services/{id}")>{svc.name.clone()}</a>
+                <span class="muted mono">{svc.host.clone()}</span>
+            </div>
+            <div class="service-facts">
+                <span class="label">"Last build "</span>
+                <StatusBadge status=badge class="build-badge" />
+                {build_link}
+                <span class="live-deployment">{move || live_text(live.get().as_ref())}</span>
+            </div>
+            {deployer.then(|| view! {
+                <div class="service-actions">
+                    <button type="button" class="build-now" disabled=move || build.pending().get() on:click=move |_| {
+                        message.set(None);
+                        build.dispatch(());
+                    }>"Build"</button>
+                    <button type="button" class="deploy-now secondary" disabled=move || deploy.pending().get() on:click=move |_| {
+                        message.set(None);
+                        deploy.dispatch(());
+                    }>"Deploy latest"</button>
+                </div>
+            })}
+            {move || message.get().map(|(ok, text)| {
+                let class = if ok { "service-message notice" } else { "service-message error" };
+                view! { <p class=class role="status">{text}</p> }
+            })}
+        </li>
+    }
+    .into_any()
+}
+
+fn live_text(live: Option<&DeploymentView>) -> String {
+    match live {
+        Some(d) => format!(
+            "Live: #{} · image {} · since {}",
+            d.id,
+            short_image(&d.image_id),
+            short_time(d.finished_at.as_deref().or(d.started_at.as_deref()).unwrap_or(&d.created_at),)
+        ),
+        None => "nothing live".into(),
+    }
+}
+
+/// Follows the deployment until it settles; shows the result and, when it
+/// went live, the new live deployment.
+async fn follow(
+    service_id: i64,
+    deployment_id: i64,
+    live: RwSignal<Option<DeploymentView>>,
+    message: RwSignal<Option<(bool, String)>>,
+) {
+    let alive = move || message.try_get_untracked().is_some();
+    if let Some(d) = deploys::settled(service_id, deployment_id, alive).await {
+        let ok = d.status == "live";
+        let _ = message.try_set(Some((ok, deploys::outcome(&d))));
+        if ok {
+            let _ = live.try_set(Some(d));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! First run: create the first admin with the one-time token from the server log.
+
+use leptos::prelude::*;
+
+use crate::{
+    api::{setup_admin, setup_state},
+    components::{browser, loading},
+};
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let state = Resource::new(|| (), |_| setup_state());
+    view! {
+        <section class="card narrow">
+            <h1>"Set up Slipway"</h1>
+            <Suspense fallback=loading>
+                {move || Suspend::new(async move {
+                    match state.await {
+                        Ok(s) if !s.needs_setup => view! {
+                            <p>"Slipway is already set up. " <a href="/login">"Sign in"</a></p>
+                        }
+                            .into_any(),
+                        _ => view! { <SetupForm /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn SetupForm() -> impl IntoView {
+    let token = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let submit = Action::new(|input: &(String, String, String)| {
+        let (t, n, p) = input.clone();
+        async move { setup_admin(t, n, p).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = submit.value().get() {
+            browser::go("/");
+        }
+    });
+    let error = move || match submit.value().get() {
+        Some(Err(e)) => e.to_string(),
+        _ => String::new(),
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        submit.dispatch((token.get_untracked(), name.get_untracked(), password.get_untracked()));
+    };
+    view! {
+        <p>"Enter the one-time setup token printed in the server log, and the first admin's name and password."</p>
+        <form on:submit=on_submit>
+            <div class="field">
+                <label for="setup-token">"Setup token"</label>
+                <input id="setup-token" type="text" autocomplete="off" required bind:value=token />
+            </div>
+            <div class="field">
+                <label for="setup-name">"Admin name"</label>
+                <input id="setup-name" type="text" autocomplete="username" required bind:value=name />
+            </div>
+            <div class="field">
+                <label for="setup-password">"Password (at least 12 characters)"</label>
+                <input
+                    id="setup-password"
+                    type="password"
+                    autocomplete="new-password"
+                    required
+                    bind:value=password
+                />
+            </div>
+            <p id="setup-error" class="error" role="alert">{error}</p>
+            <button id="setup-submit" type="submit" disabled=move || submit.pending().get()>
+                "Create admin"
+            </button>
+        </form>
+    }
+    .into_any()
+}
