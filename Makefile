@@ -37,7 +37,7 @@ test: setup
 site:
 	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 	@mkdir -p $(SITE)/pkg
-	wasm-bindgen --target web --no-typescript --out-dir $(SITE)/pkg --out-name slipway $(WASM)
+	wasm-bindgen --target web --no-typescript --remove-name-section --out-dir $(SITE)/pkg --out-name slipway $(WASM)
 	cp style/main.css $(SITE)/pkg/slipway.css
 	@printf 'site: %s  wasm %s bytes, gzipped %s bytes\n' "$(SITE)/pkg" \
 	  "$$(stat -c %s $(SITE)/pkg/slipway_bg.wasm)" "$$(gzip -9c $(SITE)/pkg/slipway_bg.wasm | wc -c)"

@@ -50,9 +50,19 @@ pub trait Backend: Send + Sync + 'static {
     // ------------------------------------------------- projects, services --
     async fn overview(&self, caller: &Caller) -> Res<Vec<ProjectView>>;
     async fn create_project(&self, caller: &Caller, name: String) -> Res<ProjectView>;
-    async fn create_service(&self, caller: &Caller, project_id: i64, settings: ServiceSettings) -> Res<ServiceDetail>;
+    async fn create_service(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        settings: ServiceSettings,
+    ) -> Res<ServiceDetail>;
     async fn get_service(&self, caller: &Caller, service_id: i64) -> Res<ServiceDetail>;
-    async fn update_service(&self, caller: &Caller, service_id: i64, settings: ServiceSettings) -> Res<ServiceDetail>;
+    async fn update_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        settings: ServiceSettings,
+    ) -> Res<ServiceDetail>;
 
     // ------------------------------------------------------------- builds --
     async fn list_builds(
@@ -62,7 +72,13 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<BuildView>>;
-    async fn trigger_build(&self, caller: &Caller, service_id: i64, git_ref: Option<String>, deploy: bool) -> Res<BuildView>;
+    async fn trigger_build(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        git_ref: Option<String>,
+        deploy: bool,
+    ) -> Res<BuildView>;
     async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>>;
     async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Res<BuildView>;
@@ -83,11 +99,17 @@ pub trait Backend: Send + Sync + 'static {
         reason: Option<String>,
     ) -> Res<DeploymentView>;
     async fn rollback_preview(&self, caller: &Caller, deployment_id: i64) -> Res<RollbackPlanView>;
-    async fn rollback(&self, caller: &Caller, deployment_id: i64, reason: Option<String>) -> Res<DeploymentView>;
+    async fn rollback(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+        reason: Option<String>,
+    ) -> Res<DeploymentView>;
 
     // --------------------------------------------------------------- team --
     async fn list_users(&self, caller: &Caller) -> Res<Vec<UserView>>;
-    async fn create_user(&self, caller: &Caller, name: String, password: String, role: Role) -> Res<UserView>;
+    async fn create_user(&self, caller: &Caller, name: String, password: String, role: Role)
+        -> Res<UserView>;
     async fn set_user_role(&self, caller: &Caller, user_id: i64, role: Role) -> Res<UserView>;
     async fn set_user_disabled(&self, caller: &Caller, user_id: i64, disabled: bool) -> Res<UserView>;
     async fn reset_password(&self, caller: &Caller, user_id: i64, password: String) -> Res<()>;

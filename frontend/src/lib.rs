@@ -1,4 +1,7 @@
 //! Browser entry point: hydrates the server-rendered page. Everything else lives in `app`.
+// The larger pages nest view types deeply; the default limit of 128 can
+// overflow when the hydrate build instantiates them.
+#![recursion_limit = "256"]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

@@ -30,7 +30,10 @@ const PASSWORD: &str = "bench password 1234";
 async fn main() -> anyhow::Result<()> {
     let builds: i64 = env_or("BENCH_BUILDS", 10_000);
     let seconds: u64 = env_or("BENCH_SECONDS", 10);
-    ensure!(Command::new("wrk").arg("--version").output().is_ok(), "wrk is not installed (apt-get install wrk)");
+    ensure!(
+        Command::new("wrk").arg("--version").output().is_ok(),
+        "wrk is not installed (apt-get install wrk)"
+    );
 
     let data = TestDataDir::new()?;
     let service_id = seed(&data, builds).await?;
@@ -41,7 +44,10 @@ async fn main() -> anyhow::Result<()> {
 
     let page = get_with_cookie(server.addr, &format!("/services/{service_id}"), &cookie)?;
     ensure!(page.starts_with("HTTP/1.1 200"), "service page answered {}", page.lines().next().unwrap_or(""));
-    ensure!(page.contains(&format!("data-build-id=\"{builds}\"")), "the first HTML lacks the newest build row");
+    ensure!(
+        page.contains(&format!("data-build-id=\"{builds}\"")),
+        "the first HTML lacks the newest build row"
+    );
     println!("service page: {} bytes of HTML with {builds} builds in history", page.len());
 
     wrk(&url, &cookie, 3)?;
@@ -68,7 +74,9 @@ async fn seed(data: &TestDataDir, builds: i64) -> anyhow::Result<i64> {
     UserStore::new(db.clone()).create("bench", PASSWORD, Role::Admin).await?;
     let store = ProjectStore::new(db.clone());
     let project = store.create_project("bench").await?;
-    let service = store.create_service(project.id, &ServiceSpec::new("web", "https://example.com/repo.git", 8080)).await?;
+    let service = store
+        .create_service(project.id, &ServiceSpec::new("web", "https://example.com/repo.git", 8080))
+        .await?;
     let mut tx = db.begin().await?;
     for n in 1..=builds {
         let status = if n % 7 == 0 { "failed" } else { "succeeded" };
@@ -160,7 +168,8 @@ fn parse_wrk(out: &str) -> anyhow::Result<(f64, f64, f64)> {
             v.strip_suffix('s').and_then(|x| x.parse::<f64>().ok()).map(|x| x * 1000.0)
         }
     };
-    let pick = |label: &str| out.lines().find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_string()));
+    let pick =
+        |label: &str| out.lines().find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_string()));
     let p50 = pick("50%").and_then(|v| ms(&v)).context("no p50 in wrk output")?;
     let p99 = pick("99%").and_then(|v| ms(&v)).context("no p99 in wrk output")?;
     let rps = pick("Requests/sec:").and_then(|v| v.parse().ok()).context("no Requests/sec in wrk output")?;

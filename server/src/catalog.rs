@@ -71,7 +71,11 @@ impl Engine {
         let actor = require(caller, Role::Deployer)?;
         service_env::check(env)?;
         if let Some(var) = env.iter().find(|v| v.value.is_none()) {
-            return Err(ProjectError::Invalid { field: "env", message: format!("{}: a value is required", var.name) }.into());
+            return Err(ProjectError::Invalid {
+                field: "env",
+                message: format!("{}: a value is required", var.name),
+            }
+            .into());
         }
         let store = self.projects();
         let service = store.create_service(project_id, spec).await?;
@@ -101,8 +105,15 @@ impl Engine {
         // leaves the environment untouched too.
         spec.validate()?;
         let stored = service_env::stored(&self.db, service_id).await?;
-        if let Some(var) = env.iter().find(|v| v.value.is_none() && !stored.iter().any(|s| s.name == v.name && s.secret && v.secret)) {
-            return Err(ProjectError::Invalid { field: "env", message: format!("{}: a value is required", var.name) }.into());
+        if let Some(var) = env
+            .iter()
+            .find(|v| v.value.is_none() && !stored.iter().any(|s| s.name == v.name && s.secret && v.secret))
+        {
+            return Err(ProjectError::Invalid {
+                field: "env",
+                message: format!("{}: a value is required", var.name),
+            }
+            .into());
         }
         self.projects().update_service(service_id, spec).await?;
         service_env::replace(&self.db, &self.secrets, service_id, env).await?;

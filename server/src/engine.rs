@@ -13,15 +13,17 @@ use anyhow::Context;
 
 use crate::{
     access::AccessError,
+    builds::BuildHandler,
     db::Db,
     deploys::{switch::RouteSwitch, DeployHandler},
     docker::{labels, DockerEngine},
-    jobs::{recover_leased_before, JobQueue, RecoveryReport, Registry, SqliteJobQueue, WorkerConfig, WorkerPool},
+    jobs::{
+        recover_leased_before, JobQueue, RecoveryReport, Registry, SqliteJobQueue, WorkerConfig, WorkerPool,
+    },
     logs::LogHub,
     projects::ProjectError,
     retention::{RetentionHandler, RetentionPolicy},
     secrets::Secrets,
-    builds::BuildHandler,
 };
 
 /// Job kinds.

@@ -72,7 +72,10 @@ mod tests {
 
     #[test]
     fn durations_between_stored_times() {
-        assert_eq!(duration_ms(Some("2026-01-01T00:00:00.000Z"), Some("2026-01-01T00:00:01.500Z")), Some(1500));
+        assert_eq!(
+            duration_ms(Some("2026-01-01T00:00:00.000Z"), Some("2026-01-01T00:00:01.500Z")),
+            Some(1500)
+        );
         assert_eq!(duration_ms(Some("2026-01-01T00:00:00.000Z"), None), None);
     }
 }

@@ -62,14 +62,13 @@ async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let caller = caller.map(|Extension(c)| c).unwrap_or(Caller::Anonymous);
     engine.get_build(&caller, build_id).await.map_err(|e| ApiError(errors::engine(e)))?;
-    let after = match headers.get("last-event-id") {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| ApiError(AppError::Invalid("Last-Event-ID must be a sequence number".into())))?,
-        None => query.after.unwrap_or(0),
-    };
+    let after =
+        match headers.get("last-event-id") {
+            Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
+                ApiError(AppError::Invalid("Last-Event-ID must be a sequence number".into()))
+            })?,
+            None => query.after.unwrap_or(0),
+        };
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let span = tracing::info_span!("log_stream", build_id, after);
     tokio::spawn(follow(engine, build_id, after, tx).instrument(span));
@@ -92,7 +91,9 @@ async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<
                 if !send_lines(&engine, build_id, &mut after, &tx).await {
                     return;
                 }
-                let end = Event::default().event("end").json_data(serde_json::json!({ "status": build.status.as_str() }));
+                let end = Event::default()
+                    .event("end")
+                    .json_data(serde_json::json!({ "status": build.status.as_str() }));
                 if let Ok(end) = end {
                     let _ = tx.send(end).await;
                 }

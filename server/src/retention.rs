@@ -57,10 +57,11 @@ pub async fn timer(engine: Engine) {
 }
 
 async fn queue_retention(engine: &Engine) -> anyhow::Result<()> {
-    let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = ? AND status IN ('queued', 'running')")
-        .bind(RETENTION_JOB)
-        .fetch_one(&engine.db)
-        .await?;
+    let active: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = ? AND status IN ('queued', 'running')")
+            .bind(RETENTION_JOB)
+            .fetch_one(&engine.db)
+            .await?;
     if active == 0 {
         engine.queue.enqueue_now(&NewJob::new(RETENTION_JOB, None, Duration::from_secs(1800))).await?;
     }

@@ -71,8 +71,10 @@ impl Secrets {
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or(SecretsError::Undecryptable)?;
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let plain =
-            self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| SecretsError::Undecryptable)?;
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| SecretsError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| SecretsError::Undecryptable)
     }
 }

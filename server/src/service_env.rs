@@ -7,12 +7,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    db::Db,
-    projects::ProjectError,
-    secrets::Secrets,
-    validate,
-};
+use crate::{db::Db, projects::ProjectError, secrets::Secrets, validate};
 
 /// Most variables one service may have.
 pub const MAX_VARS: usize = 200;
@@ -54,19 +49,28 @@ pub fn check(vars: &[EnvInput]) -> Result<(), ProjectError> {
             return Err(ProjectError::Invalid { field: "env", message: format!("{name} is given twice") });
         }
         if let Some(value) = &var.value {
-            validate::env_value(value)
-                .map_err(|e| ProjectError::Invalid { field: "env", message: format!("{name}: {}", e.message) })?;
+            validate::env_value(value).map_err(|e| ProjectError::Invalid {
+                field: "env",
+                message: format!("{name}: {}", e.message),
+            })?;
         }
     }
     Ok(())
 }
 
 /// Replaces the service's variables with `vars`, all or nothing.
-pub async fn replace(db: &Db, secrets: &Secrets, service_id: i64, vars: &[EnvInput]) -> Result<(), ProjectError> {
+pub async fn replace(
+    db: &Db,
+    secrets: &Secrets,
+    service_id: i64,
+    vars: &[EnvInput],
+) -> Result<(), ProjectError> {
     check(vars)?;
     let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM services WHERE id = ?").bind(service_id).fetch_optional(&mut *tx).await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM services WHERE id = ?")
+        .bind(service_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if exists.is_none() {
         return Err(ProjectError::NotFound { what: "service" });
     }
@@ -119,7 +123,10 @@ pub async fn stored(db: &Db, service_id: i64) -> Result<Vec<StoredEnv>, ProjectE
     stored_on(&mut conn, service_id).await
 }
 
-async fn stored_on(conn: &mut sqlx::SqliteConnection, service_id: i64) -> Result<Vec<StoredEnv>, ProjectError> {
+async fn stored_on(
+    conn: &mut sqlx::SqliteConnection,
+    service_id: i64,
+) -> Result<Vec<StoredEnv>, ProjectError> {
     let rows: Vec<(String, String, bool)> =
         sqlx::query_as("SELECT name, value, secret FROM service_env WHERE service_id = ? ORDER BY name")
             .bind(service_id)

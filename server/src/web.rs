@@ -67,9 +67,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let session_cleanup = auth.spawn_session_cleanup();
     let backend: Arc<dyn Backend> = Arc::new(
-        ServerBackend::new(StatusService::new(db, runtime)).with_auth(auth.clone()).with_engine(engine.clone()),
+        ServerBackend::new(StatusService::new(db, runtime))
+            .with_auth(auth.clone())
+            .with_engine(engine.clone()),
     );
-    let state = AppState { backend, leptos_options: leptos_options(&config), auth, engine: Some(engine.clone()) };
+    let state =
+        AppState { backend, leptos_options: leptos_options(&config), auth, engine: Some(engine.clone()) };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;

@@ -32,11 +32,8 @@ async fn upstream(mut req: Request<Incoming>) -> Result<Response<Body>, Infallib
     let path = req.uri().path().to_string();
     Ok(match path.as_str() {
         "/headers" => {
-            let mut lines: Vec<String> = req
-                .headers()
-                .iter()
-                .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?")))
-                .collect();
+            let mut lines: Vec<String> =
+                req.headers().iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?"))).collect();
             lines.sort();
             let mut res = Response::new(full(lines.join("\n")));
             res.headers_mut().insert("keep-alive", "timeout=5".parse().expect("value"));
@@ -100,7 +97,10 @@ async fn start_edge() -> anyhow::Result<Edge> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let config = proxy::EdgeConfig { connect_timeout: Duration::from_secs(2), response_timeout: Duration::from_secs(1) };
+    let config = proxy::EdgeConfig {
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(1),
+    };
     tokio::spawn(proxy::serve(listener, router.clone(), config, stop.clone()));
     Ok(Edge { addr, router, _stop: stop.drop_guard() })
 }
@@ -125,7 +125,9 @@ async fn text(res: Response<Incoming>) -> anyhow::Result<String> {
 }
 
 fn get(host: &str, path: &str) -> anyhow::Result<Request<Body>> {
-    Ok(Request::get(path).header(header::HOST, host).body(Empty::new().map_err(|never| match never {}).boxed())?)
+    Ok(Request::get(path)
+        .header(header::HOST, host)
+        .body(Empty::new().map_err(|never| match never {}).boxed())?)
 }
 
 #[tokio::test]

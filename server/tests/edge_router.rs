@@ -78,11 +78,21 @@ async fn rig(name: &'static str) -> anyhow::Result<Rig> {
     let mut spec = service.spec.clone();
     spec.drain_secs = 10;
     let service = ProjectStore::new(t.engine.db.clone()).update_service(service.id, &spec).await?;
-    Ok(Rig { t, edge, host: format!("{name}.shop.localhost"), router, service, repo, _stop: stop.drop_guard(), _kit: kit })
+    Ok(Rig {
+        t,
+        edge,
+        host: format!("{name}.shop.localhost"),
+        router,
+        service,
+        repo,
+        _stop: stop.drop_guard(),
+        _kit: kit,
+    })
 }
 
 async fn build(rig: &Rig) -> anyhow::Result<i64> {
-    let req = TriggerBuild { service_id: rig.service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let req =
+        TriggerBuild { service_id: rig.service.id, git_ref: None, trigger: "manual".into(), deploy: false };
     let queued = rig.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let built = rig.t.wait_build(queued.id, LIMIT).await?;
     anyhow::ensure!(built.status == JobStatus::Succeeded, "build failed: {:?}", built.error);
@@ -115,7 +125,12 @@ struct LoadReport {
 }
 
 /// Keeps `clients` keep-alive connections busy with `GET /` until `stop`.
-fn start_load(edge: SocketAddr, host: &str, clients: usize, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<LoadReport>> {
+fn start_load(
+    edge: SocketAddr,
+    host: &str,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<LoadReport>> {
     (0..clients)
         .map(|_| {
             let stop = stop.clone();
@@ -126,13 +141,15 @@ fn start_load(edge: SocketAddr, host: &str, clients: usize, stop: Arc<AtomicBool
                 while !stop.load(Ordering::Relaxed) {
                     if sender.is_none() {
                         match tokio::net::TcpStream::connect(edge).await {
-                            Ok(stream) => match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
-                                Ok((s, conn)) => {
-                                    tokio::spawn(conn);
-                                    sender = Some(s);
+                            Ok(stream) => {
+                                match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+                                    Ok((s, conn)) => {
+                                        tokio::spawn(conn);
+                                        sender = Some(s);
+                                    }
+                                    Err(e) => report.failures.push(format!("handshake: {e}")),
                                 }
-                                Err(e) => report.failures.push(format!("handshake: {e}")),
-                            },
+                            }
                             Err(e) => report.failures.push(format!("connect: {e}")),
                         }
                     }
@@ -152,10 +169,14 @@ fn start_load(edge: SocketAddr, host: &str, clients: usize, stop: Arc<AtomicBool
                     match result {
                         Ok(Ok((status, body))) if status.is_success() && body.starts_with(b"v") => {
                             report.ok += 1;
-                            report.latencies_us.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+                            report
+                                .latencies_us
+                                .push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
                         }
                         Ok(Ok((status, body))) => {
-                            report.failures.push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+                            report
+                                .failures
+                                .push(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
                         }
                         Ok(Err(e)) => {
                             report.failures.push(format!("request: {e}"));
@@ -212,7 +233,8 @@ async fn twenty_deploys_and_rollbacks_under_load_fail_no_request() -> anyhow::Re
             deploy(&rig, if history.last().map(|h| h.1) == Some("v1") { v2_build } else { v1_build }).await?
         } else {
             let (target, _) = history[history.len() - 2];
-            let queued = rig.t.engine.rollback(&user(Role::Deployer), target, None).await.map_err(anyhow_of)?;
+            let queued =
+                rig.t.engine.rollback(&user(Role::Deployer), target, None).await.map_err(anyhow_of)?;
             rig.t.wait_deployment(queued.id, LIMIT).await?
         };
         assert_eq!(dep.status, DeploymentStatus::Live, "switch {i}: {:?} {:?}", dep.error, dep.log_tail);
@@ -232,7 +254,11 @@ async fn twenty_deploys_and_rollbacks_under_load_fail_no_request() -> anyhow::Re
         percentile(&report.latencies_us, 0.50),
         percentile(&report.latencies_us, 0.99),
     );
-    assert!(report.failures.is_empty(), "failed requests: {:?}", &report.failures[..report.failures.len().min(10)]);
+    assert!(
+        report.failures.is_empty(),
+        "failed requests: {:?}",
+        &report.failures[..report.failures.len().min(10)]
+    );
     assert!(rate >= 200.0, "load was only {rate:.0} req/s");
     Ok(())
 }
@@ -284,7 +310,10 @@ async fn a_slow_request_started_before_the_switch_finishes_on_the_old_container(
     let v2 = deploy(&rig, v2_build).await?;
     assert_eq!(v2.status, DeploymentStatus::Live);
     assert_eq!(slow.await??, (200, "v1-slow".into()), "served to the end by the old container");
-    assert!(switch_started.elapsed() < Duration::from_secs(10), "the drain waited for the request, not the timeout");
+    assert!(
+        switch_started.elapsed() < Duration::from_secs(10),
+        "the drain waited for the request, not the timeout"
+    );
     assert_eq!(get(rig.edge, &rig.host, "/").await?, (200, "v2".into()));
     Ok(())
 }

@@ -124,7 +124,8 @@ async fn full_loop_build_deploy_v2_and_rollback_restores_image_and_env() -> anyh
     assert_eq!(t.engine.deployment(v1.id).await.map_err(anyhow_of)?.status, DeploymentStatus::Superseded);
 
     // Rollback to v1: its image and its env come back.
-    let rollback = t.engine.rollback(&user(Role::Deployer), v1.id, Some("v2 is broken")).await.map_err(anyhow_of)?;
+    let rollback =
+        t.engine.rollback(&user(Role::Deployer), v1.id, Some("v2 is broken")).await.map_err(anyhow_of)?;
     assert_eq!(rollback.rollback_of, Some(v1.id));
     let rolled = t.wait_deployment(rollback.id, LIMIT).await?;
     assert_eq!(rolled.status, DeploymentStatus::Live, "{:?}", rolled.error);
@@ -136,7 +137,8 @@ async fn full_loop_build_deploy_v2_and_rollback_restores_image_and_env() -> anyh
 
     // History, newest first, keyset-paginated, secrets masked.
     let viewer = user(Role::Viewer);
-    let page = t.engine.list_deployments(&viewer, service.id, PageRequest::first(2)).await.map_err(anyhow_of)?;
+    let page =
+        t.engine.list_deployments(&viewer, service.id, PageRequest::first(2)).await.map_err(anyhow_of)?;
     assert_eq!(page.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![rollback.id, v2_id]);
     let rest = t
         .engine
@@ -147,7 +149,8 @@ async fn full_loop_build_deploy_v2_and_rollback_restores_image_and_env() -> anyh
     assert_eq!(rest.next, None);
     let token = page.items[0].config.env.iter().find(|v| v.name == "API_TOKEN").map(|v| v.value.clone());
     assert_eq!(token.as_deref(), Some("********"));
-    let builds = t.engine.list_builds(&viewer, service.id, PageRequest::first(10)).await.map_err(anyhow_of)?;
+    let builds =
+        t.engine.list_builds(&viewer, service.id, PageRequest::first(10)).await.map_err(anyhow_of)?;
     assert_eq!(builds.items.iter().map(|b| b.number).collect::<Vec<_>>(), vec![2, 1]);
     assert!(builds.items.iter().all(|b| b.duration_ms.is_some_and(|ms| ms > 0)));
 
@@ -178,16 +181,26 @@ async fn failing_build_names_the_step_and_starts_no_container() -> anyhow::Resul
     let built = build(&t, &service, true).await?;
     assert_eq!(built.status, JobStatus::Failed);
     let error = built.error.unwrap_or_default();
-    assert!(error.starts_with("Step 2/") && error.contains(" : RUN echo about to fail && exit 3 failed"), "{error}");
+    assert!(
+        error.starts_with("Step 2/") && error.contains(" : RUN echo about to fail && exit 3 failed"),
+        "{error}"
+    );
     assert!(error.contains("returned a non-zero code: 3"), "{error}");
-    let deployments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments").fetch_one(&t.engine.db).await?;
+    let deployments: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deployments").fetch_one(&t.engine.db).await?;
     assert_eq!(deployments, 0, "no deployment for a failed build");
-    let containers =
-        t.engine.docker.containers_labelled(&[(server::docker::labels::INSTANCE, &t.engine.instance)]).await?;
+    let containers = t
+        .engine
+        .docker
+        .containers_labelled(&[(server::docker::labels::INSTANCE, &t.engine.instance)])
+        .await?;
     assert!(containers.is_empty(), "{containers:?}");
     let deploy = t
         .engine
-        .deploy(&user(Role::Deployer), DeployRequest { service_id: service.id, build_id: Some(built.id), ..Default::default() })
+        .deploy(
+            &user(Role::Deployer),
+            DeployRequest { service_id: service.id, build_id: Some(built.id), ..Default::default() },
+        )
         .await
         .expect_err("a failed build cannot be deployed");
     assert!(matches!(deploy, EngineError::Conflict(_)), "{deploy}");
@@ -218,7 +231,10 @@ async fn unhealthy_deploy_keeps_the_old_version_serving() -> anyhow::Result<()> 
     assert!(error.contains("health check failed 3 times") && error.contains("HTTP 404"), "{error}");
     assert!(failed.log_tail.as_deref().unwrap_or_default().contains("starting v2"), "{:?}", failed.log_tail);
     let failed_container = failed.container_id.clone().unwrap_or_default();
-    assert!(t.engine.docker.container_state(&failed_container).await?.is_none(), "unhealthy container removed");
+    assert!(
+        t.engine.docker.container_state(&failed_container).await?.is_none(),
+        "unhealthy container removed"
+    );
     assert_eq!(t.engine.live_of(service.id).await?.map(|d| d.id), Some(v1), "v1 still live");
     assert_eq!(addr(&t, &service)?, v1_addr, "route unchanged");
     assert_eq!(get(v1_addr, "/").await?, "v1");
@@ -332,7 +348,8 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
 
     let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "every line once, in order");
-    let numbered: Vec<String> = lines.iter().filter(|l| l.text.starts_with("line-")).map(|l| l.text.clone()).collect();
+    let numbered: Vec<String> =
+        lines.iter().filter(|l| l.text.starts_with("line-")).map(|l| l.text.clone()).collect();
     assert_eq!(numbered, (1..=300).map(|i| format!("line-{i}")).collect::<Vec<_>>());
     assert_eq!(lines, t.engine.logs.read_from(queued.id, 1).await?, "the stream equals the stored log");
     Ok(())
@@ -368,8 +385,12 @@ async fn retention_keeps_rollback_targets_and_refuses_pruned_ones() -> anyhow::R
         }
         out
     };
-    assert!(!t.engine.docker.image_exists(&images[0]).await? && !t.engine.docker.image_exists(&images[1]).await?);
-    assert!(t.engine.docker.image_exists(&images[2]).await? && t.engine.docker.image_exists(&images[3]).await?);
+    assert!(
+        !t.engine.docker.image_exists(&images[0]).await? && !t.engine.docker.image_exists(&images[1]).await?
+    );
+    assert!(
+        t.engine.docker.image_exists(&images[2]).await? && t.engine.docker.image_exists(&images[3]).await?
+    );
 
     let refused = t.engine.rollback(&user(Role::Deployer), deployments[0], None).await.expect_err("pruned");
     assert!(refused.to_string().contains("no longer exists"), "{refused}");
@@ -422,16 +443,14 @@ impl Drop for CuttableDocker {
 }
 
 #[tokio::test]
-async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_working() -> anyhow::Result<()> {
+async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_working() -> anyhow::Result<()>
+{
     let kit = DockerKit::new().await?;
     let data = server::testkit::TestDataDir::new()?;
     let socket = data.path().join("docker-proxy.sock");
     let proxy = CuttableDocker::start(socket.clone())?;
-    let client = bollard::Docker::connect_with_unix(
-        &socket.to_string_lossy(),
-        120,
-        bollard::API_DEFAULT_VERSION,
-    )?;
+    let client =
+        bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)?;
     let settings = TestEngine::settings(&kit, &data);
     let t = TestEngine::start_with(data, settings, server::docker::DockerEngine::with_client(client)).await?;
     let mark = format!("unreachable-{}", kit.run_id);
@@ -468,13 +487,19 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
     let t = TestEngine::start(&kit).await?;
     let service = t.service("shop", "web", "https://example.com/shop.git").await?;
     for bad in ["--upload-pack=touch /tmp/x", "main;id", "$(id)", "a..b", "main\nid", "-x"] {
-        let req = TriggerBuild { service_id: service.id, git_ref: Some(bad.into()), trigger: "api".into(), deploy: true };
+        let req = TriggerBuild {
+            service_id: service.id,
+            git_ref: Some(bad.into()),
+            trigger: "api".into(),
+            deploy: true,
+        };
         let e = t.engine.trigger_build(&user(Role::Deployer), req).await.expect_err(bad);
         assert!(matches!(e, EngineError::Invalid { field: "git_ref", .. }), "{bad:?}: {e}");
     }
-    let rows: (i64, i64) = sqlx::query_as("SELECT (SELECT COUNT(*) FROM builds), (SELECT COUNT(*) FROM jobs)")
-        .fetch_one(&t.engine.db)
-        .await?;
+    let rows: (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM builds), (SELECT COUNT(*) FROM jobs)")
+            .fetch_one(&t.engine.db)
+            .await?;
     assert_eq!(rows, (0, 0), "nothing half-written");
     let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "api".into(), deploy: false };
     let e = t.engine.trigger_build(&user(Role::Viewer), req).await.expect_err("viewer");

@@ -837,4 +837,3 @@ async fn legitimate_edge_cases_are_accepted() -> anyhow::Result<()> {
     assert_eq!(store.get_service(created.id).await?, created);
     Ok(())
 }
-

@@ -24,7 +24,11 @@ pub async fn list_builds(
 /// Queues a build of `git_ref` (the service's branch when empty), deploying
 /// it afterwards when `deploy` (deployer).
 #[server(prefix = "/rpc", endpoint = "trigger_build", input = Json)]
-pub async fn trigger_build(service_id: i64, git_ref: Option<String>, deploy: bool) -> Result<BuildView, AppError> {
+pub async fn trigger_build(
+    service_id: i64,
+    git_ref: Option<String>,
+    deploy: bool,
+) -> Result<BuildView, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy).await)
 }

@@ -29,9 +29,13 @@ pub struct ServiceSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HealthProbeForm {
-    Http { path: String },
+    Http {
+        path: String,
+    },
     /// Argument vector run in the container (no shell).
-    Command { argv: Vec<String> },
+    Command {
+        argv: Vec<String>,
+    },
 }
 
 /// An environment variable. Shown: a secret's `value` is `None`. Submitted:

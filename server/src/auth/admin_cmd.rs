@@ -47,12 +47,7 @@ pub async fn create(config: &Config, name: &str, role: &str) -> ExitCode {
     };
     match UserStore::new(db).create(name, &password, role).await {
         Ok(user) => {
-            println!(
-                "created user {} (id {}, role {})",
-                user.name,
-                user.id,
-                user.role.as_str()
-            );
+            println!("created user {} (id {}, role {})", user.name, user.id, user.role.as_str());
             ExitCode::SUCCESS
         }
         Err(e) if is_bad_input(&e) => bad_input(e),

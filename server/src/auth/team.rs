@@ -33,7 +33,13 @@ impl Auth {
         Ok(self.users.list().await?)
     }
 
-    pub async fn create_user(&self, caller: &Caller, name: &str, password: &str, role: Role) -> Result<User, TeamError> {
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        name: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<User, TeamError> {
         let actor = require(caller, Role::Admin)?;
         let user = self.users.create(name, password, role).await?;
         tracing::info!(user_id = user.id, role = role.as_str(), %actor, "user created by an admin");
@@ -48,7 +54,12 @@ impl Auth {
     }
 
     /// Disabling ends the user's sessions at their next request.
-    pub async fn set_user_disabled(&self, caller: &Caller, user_id: i64, disabled: bool) -> Result<User, TeamError> {
+    pub async fn set_user_disabled(
+        &self,
+        caller: &Caller,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<User, TeamError> {
         let actor = require(caller, Role::Admin)?;
         let user = self.users.set_disabled(user_id, disabled).await?;
         tracing::info!(user_id, disabled, %actor, "user enabled/disabled by an admin");
@@ -56,7 +67,12 @@ impl Auth {
     }
 
     /// Sets a password for someone (rules apply) and ends their sessions.
-    pub async fn reset_password(&self, caller: &Caller, user_id: i64, password: &str) -> Result<(), TeamError> {
+    pub async fn reset_password(
+        &self,
+        caller: &Caller,
+        user_id: i64,
+        password: &str,
+    ) -> Result<(), TeamError> {
         let actor = require(caller, Role::Admin)?;
         self.users.set_password(user_id, password).await?;
         tracing::info!(user_id, %actor, "password reset by an admin");

@@ -1,8 +1,7 @@
 //! Domain objects to wire types and back (no rules, no I/O).
 
 use app::wire::{
-    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceSettings,
-    UserView,
+    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceSettings, UserView,
 };
 
 use crate::{
@@ -111,7 +110,11 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             build_timeout_secs: s.build_timeout_secs,
             drain_secs: s.drain_secs,
             domain: s.domain,
-            env: v.env.into_iter().map(|e| EnvVar { name: e.name, value: e.value, secret: e.secret }).collect(),
+            env: v
+                .env
+                .into_iter()
+                .map(|e| EnvVar { name: e.name, value: e.value, secret: e.secret })
+                .collect(),
         },
     }
 }
@@ -145,7 +148,8 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         drain_secs: s.drain_secs,
         domain: s.domain,
     };
-    let env = s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();
+    let env =
+        s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();
     (spec, env)
 }
 

@@ -9,8 +9,9 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        BuildDetail, BuildView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView, Role,
-        RollbackPlanView, ServiceDetail, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, UserView,
+        BuildDetail, BuildView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView,
+        Role, RollbackPlanView, ServiceDetail, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus,
+        UserView,
     },
     AppError,
 };
@@ -99,7 +100,8 @@ impl Backend for ServerBackend {
 
     async fn login(&self, request: &http::request::Parts, name: String, password: String) -> Res<Caller> {
         let ip = crate::auth::client_ip(&request.extensions);
-        let user = self.auth()?.login(&session(request)?, &name, &password, ip).await.map_err(errors::login)?;
+        let user =
+            self.auth()?.login(&session(request)?, &name, &password, ip).await.map_err(errors::login)?;
         Ok(user.caller())
     }
 
@@ -123,7 +125,8 @@ impl Backend for ServerBackend {
         password: String,
     ) -> Res<Caller> {
         let auth = self.auth()?;
-        let user = auth.setup_admin(&session(request)?, &token, &name, &password).await.map_err(errors::setup)?;
+        let user =
+            auth.setup_admin(&session(request)?, &token, &name, &password).await.map_err(errors::setup)?;
         Ok(user.caller())
     }
 
@@ -157,9 +160,15 @@ impl Backend for ServerBackend {
         Ok(ProjectView { id: p.id, name: p.name, services: Vec::new() })
     }
 
-    async fn create_service(&self, caller: &Caller, project_id: i64, settings: ServiceSettings) -> Res<ServiceDetail> {
+    async fn create_service(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        settings: ServiceSettings,
+    ) -> Res<ServiceDetail> {
         let (spec, env) = convert::service_spec(settings);
-        let view = self.engine()?.create_service(caller, project_id, &spec, &env).await.map_err(errors::engine)?;
+        let view =
+            self.engine()?.create_service(caller, project_id, &spec, &env).await.map_err(errors::engine)?;
         Ok(convert::service_detail(view))
     }
 
@@ -168,9 +177,15 @@ impl Backend for ServerBackend {
         Ok(convert::service_detail(view))
     }
 
-    async fn update_service(&self, caller: &Caller, service_id: i64, settings: ServiceSettings) -> Res<ServiceDetail> {
+    async fn update_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        settings: ServiceSettings,
+    ) -> Res<ServiceDetail> {
         let (spec, env) = convert::service_spec(settings);
-        let view = self.engine()?.update_service(caller, service_id, &spec, &env).await.map_err(errors::engine)?;
+        let view =
+            self.engine()?.update_service(caller, service_id, &spec, &env).await.map_err(errors::engine)?;
         Ok(convert::service_detail(view))
     }
 
@@ -181,11 +196,21 @@ impl Backend for ServerBackend {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<BuildView>> {
-        let p = self.engine()?.list_builds(caller, service_id, page(before, limit)).await.map_err(errors::engine)?;
+        let p = self
+            .engine()?
+            .list_builds(caller, service_id, page(before, limit))
+            .await
+            .map_err(errors::engine)?;
         Ok(HistoryPage { items: p.items.into_iter().map(convert::build).collect(), next: p.next })
     }
 
-    async fn trigger_build(&self, caller: &Caller, service_id: i64, git_ref: Option<String>, deploy: bool) -> Res<BuildView> {
+    async fn trigger_build(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        git_ref: Option<String>,
+        deploy: bool,
+    ) -> Res<BuildView> {
         let req = TriggerBuild { service_id, git_ref, trigger: "manual".into(), deploy };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
@@ -199,8 +224,11 @@ impl Backend for ServerBackend {
     }
 
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>> {
-        let lines =
-            self.engine()?.build_log(caller, build_id, after.saturating_add(1)).await.map_err(errors::engine)?;
+        let lines = self
+            .engine()?
+            .build_log(caller, build_id, after.saturating_add(1))
+            .await
+            .map_err(errors::engine)?;
         Ok(lines.into_iter().map(convert::log_line).collect())
     }
 
@@ -216,8 +244,11 @@ impl Backend for ServerBackend {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<DeploymentView>> {
-        let p =
-            self.engine()?.list_deployments(caller, service_id, page(before, limit)).await.map_err(errors::engine)?;
+        let p = self
+            .engine()?
+            .list_deployments(caller, service_id, page(before, limit))
+            .await
+            .map_err(errors::engine)?;
         self.deployment_page(p).await
     }
 
@@ -250,8 +281,17 @@ impl Backend for ServerBackend {
         })
     }
 
-    async fn rollback(&self, caller: &Caller, deployment_id: i64, reason: Option<String>) -> Res<DeploymentView> {
-        let d = self.engine()?.rollback(caller, deployment_id, reason.as_deref()).await.map_err(errors::engine)?;
+    async fn rollback(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+        reason: Option<String>,
+    ) -> Res<DeploymentView> {
+        let d = self
+            .engine()?
+            .rollback(caller, deployment_id, reason.as_deref())
+            .await
+            .map_err(errors::engine)?;
         self.deployment_view(d.masked()).await
     }
 
@@ -260,7 +300,13 @@ impl Backend for ServerBackend {
         Ok(users.into_iter().map(convert::user).collect())
     }
 
-    async fn create_user(&self, caller: &Caller, name: String, password: String, role: Role) -> Res<UserView> {
+    async fn create_user(
+        &self,
+        caller: &Caller,
+        name: String,
+        password: String,
+        role: Role,
+    ) -> Res<UserView> {
         let user = self.auth()?.create_user(caller, &name, &password, role).await.map_err(errors::team)?;
         Ok(convert::user(user))
     }
@@ -270,7 +316,9 @@ impl Backend for ServerBackend {
     }
 
     async fn set_user_disabled(&self, caller: &Caller, user_id: i64, disabled: bool) -> Res<UserView> {
-        Ok(convert::user(self.auth()?.set_user_disabled(caller, user_id, disabled).await.map_err(errors::team)?))
+        Ok(convert::user(
+            self.auth()?.set_user_disabled(caller, user_id, disabled).await.map_err(errors::team)?,
+        ))
     }
 
     async fn reset_password(&self, caller: &Caller, user_id: i64, password: String) -> Res<()> {

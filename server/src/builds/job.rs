@@ -39,7 +39,13 @@ impl BuildHandler {
     }
 
     /// Persists the phase and percent on the build and its job.
-    async fn progress(&self, ctx: &JobContext, build_id: i64, phase: &str, percent: u8) -> anyhow::Result<()> {
+    async fn progress(
+        &self,
+        ctx: &JobContext,
+        build_id: i64,
+        phase: &str,
+        percent: u8,
+    ) -> anyhow::Result<()> {
         sqlx::query("UPDATE builds SET phase = ?, progress = ? WHERE id = ?")
             .bind(phase)
             .bind(i64::from(percent.min(100)))
@@ -67,7 +73,9 @@ impl BuildHandler {
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(build_id, error = %e, path = %dir.display(), "cannot remove a workspace"),
+            Err(e) => {
+                tracing::warn!(build_id, error = %e, path = %dir.display(), "cannot remove a workspace")
+            }
         }
     }
 
@@ -76,7 +84,8 @@ impl BuildHandler {
         let service = store.get_service(build.service_id).await?;
         let project = store.get_project(service.project_id).await?;
         let env = service_env::stored(&self.engine.db, service.id).await?;
-        let payload: BuildPayload = serde_json::from_value(ctx.job.payload.clone()).unwrap_or(BuildPayload { deploy: false });
+        let payload: BuildPayload =
+            serde_json::from_value(ctx.job.payload.clone()).unwrap_or(BuildPayload { deploy: false });
 
         sqlx::query(
             "UPDATE builds SET status = 'running', started_at = ?, finished_at = NULL, attempt = ?, \
@@ -88,8 +97,10 @@ impl BuildHandler {
         .execute(&self.engine.db)
         .await?;
 
-        let mut log = self.engine.logs.writer(build.id, service_env::secret_values(&self.engine.secrets, &env)).await?;
-        let attempt = if ctx.job.attempts > 1 { format!(" (attempt {})", ctx.job.attempts) } else { String::new() };
+        let mut log =
+            self.engine.logs.writer(build.id, service_env::secret_values(&self.engine.secrets, &env)).await?;
+        let attempt =
+            if ctx.job.attempts > 1 { format!(" (attempt {})", ctx.job.attempts) } else { String::new() };
         log.line(
             LogStream::System,
             &format!("Build #{} of {}/{}{attempt}", build.number, project.name, service.spec.name),
@@ -104,7 +115,10 @@ impl BuildHandler {
             }
             Err(e) => {
                 // Step failures are already in the log, with their output.
-                if !matches!(e.downcast_ref::<BuildError>(), Some(BuildError::StepFailed { .. } | BuildError::Failed(_))) {
+                if !matches!(
+                    e.downcast_ref::<BuildError>(),
+                    Some(BuildError::StepFailed { .. } | BuildError::Failed(_))
+                ) {
                     let _ = log.line(LogStream::System, &format!("Build failed: {e:#}")).await;
                 }
                 let _ = log.finish().await;

@@ -68,7 +68,8 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
         git_ref: row.try_get("git_ref")?,
         trigger: row.try_get("trigger")?,
         actor: row.try_get("actor")?,
-        status: JobStatus::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown build status {status:?}"))?,
+        status: JobStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown build status {status:?}"))?,
         image_id: row.try_get("image_id")?,
         tags: serde_json::from_str(&tags)?,
         phase: row.try_get("phase")?,

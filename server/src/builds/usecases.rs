@@ -40,7 +40,10 @@ fn trigger_name(raw: &str) -> Result<String, EngineError> {
     match raw {
         "manual" | "api" | "webhook" | "cli" => Ok(raw.to_string()),
         "" => Ok("manual".into()),
-        _ => Err(EngineError::Invalid { field: "trigger", message: "must be manual, api, webhook or cli".into() }),
+        _ => Err(EngineError::Invalid {
+            field: "trigger",
+            message: "must be manual, api, webhook or cli".into(),
+        }),
     }
 }
 
@@ -69,9 +72,12 @@ impl Engine {
         .await?;
         let (number, branch, timeout_secs) = row.ok_or(EngineError::NotFound("service"))?;
         let git_ref = git_ref.unwrap_or(branch);
-        let job = NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
-            .payload(serde_json::to_value(BuildPayload { deploy: req.deploy }).map_err(anyhow::Error::from)?)
-            .max_attempts(BUILD_ATTEMPTS);
+        let job =
+            NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
+                .payload(
+                    serde_json::to_value(BuildPayload { deploy: req.deploy }).map_err(anyhow::Error::from)?,
+                )
+                .max_attempts(BUILD_ATTEMPTS);
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at) \
@@ -99,7 +105,10 @@ impl Engine {
         let actor = require(caller, Role::Deployer)?;
         let build = self.build(build_id).await?;
         let Some(job_id) = build.job_id.filter(|_| !build.status.is_terminal()) else {
-            return Err(EngineError::Conflict(format!("build #{} has already finished ({})", build.number, build.status)));
+            return Err(EngineError::Conflict(format!(
+                "build #{} has already finished ({})",
+                build.number, build.status
+            )));
         };
         match self.queue.request_cancel(job_id, chrono::Utc::now()).await? {
             CancelOutcome::CancelledQueued => {
@@ -136,10 +145,12 @@ impl Engine {
 
     /// The service's newest build, if any (internal, no role check).
     pub async fn latest_build(&self, service_id: i64) -> Result<Option<Build>, EngineError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE service_id = ? ORDER BY id DESC LIMIT 1"))
-            .bind(service_id)
-            .fetch_optional(&self.db)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM builds WHERE service_id = ? ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(service_id)
+        .fetch_optional(&self.db)
+        .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
@@ -166,7 +177,12 @@ impl Engine {
 
     /// A build's stored log lines from `from_seq` on (viewer). For a live
     /// follow, see [`crate::logs::LogHub::subscribe`] after the same check.
-    pub async fn build_log(&self, caller: &Caller, build_id: i64, from_seq: u64) -> Result<Vec<LogLine>, EngineError> {
+    pub async fn build_log(
+        &self,
+        caller: &Caller,
+        build_id: i64,
+        from_seq: u64,
+    ) -> Result<Vec<LogLine>, EngineError> {
         require(caller, Role::Viewer)?;
         self.build(build_id).await?;
         self.logs.read_from(build_id, from_seq).await.map_err(|e| EngineError::Internal(e.into()))

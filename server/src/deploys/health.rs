@@ -41,10 +41,11 @@ pub async fn wait_healthy(
         }
         let ip = state.ip.context("the container has no address on the slipway network")?;
         let addr = SocketAddr::new(ip, port);
-        let result = match tokio::time::timeout(timeout, probe(docker, container_id, addr, &check.probe)).await {
-            Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("no answer within {} ms", check.timeout_ms)),
-        };
+        let result =
+            match tokio::time::timeout(timeout, probe(docker, container_id, addr, &check.probe)).await {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::anyhow!("no answer within {} ms", check.timeout_ms)),
+            };
         match result {
             Ok(()) => return Ok(addr),
             Err(e) if Instant::now() < grace_until => {
@@ -66,7 +67,12 @@ pub async fn wait_healthy(
 /// Probe spacing until the first interval has passed.
 const FAST_PROBE: Duration = Duration::from_millis(25);
 
-async fn probe(docker: &DockerEngine, container_id: &str, addr: SocketAddr, probe: &HealthProbe) -> anyhow::Result<()> {
+async fn probe(
+    docker: &DockerEngine,
+    container_id: &str,
+    addr: SocketAddr,
+    probe: &HealthProbe,
+) -> anyhow::Result<()> {
     match probe {
         HealthProbe::Http { path } => {
             let status = http_get_status(addr, path).await?;
@@ -87,7 +93,8 @@ async fn probe(docker: &DockerEngine, container_id: &str, addr: SocketAddr, prob
 
 /// The status code of `GET path` on `addr` (HTTP/1.1, connection closed after).
 pub async fn http_get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
-    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
+    let stream =
+        tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let conn = tokio::spawn(conn);
     let request = http::Request::get(path)

@@ -8,8 +8,9 @@ use anyhow::Context;
 use tracing::Instrument;
 
 use super::{
-    container_name, service_host, from_row,
+    container_name, from_row,
     health::wait_healthy,
+    service_host,
     switch::{Route, Upstream},
     Deployment, DeploymentStatus, COLUMNS,
 };
@@ -47,11 +48,13 @@ impl DeployHandler {
         let store = ProjectStore::new(engine.db.clone());
         let service = store.get_service(dep.service_id).await?;
         let project = store.get_project(service.project_id).await?;
-        sqlx::query("UPDATE deployments SET status = 'starting', started_at = ? WHERE id = ? AND status = 'pending'")
-            .bind(crate::db::now_rfc3339())
-            .bind(dep.id)
-            .execute(&engine.db)
-            .await?;
+        sqlx::query(
+            "UPDATE deployments SET status = 'starting', started_at = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(crate::db::now_rfc3339())
+        .bind(dep.id)
+        .execute(&engine.db)
+        .await?;
 
         ctx.set_progress("prepare", 5).await?;
         if !engine.docker.image_exists(&dep.image_id).await? {
@@ -63,7 +66,9 @@ impl DeployHandler {
         // container of that name made by someone else is never touched.
         if let Some(existing) = engine.docker.container_state(&name).await? {
             if existing.labels.get(labels::INSTANCE) != Some(&engine.instance) {
-                anyhow::bail!("a container named {name} exists that this Slipway installation did not create");
+                anyhow::bail!(
+                    "a container named {name} exists that this Slipway installation did not create"
+                );
             }
             engine.docker.remove_container(&name, Duration::ZERO).await?;
         }
@@ -129,8 +134,11 @@ impl DeployHandler {
         let now = crate::db::now_rfc3339();
         let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(old) = old {
-            let replaced_as =
-                if dep.rollback_of.is_some() { DeploymentStatus::RolledBack } else { DeploymentStatus::Superseded };
+            let replaced_as = if dep.rollback_of.is_some() {
+                DeploymentStatus::RolledBack
+            } else {
+                DeploymentStatus::Superseded
+            };
             sqlx::query("UPDATE deployments SET status = ? WHERE id = ? AND status = 'live'")
                 .bind(replaced_as.as_str())
                 .bind(old.id)
@@ -162,7 +170,10 @@ impl DeployHandler {
         let mut containers: Vec<String> = self
             .engine
             .docker
-            .containers_labelled(&[(labels::INSTANCE, &self.engine.instance), (labels::DEPLOYMENT_ID, &dep_label)])
+            .containers_labelled(&[
+                (labels::INSTANCE, &self.engine.instance),
+                (labels::DEPLOYMENT_ID, &dep_label),
+            ])
             .await
             .map(|found| found.into_iter().map(|c| c.id).collect())
             .unwrap_or_default();

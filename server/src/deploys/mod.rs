@@ -116,7 +116,8 @@ impl Deployment {
     }
 }
 
-pub(crate) const COLUMNS: &str = "id, service_id, build_id, job_id, image_id, config, status, reason, actor, \
+pub(crate) const COLUMNS: &str =
+    "id, service_id, build_id, job_id, image_id, config, status, reason, actor, \
      rollback_of, container_id, error, log_tail, created_at, started_at, finished_at";
 
 pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Deployment> {

@@ -33,7 +33,11 @@ pub struct RollbackPlan {
 
 impl Engine {
     /// What rolling back to `deployment_id` would change (viewer).
-    pub async fn rollback_plan(&self, caller: &Caller, deployment_id: i64) -> Result<RollbackPlan, EngineError> {
+    pub async fn rollback_plan(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+    ) -> Result<RollbackPlan, EngineError> {
         require(caller, Role::Viewer)?;
         let target = self.deployment(deployment_id).await?;
         let live = self.live_of(target.service_id).await?;
@@ -47,7 +51,11 @@ impl Engine {
 
 /// The differing fields. Sealed secrets differ byte-wise even when equal
 /// (random nonces), so they are compared opened and shown masked.
-pub fn config_diff(secrets: &Secrets, live: &DeployConfig, target: &DeployConfig) -> anyhow::Result<Vec<ConfigDiff>> {
+pub fn config_diff(
+    secrets: &Secrets,
+    live: &DeployConfig,
+    target: &DeployConfig,
+) -> anyhow::Result<Vec<ConfigDiff>> {
     let mut out = Vec::new();
     let mut push = |field: &str, live: String, target: String| {
         if live != target {

@@ -3,16 +3,18 @@
 
 use std::time::Duration;
 
-use super::{service_host, switch::{Route, Upstream}};
+use super::{
+    service_host,
+    switch::{Route, Upstream},
+};
 use crate::{docker::labels, engine::Engine, projects::ProjectStore};
 
 /// Removes this installation's containers that no live deployment claims
 /// (left by a crash mid-deploy or mid-switch). Run before any deploy job can
 /// start. Returns the removed container ids.
 pub async fn remove_orphans(engine: &Engine) -> anyhow::Result<Vec<String>> {
-    let live: Vec<(i64,)> = sqlx::query_as("SELECT id FROM deployments WHERE status = 'live'")
-        .fetch_all(&engine.db)
-        .await?;
+    let live: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM deployments WHERE status = 'live'").fetch_all(&engine.db).await?;
     let live: Vec<String> = live.into_iter().map(|(id,)| id.to_string()).collect();
     let mut removed = Vec::new();
     for container in engine.docker.containers_labelled(&[(labels::INSTANCE, &engine.instance)]).await? {

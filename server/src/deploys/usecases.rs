@@ -50,7 +50,10 @@ impl Engine {
         let service = ProjectStore::new(self.db.clone()).get_service(req.service_id).await?;
         let (image_id, build_id) = match (req.build_id, req.image.as_deref()) {
             (Some(_), Some(_)) => {
-                return Err(EngineError::Invalid { field: "image", message: "give a build or an image, not both".into() })
+                return Err(EngineError::Invalid {
+                    field: "image",
+                    message: "give a build or an image, not both".into(),
+                })
             }
             (None, Some(image)) => {
                 let image = validate::image_ref(image)?;
@@ -102,7 +105,16 @@ impl Engine {
         let reason = reason.or_else(|| Some(format!("rollback to deployment #{deployment_id}")));
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
         let id = self
-            .insert_deployment(&mut tx, &service, &target.image_id, target.build_id, &target.config, reason, &actor, Some(deployment_id))
+            .insert_deployment(
+                &mut tx,
+                &service,
+                &target.image_id,
+                target.build_id,
+                &target.config,
+                reason,
+                &actor,
+                Some(deployment_id),
+            )
             .await?;
         tx.commit().await?;
         self.queue.notify();
@@ -126,7 +138,8 @@ impl Engine {
         let spec = &service.spec;
         let config = DeployConfig {
             env: service_env::stored(&self.db, service.id).await?,
-            port: u16::try_from(spec.port).map_err(|_| EngineError::Invalid { field: "port", message: "out of range".into() })?,
+            port: u16::try_from(spec.port)
+                .map_err(|_| EngineError::Invalid { field: "port", message: "out of range".into() })?,
             health: spec.health.clone(),
             memory_bytes: spec.memory_bytes,
             cpu_millis: spec.cpu_millis,
@@ -147,7 +160,8 @@ impl Engine {
         actor: &str,
         rollback_of: Option<i64>,
     ) -> Result<i64, EngineError> {
-        let job = NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(&config.health, config.drain_secs));
+        let job =
+            NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(&config.health, config.drain_secs));
         let job_id = self.queue.enqueue(tx, &job).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deployments (service_id, build_id, job_id, image_id, config, status, reason, actor, \
@@ -170,7 +184,11 @@ impl Engine {
 
     /// The build to deploy: the one asked for (it must belong to the service
     /// and have succeeded with its image kept), or the newest such.
-    async fn deployable_build(&self, service_id: i64, build_id: Option<i64>) -> Result<(i64, String), EngineError> {
+    async fn deployable_build(
+        &self,
+        service_id: i64,
+        build_id: Option<i64>,
+    ) -> Result<(i64, String), EngineError> {
         let Some(id) = build_id else {
             let newest: Option<(i64, String)> = sqlx::query_as(
                 "SELECT id, image_id FROM builds WHERE service_id = ? AND status = 'succeeded' \
@@ -179,18 +197,27 @@ impl Engine {
             .bind(service_id)
             .fetch_optional(&self.db)
             .await?;
-            return newest.ok_or_else(|| EngineError::Conflict("the service has no successful build to deploy".into()));
+            return newest.ok_or_else(|| {
+                EngineError::Conflict("the service has no successful build to deploy".into())
+            });
         };
         let build = self.build(id).await?;
         if build.service_id != service_id {
-            return Err(EngineError::Invalid { field: "build_id", message: "belongs to another service".into() });
+            return Err(EngineError::Invalid {
+                field: "build_id",
+                message: "belongs to another service".into(),
+            });
         }
         match (&build.image_id, build.status, &build.image_removed_at) {
             (Some(image), crate::jobs::JobStatus::Succeeded, None) => Ok((id, image.clone())),
-            (_, crate::jobs::JobStatus::Succeeded, Some(_)) => {
-                Err(EngineError::Conflict(format!("the image of build #{} was removed by retention", build.number)))
-            }
-            _ => Err(EngineError::Conflict(format!("build #{} has not succeeded ({})", build.number, build.status))),
+            (_, crate::jobs::JobStatus::Succeeded, Some(_)) => Err(EngineError::Conflict(format!(
+                "the image of build #{} was removed by retention",
+                build.number
+            ))),
+            _ => Err(EngineError::Conflict(format!(
+                "build #{} has not succeeded ({})",
+                build.number, build.status
+            ))),
         }
     }
 
@@ -198,10 +225,12 @@ impl Engine {
         let docker = self.docker.client().map_err(|e| EngineError::Internal(e.into()))?;
         match docker.inspect_image(image).await {
             Ok(info) => info.id.ok_or_else(|| EngineError::Internal(anyhow::anyhow!("image without id"))),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Err(EngineError::Invalid {
-                field: "image",
-                message: format!("{image} is not in the Docker engine (Slipway never pulls)"),
-            }),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(EngineError::Invalid {
+                    field: "image",
+                    message: format!("{image} is not in the Docker engine (Slipway never pulls)"),
+                })
+            }
             Err(e) => Err(EngineError::Internal(e.into())),
         }
     }
@@ -239,25 +268,29 @@ impl Engine {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.db)
         .await?;
-        let items = rows
-            .iter()
-            .map(|r| from_row(r).map(Deployment::masked))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let items =
+            rows.iter().map(|r| from_row(r).map(Deployment::masked)).collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, limit, |d| d.id))
     }
 
     /// The service's live deployment, if any (viewer).
-    pub async fn live_deployment(&self, caller: &Caller, service_id: i64) -> Result<Option<Deployment>, EngineError> {
+    pub async fn live_deployment(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+    ) -> Result<Option<Deployment>, EngineError> {
         require(caller, Role::Viewer)?;
         Ok(self.live_of(service_id).await?.map(Deployment::masked))
     }
 
     /// Internal read without a role check.
     pub async fn live_of(&self, service_id: i64) -> anyhow::Result<Option<Deployment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE service_id = ? AND status = 'live'"))
-            .bind(service_id)
-            .fetch_optional(&self.db)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM deployments WHERE service_id = ? AND status = 'live'"
+        ))
+        .bind(service_id)
+        .fetch_optional(&self.db)
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 }

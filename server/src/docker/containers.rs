@@ -71,7 +71,9 @@ fn engine(e: BollardError) -> RuntimeError {
         BollardError::HyperResponseError { .. } | BollardError::IOError { .. } => {
             RuntimeError::Unreachable(e.to_string())
         }
-        BollardError::RequestTimeoutError => RuntimeError::Unreachable("the engine did not answer in time".into()),
+        BollardError::RequestTimeoutError => {
+            RuntimeError::Unreachable("the engine did not answer in time".into())
+        }
         _ => RuntimeError::Engine(e.to_string()),
     }
 }

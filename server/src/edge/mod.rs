@@ -155,7 +155,8 @@ impl RouteSwitch for EdgeRouter {
     }
 
     async fn drain(&self, upstream: &Upstream, timeout: Duration) -> Drained {
-        let existing = self.inflight.read().unwrap_or_else(|e| e.into_inner()).get(&upstream.deployment_id).cloned();
+        let existing =
+            self.inflight.read().unwrap_or_else(|e| e.into_inner()).get(&upstream.deployment_id).cloned();
         let Some(inflight) = existing else {
             return Drained::Idle;
         };

@@ -172,14 +172,20 @@ impl Proxy {
                 parts.headers.insert(header::UPGRADE, protocol.clone());
             }
             let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            parts.uri = match Uri::builder().scheme("http").authority(upstream.to_string()).path_and_query(path).build() {
+            parts.uri = match Uri::builder()
+                .scheme("http")
+                .authority(upstream.to_string())
+                .path_and_query(path)
+                .build()
+            {
                 Ok(uri) => uri,
                 Err(_) => return page(StatusCode::BAD_REQUEST, "The request target is invalid."),
             };
             let outgoing = Request::from_parts(parts, body.boxed());
 
             let started = Instant::now();
-            let answer = tokio::time::timeout(self.config.response_timeout, self.client.request(outgoing)).await;
+            let answer =
+                tokio::time::timeout(self.config.response_timeout, self.client.request(outgoing)).await;
             stats.observe_latency(started.elapsed());
             let mut response = match answer {
                 Ok(Ok(response)) => response,
@@ -200,7 +206,10 @@ impl Proxy {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade, guard).in_current_span());
                 let (parts, _) = response.into_parts();
-                return Response::from_parts(parts, http_body_util::Empty::new().map_err(|never| match never {}).boxed());
+                return Response::from_parts(
+                    parts,
+                    http_body_util::Empty::new().map_err(|never| match never {}).boxed(),
+                );
             }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -236,7 +245,11 @@ fn forwarded_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str) {
 
 /// Copies bytes both ways between an upgraded client and upstream
 /// connection; the in-flight guard lives as long as the tunnel.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, _guard: InFlightGuard) {
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    _guard: InFlightGuard,
+) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(both) => both,
         Err(e) => {
@@ -262,7 +275,10 @@ impl Body for GuardedBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 

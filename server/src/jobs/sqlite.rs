@@ -29,7 +29,12 @@ pub struct SqliteJobQueue {
 
 impl SqliteJobQueue {
     pub fn new(db: Db) -> Self {
-        SqliteJobQueue { db, lease: LEASE, notify: Notify::new(), cancels: tokio::sync::broadcast::channel(64).0 }
+        SqliteJobQueue {
+            db,
+            lease: LEASE,
+            notify: Notify::new(),
+            cancels: tokio::sync::broadcast::channel(64).0,
+        }
     }
 
     /// Overrides the lease length (tests).

@@ -60,7 +60,11 @@ impl TestEngine {
         TestEngine::start_with(data, settings, DockerEngine::with_client(kit.docker.clone())).await
     }
 
-    pub async fn start_with(data: TestDataDir, settings: EngineSettings, docker: DockerEngine) -> anyhow::Result<TestEngine> {
+    pub async fn start_with(
+        data: TestDataDir,
+        settings: EngineSettings,
+        docker: DockerEngine,
+    ) -> anyhow::Result<TestEngine> {
         TestEngine::start_with_switch(data, settings, docker, Arc::new(RouteTable::new())).await
     }
 

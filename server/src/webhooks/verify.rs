@@ -79,7 +79,10 @@ mod tests {
     fn missing_or_malformed_headers_fail() {
         assert_eq!(github(SECRET, BODY, None), Err(VerifyError::MissingHeader("X-Hub-Signature-256")));
         assert_eq!(github(SECRET, BODY, Some(&SIG[7..])), Err(VerifyError::Malformed("X-Hub-Signature-256")));
-        assert_eq!(github(SECRET, BODY, Some("sha256=zz")), Err(VerifyError::Malformed("X-Hub-Signature-256")));
+        assert_eq!(
+            github(SECRET, BODY, Some("sha256=zz")),
+            Err(VerifyError::Malformed("X-Hub-Signature-256"))
+        );
         assert_eq!(gitea(SECRET, BODY, None), Err(VerifyError::MissingHeader("X-Gitea-Signature")));
         assert_eq!(gitlab(SECRET, None), Err(VerifyError::MissingHeader("X-Gitlab-Token")));
     }
