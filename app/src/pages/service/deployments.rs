@@ -2,10 +2,10 @@
 
 use leptos::prelude::*;
 
+use super::paged::Paged;
 use crate::{
     api::deploys::list_deployments,
     components::{
-        error_text,
         format::{duration_opt, short_commit, short_image, short_time},
         StatusBadge,
     },
@@ -20,24 +20,8 @@ pub fn DeploymentsTable(
     deployer: bool,
     on_rollback: Callback<i64>,
 ) -> impl IntoView {
-    let items = RwSignal::new(first.items);
-    let next = RwSignal::new(first.next);
-    let error = RwSignal::new(None::<String>);
-    let more = Action::new(move |before: &i64| {
-        let before = *before;
-        async move {
-            match list_deployments(service_id, Some(before), None).await {
-                Ok(page) => {
-                    let _ = items.try_update(|v| v.extend(page.items));
-                    let _ = next.try_set(page.next);
-                    let _ = error.try_set(None);
-                }
-                Err(e) => {
-                    let _ = error.try_set(Some(error_text(&e)));
-                }
-            }
-        }
-    });
+    let paged = Paged::new(first, move |before| list_deployments(service_id, Some(before), None));
+    let items = paged.items;
     view! {
         <div class="table-wrap">
             <table id="deployments">
@@ -46,20 +30,7 @@ pub fn DeploymentsTable(
             </table>
         </div>
         {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"Nothing deployed yet."</p> })}
-        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        {move || next.get().map(|before| view! {
-            <button
-                id="deployments-more"
-                type="button"
-                class="secondary"
-                disabled=move || more.pending().get()
-                on:click=move |_| {
-                    more.dispatch(before);
-                }
-            >
-                "More"
-            </button>
-        })}
+        {paged.footer("deployments-more")}
     }
     .into_any()
 }

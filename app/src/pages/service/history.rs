@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 
+use super::paged::Paged;
 use crate::{
     api::builds::list_builds,
     components::{
-        error_text,
         format::{duration_opt, short_commit, short_time},
         StatusBadge,
     },
@@ -15,24 +15,8 @@ use crate::{
 
 #[component]
 pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoView {
-    let items = RwSignal::new(first.items);
-    let next = RwSignal::new(first.next);
-    let error = RwSignal::new(None::<String>);
-    let more = Action::new(move |before: &i64| {
-        let before = *before;
-        async move {
-            match list_builds(service_id, Some(before), None).await {
-                Ok(page) => {
-                    let _ = items.try_update(|v| v.extend(page.items));
-                    let _ = next.try_set(page.next);
-                    let _ = error.try_set(None);
-                }
-                Err(e) => {
-                    let _ = error.try_set(Some(error_text(&e)));
-                }
-            }
-        }
-    });
+    let paged = Paged::new(first, move |before| list_builds(service_id, Some(before), None));
+    let items = paged.items;
     view! {
         <div class="table-wrap">
             <table id="builds">
@@ -41,20 +25,7 @@ pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoV
             </table>
         </div>
         {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No builds yet."</p> })}
-        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        {move || next.get().map(|before| view! {
-            <button
-                id="builds-more"
-                type="button"
-                class="secondary"
-                disabled=move || more.pending().get()
-                on:click=move |_| {
-                    more.dispatch(before);
-                }
-            >
-                "More"
-            </button>
-        })}
+        {paged.footer("builds-more")}
     }
     .into_any()
 }

@@ -7,6 +7,7 @@ mod deployments;
 mod env_editor;
 mod fields;
 mod history;
+mod paged;
 mod rollback;
 pub mod settings_form;
 
