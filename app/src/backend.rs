@@ -9,8 +9,10 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        BuildDetail, BuildView, Caller, DeploymentView, HistoryPage, LogLineView, ProjectView, Role,
-        RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo, SystemStatus, UserView,
+        AuditEventView, AuditQuery, BuildDetail, DeliveryView, NewNotificationTarget, NotificationTargetView,
+        WebhookInfoView, BuildView, Caller, DeploymentView, HistoryPage, JobView,
+        LogLineView, NewToken, ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo,
+        SystemStatus, TokenView, UserView,
     },
 };
 
@@ -98,6 +100,15 @@ pub trait Backend: Send + Sync + 'static {
         build_id: Option<i64>,
         reason: Option<String>,
     ) -> Res<DeploymentView>;
+    /// Deploys an image already in the engine (by id or reference).
+    async fn deploy_image(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        image: String,
+        reason: Option<String>,
+    ) -> Res<DeploymentView>;
+    async fn get_deployment(&self, caller: &Caller, deployment_id: i64) -> Res<DeploymentView>;
     async fn rollback_preview(&self, caller: &Caller, deployment_id: i64) -> Res<RollbackPlanView>;
     async fn rollback(
         &self,
@@ -120,6 +131,30 @@ pub trait Backend: Send + Sync + 'static {
         current: String,
         new_password: String,
     ) -> Res<()>;
+
+    // ------------------------------------------------------- integrations --
+    async fn get_job(&self, caller: &Caller, job_id: i64) -> Res<JobView>;
+    async fn list_tokens(&self, caller: &Caller) -> Res<Vec<TokenView>>;
+    async fn create_token(&self, caller: &Caller, name: String, expires_in_days: Option<u32>) -> Res<NewToken>;
+    async fn revoke_token(&self, caller: &Caller, token_id: i64) -> Res<TokenView>;
+    async fn list_audit(&self, caller: &Caller, query: AuditQuery) -> Res<Vec<AuditEventView>>;
+    async fn webhook_info(&self, caller: &Caller, service_id: i64) -> Res<WebhookInfoView>;
+    async fn rotate_webhook_secret(&self, caller: &Caller, service_id: i64) -> Res<WebhookInfoView>;
+    async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeliveryView>>;
+    async fn list_notification_targets(&self, caller: &Caller, project_id: i64) -> Res<Vec<NotificationTargetView>>;
+    async fn create_notification_target(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        target: NewNotificationTarget,
+    ) -> Res<NotificationTargetView>;
+    async fn delete_notification_target(&self, caller: &Caller, target_id: i64) -> Res<()>;
 }
 
 /// The backend provided by the server.

@@ -13,14 +13,14 @@ pub mod wire;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
 };
 
 use crate::{
-    components::{browser, Session},
+    components::{browser, resource, Session},
     wire::{Caller, Role},
 };
 pub use error::AppError;
@@ -35,6 +35,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
+                // Static head tags live here, in the server-only shell, rather
+                // than as leptos_meta components in `App`: the browser bundle
+                // then carries no code for them.
+                <link rel="stylesheet" id="leptos" href="/pkg/slipway.css" />
+                <title>"Slipway"</title>
                 <MetaTags />
             </head>
             <body>
@@ -48,7 +53,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let session = Session(Resource::new(|| (), |_| api::whoami()));
+    let session = Session(resource(|| (), |_| api::whoami()));
     provide_context(session);
     // Effects run only in the browser. The flag is set on the next task, after
     // the Suspense boundaries hydrated from the serialized resources.
@@ -58,8 +63,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/slipway.css" />
-        <Title text="Slipway" />
         <Router>
             <TopBar />
             <main id="main" data-hydrated=move || hydrated.get().to_string()>
@@ -77,6 +80,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("services/:id") view=pages::service::ServicePage ssr=SsrMode::Async />
                     <Route path=path!("builds/:id") view=pages::build::BuildPage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=pages::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("account/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("projects/:id/notifications")
+                        view=pages::notifications::NotificationsPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>
@@ -119,8 +129,9 @@ fn TopNav(caller: Caller) -> impl IntoView {
     view! {
         <nav class="nav" aria-label="Main">
             <a id="nav-projects" href="/">"Projects"</a>
-            {admin.then(|| view! { <a id="nav-users" href="/admin/users">"Users"</a> })}
-            {signed_in.then(|| view! { <a id="nav-account" href="/account">"Account"</a> })}
+            {admin.then(|| view! { <a id="nav-users" href="/admin/users">"Users"</a> }.into_any())}
+            {admin.then(|| view! { <a id="nav-audit" href="/admin/audit">"Audit"</a> }.into_any())}
+            {signed_in.then(|| view! { <a id="nav-account" href="/account">"Account"</a> }.into_any())}
             <a id="nav-status" href="/status">"Status"</a>
         </nav>
         <div class="user">

@@ -2,20 +2,41 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod integrations;
 pub mod services;
 pub mod team;
 
+pub use integrations::*;
 pub use services::*;
 pub use team::*;
 
 /// Who is calling, resolved once per request by the server's middleware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Caller {
     Anonymous,
-    User { id: i64, name: String, role: Role },
+    User {
+        id: i64,
+        name: String,
+        role: Role,
+        /// How the caller signed in: the audit log's source.
+        #[serde(default)]
+        via: Via,
+    },
+}
+
+/// How a caller authenticated: a dashboard session cookie or an API token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    #[default]
+    Session,
+    Token,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -62,6 +83,7 @@ impl Caller {
 
 /// What the status page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SystemStatus {
     pub version: String,
     pub database: DatabaseStatus,
@@ -71,6 +93,7 @@ pub struct SystemStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DatabaseStatus {
     pub engine: String,
     pub migrations_applied: i64,
@@ -79,6 +102,7 @@ pub struct DatabaseStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum DockerStatus {
     Reachable { version: String, api_version: String, platform: String },
     Unreachable { reason: String },

@@ -83,7 +83,44 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         "the rollback row's .reason should hold the reason, is {reason:?}"
     );
     step("deployments table: v1 superseded, v2 rolled back, rollback live");
+    tokens_and_audit(h).await?;
+    step("API token created (shown once) and revoked; audit log lists and filters the flow's actions");
     Ok(())
+}
+
+/// `/account/tokens`: create a token (shown once), revoke it; `/admin/audit`:
+/// the flow's actions are listed and the action filter narrows them.
+async fn tokens_and_audit(h: &Harness) -> anyhow::Result<()> {
+    h.open("/account/tokens").await?;
+    h.wait_main_hydrated().await?;
+    h.fill("#token-name", "e2e token").await?;
+    h.click("button#token-create").await?;
+    let token = h
+        .poll(UI_LIMIT, "code#new-token after button#token-create", || async { h.text_of("code#new-token").await })
+        .await?;
+    ensure!(token.trim().starts_with("slp_") && token.trim().len() > 40, "token text {token:?}");
+    h.click("table#tokens tr[data-token-id] button").await?;
+    h.poll(UI_LIMIT, "the token row to say revoked", || async {
+        Ok(h.text_of("table#tokens tr[data-token-id]").await?.filter(|t| t.contains("revoked")).map(|_| ()))
+    })
+    .await?;
+    h.open("/admin/audit").await?;
+    let table = h.text_of("table#audit").await?.unwrap_or_default();
+    for action in ["login", "service.create", "build.trigger", "deploy.rollback", "token.create", "token.revoke"] {
+        ensure!(table.contains(action), "table#audit (first HTML) should list {action}: {table}");
+    }
+    h.wait_main_hydrated().await?;
+    h.fill("#audit-action", "deploy").await?;
+    h.click("button#audit-search").await?;
+    h.poll(UI_LIMIT, "table#audit to hold only deploy actions after filtering", || async {
+        let rows = h.find_all("table#audit tr[data-audit-id] code").await?;
+        let mut actions = Vec::new();
+        for row in rows {
+            actions.push(row.text().await?);
+        }
+        Ok((!actions.is_empty() && actions.iter().all(|a| a.starts_with("deploy."))).then_some(()))
+    })
+    .await
 }
 
 /// A service printing `greeting=$GREETING` (the deployment's env) on `/`.

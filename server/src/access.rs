@@ -25,9 +25,10 @@ pub fn require(caller: &Caller, needed: Role) -> Result<String, AccessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::wire::Via;
 
     fn user(role: Role) -> Caller {
-        Caller::User { id: 1, name: "ann".into(), role }
+        Caller::User { id: 1, name: "ann".into(), role, via: Via::Session }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::config::{Config, ServeArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub remote: crate::client::Remote,
 }
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +24,10 @@ pub enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Client commands against a running server's REST API
+    /// (SLIPWAY_URL, SLIPWAY_TOKEN).
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,17 +54,21 @@ pub struct AdminCreateArgs {
 }
 
 impl Command {
-    fn serve_args(&self) -> &ServeArgs {
+    fn serve_args(&self) -> Option<&ServeArgs> {
         match self {
-            Command::Serve(args) | Command::Migrate(args) => args,
-            Command::Admin(AdminCommand::Create(create)) => &create.serve,
+            Command::Serve(args) | Command::Migrate(args) => Some(args),
+            Command::Admin(AdminCommand::Create(create)) => Some(&create.serve),
+            Command::Client(_) => None,
         }
     }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_args(cli.command.serve_args().clone()) {
+    let Some(serve_args) = cli.command.serve_args() else {
+        return client_main(cli);
+    };
+    let config = match Config::from_args(serve_args.clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("slipway: invalid configuration: {e}");
@@ -76,6 +86,21 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli.command, config))
 }
 
+/// The client commands: no data dir, no server configuration, no log
+/// subscriber (their output is for humans and scripts).
+fn client_main(cli: Cli) -> ExitCode {
+    let Command::Client(command) = cli.command else {
+        return ExitCode::from(2);
+    };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(crate::client::run(&cli.remote, command)),
+        Err(e) => {
+            eprintln!("slipway: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
         Command::Serve(_) => crate::web::serve(config).await,
@@ -83,6 +108,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Admin(AdminCommand::Create(args)) => {
             return crate::auth::admin_cmd::create(&config, &args.name, &args.role).await;
         }
+        Command::Client(_) => return ExitCode::from(2),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// key file in the data dir.
     #[arg(long, env = "SLIPWAY_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <this>`
+    /// (16 to 256 visible ASCII characters). Default: open.
+    #[arg(long, env = "SLIPWAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub struct Config {
     pub edge_addr: SocketAddr,
     pub workers: usize,
     pub secret_key: Option<String>,
+    /// `None`: `/metrics` is open.
+    pub metrics_token: Option<String>,
 }
 
 /// Most workers `SLIPWAY_WORKERS` accepts.
@@ -59,7 +65,15 @@ pub enum ConfigError {
     EdgeAddr(String),
     #[error("SLIPWAY_WORKERS (--workers): {0:?} is not a number from 1 to 64")]
     Workers(String),
+    /// The value is a secret: never repeated.
+    #[error(
+        "SLIPWAY_METRICS_TOKEN (--metrics-token): must be 16 to 256 visible ASCII characters, without spaces"
+    )]
+    MetricsToken,
 }
+
+/// Token length bounds of `SLIPWAY_METRICS_TOKEN`.
+const METRICS_TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
 
 impl Config {
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
@@ -82,6 +96,14 @@ impl Config {
             .ok()
             .filter(|n| (1..=MAX_WORKERS).contains(n))
             .ok_or_else(|| ConfigError::Workers(args.workers.clone()))?;
+        // Empty means unset (as for SLIPWAY_SECRET_KEY).
+        let metrics_token = match args.metrics_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) if METRICS_TOKEN_LEN.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                Some(t.to_string())
+            }
+            Some(_) => return Err(ConfigError::MetricsToken),
+            None => None,
+        };
         Ok(Config {
             data_dir: args.data_dir,
             dashboard_addr,
@@ -90,6 +112,7 @@ impl Config {
             edge_addr,
             workers,
             secret_key: args.secret_key,
+            metrics_token,
         })
     }
 }
@@ -107,6 +130,7 @@ mod tests {
             edge_addr: "127.0.0.1:8080".into(),
             workers: "2".into(),
             secret_key: None,
+            metrics_token: None,
         }
     }
 
@@ -131,6 +155,20 @@ mod tests {
         }
         let c = Config::from_args(ServeArgs { workers: " 4 ".into(), ..args("127.0.0.1:1", "info") });
         assert_eq!(c.map(|c| c.workers), Ok(4));
+    }
+
+    #[test]
+    fn metrics_token_is_optional_long_and_printable() {
+        let with = |token: &str| {
+            Config::from_args(ServeArgs { metrics_token: Some(token.into()), ..args("127.0.0.1:1", "info") })
+        };
+        assert_eq!(with("").map(|c| c.metrics_token), Ok(None));
+        assert_eq!(with(" 0123456789abcdef ").map(|c| c.metrics_token), Ok(Some("0123456789abcdef".into())));
+        for bad in ["short", "0123456789 abcdef", "0123456789abcdé€", &"x".repeat(257)] {
+            let e = with(bad).expect_err(bad);
+            assert!(e.to_string().contains("SLIPWAY_METRICS_TOKEN"), "{e}");
+            assert!(!e.to_string().contains(bad), "the error repeats the token: {e}");
+        }
     }
 
     #[test]

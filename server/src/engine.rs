@@ -187,6 +187,17 @@ impl Engine {
             .register(BUILD_JOB, Arc::new(BuildHandler::new(self.clone())))
             .register(DEPLOY_JOB, Arc::new(DeployHandler::new(self.clone())))
             .register(RETENTION_JOB, Arc::new(RetentionHandler::new(self.clone())))
+            .register(crate::notify::NOTIFY_JOB, Arc::new(crate::notify::NotifyHandler::new(self.clone())))
+    }
+
+    /// A job's status and progress (viewer).
+    pub async fn get_job(
+        &self,
+        caller: &app::wire::Caller,
+        job_id: i64,
+    ) -> Result<crate::jobs::Job, EngineError> {
+        crate::access::require(caller, app::wire::Role::Viewer)?;
+        self.queue.get(job_id).await?.ok_or(EngineError::NotFound("job"))
     }
 
     /// Where build `id` is checked out.

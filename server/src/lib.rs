@@ -5,11 +5,14 @@
 #![recursion_limit = "512"]
 
 pub mod access;
+pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod builds;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod deploys;
@@ -22,6 +25,8 @@ pub mod identity;
 pub mod jobs;
 pub mod log_stream;
 pub mod logs;
+pub mod metrics;
+pub mod notify;
 pub mod projects;
 pub mod retention;
 pub mod secrets;

@@ -48,12 +48,25 @@ pub struct ApiError(pub AppError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({ "error": { "code": self.0.code(), "message": self.0.to_string() } });
-        (status, Json(body)).into_response()
+        json_error(status, self.0.code(), &self.0.to_string())
     }
 }
 
-async fn stream(
+/// The REST API's error body: `{ "error": { "code", "message" } }`.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, Json(body)).into_response()
+}
+
+/// The live log as Server-Sent Events: `line` events (`id` = sequence
+/// number, resumable with `Last-Event-ID` or `?after=`), then one `end`
+/// event with the final status.
+#[utoipa::path(get, path = "/api/v1/builds/{id}/log/stream", tag = "builds",
+    params(("id" = i64, Path, description = "build id"),
+           ("after" = Option<u64>, Query, description = "resume after this sequence number")),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"),
+              (status = 404, body = crate::api::ErrorBody)))]
+pub async fn stream(
     State(engine): State<Engine>,
     caller: Option<Extension<Caller>>,
     Path(build_id): Path<i64>,

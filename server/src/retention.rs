@@ -1,7 +1,8 @@
 //! Retention, run as a periodic `retention` job: per service, keep the
 //! newest N images plus every image a rollback can reach (the live
 //! deployment and the previous K that served), remove the rest; delete build
-//! logs and stale workspaces older than the age limit.
+//! logs, stale workspaces, webhook delivery records and finished
+//! notification jobs older than the age limit.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -41,6 +42,10 @@ pub struct RetentionReport {
     pub images_removed: Vec<String>,
     pub logs_removed: usize,
     pub workspaces_removed: usize,
+    /// Webhook delivery records older than the age limit.
+    pub deliveries_removed: u64,
+    /// Finished notification jobs older than the age limit.
+    pub notify_jobs_removed: u64,
 }
 
 /// Queues a retention job every `policy.every` (the first one a minute after
@@ -86,6 +91,8 @@ impl JobHandler for RetentionHandler {
             images = report.images_removed.len(),
             logs = report.logs_removed,
             workspaces = report.workspaces_removed,
+            deliveries = report.deliveries_removed,
+            notify_jobs = report.notify_jobs_removed,
             "retention pass done"
         );
         Ok(())
@@ -169,6 +176,23 @@ async fn prune_files(engine: &Engine, report: &mut RetentionReport) -> anyhow::R
         .bind(crate::db::format_time(cutoff))
         .fetch_all(&engine.db)
         .await?;
+    let cutoff_text = crate::db::format_time(cutoff);
+    // A claimed delivery (a crash between claim and build) stays for an
+    // admin to see; forges do not redeliver month-old ids.
+    report.deliveries_removed =
+        sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < ? AND status <> 'claimed'")
+            .bind(&cutoff_text)
+            .execute(&engine.db)
+            .await?
+            .rows_affected();
+    report.notify_jobs_removed = sqlx::query(
+        "DELETE FROM jobs WHERE kind = ? AND finished_at < ? AND status NOT IN ('queued', 'running')",
+    )
+    .bind(crate::notify::NOTIFY_JOB)
+    .bind(&cutoff_text)
+    .execute(&engine.db)
+    .await?
+    .rows_affected();
     for (build_id,) in old {
         match tokio::fs::remove_file(engine.logs.log_path(build_id)).await {
             Ok(()) => report.logs_removed += 1,

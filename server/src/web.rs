@@ -30,6 +30,10 @@ pub struct AppState {
     /// The engine, for routes outside the server functions (the log stream);
     /// `None` in tests that serve only sign-in.
     pub engine: Option<Engine>,
+    /// The edge router, for its per-route counters on `/metrics`.
+    pub edge: Option<Arc<EdgeRouter>>,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -52,7 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let edge_stop = tokio_util::sync::CancellationToken::new();
     let edge_task = tokio::spawn(crate::edge::proxy::serve(
         edge_listener,
-        edge,
+        edge.clone(),
         EdgeConfig::default(),
         edge_stop.clone(),
     ));
@@ -72,7 +76,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_engine(engine.clone()),
     );
     let state =
-        AppState { backend, leptos_options: leptos_options(&config), auth, engine: Some(engine.clone()) };
+        AppState {
+            backend,
+            leptos_options: leptos_options(&config),
+            auth,
+            engine: Some(engine.clone()),
+            edge: Some(edge.clone()),
+            metrics_token: config.metrics_token.clone(),
+        };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;
@@ -105,7 +116,10 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let api = match state.engine.clone() {
-        Some(engine) => crate::log_stream::routes(engine),
+        Some(engine) => crate::log_stream::routes(engine.clone())
+            .merge(crate::api::routes(state.backend.clone()))
+            .merge(crate::webhooks::routes(engine.clone()))
+            .merge(crate::metrics::routes(engine, state.edge.clone(), state.metrics_token.clone())),
         None => Router::new(),
     };
     Router::new()

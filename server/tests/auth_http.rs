@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use app::wire::{Caller, Role};
+use app::wire::{Caller, Role, Via};
 use axum::{body::Body, extract::ConnectInfo, Router};
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -39,7 +39,7 @@ async fn dashboard(settings: SessionSettings) -> anyhow::Result<Dashboard> {
         .site_root(dir.path().join("site").to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let router = router(AppState { backend, leptos_options, auth: auth.clone(), engine: None });
+    let router = router(AppState { backend, leptos_options, auth: auth.clone(), engine: None, edge: None, metrics_token: None });
     Ok(Dashboard { router, auth, _dir: dir })
 }
 
@@ -138,7 +138,7 @@ async fn login_sets_a_strict_http_only_cookie_and_whoami_follows_it() -> anyhow:
     let reply = call("/rpc/login").form("ann", PW).send(&app).await?;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let expected = Caller::User { id: ann.id, name: "ann".into(), role: Role::Deployer };
+    let expected = Caller::User { id: ann.id, name: "ann".into(), role: Role::Deployer, via: Via::Session };
     assert_eq!(serde_json::from_str::<Caller>(&reply.body)?, expected);
     assert_eq!(reply.set_cookie.len(), 1, "{:?}", reply.set_cookie);
     let cookie = &reply.set_cookie[0];

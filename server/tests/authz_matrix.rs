@@ -17,23 +17,21 @@ use app::{
 use axum::{body::Body, extract::ConnectInfo, Router};
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
 use server::{
-    auth::{password, Auth, SessionSettings},
-    backend::ServerBackend,
+    auth::{password, Auth},
     builds::TriggerBuild,
     deploys::{switch::RouteTable, DeployRequest},
     docker::DockerEngine,
     engine::Engine,
     jobs::JobStatus,
+    notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
-    status::StatusService,
     testkit::{
+        app::app_router,
         engine::{anyhow_of, user},
         DockerKit, TestDataDir, TestEngine, BASE_IMAGE,
     },
-    web::{router, AppState},
 };
 use tower::ServiceExt;
 
@@ -124,6 +122,26 @@ fn table() -> Vec<Row> {
         row("/rpc/rollback", DEPLOYER, 200, |f| {
             Call::Json(json!({ "deployment_id": f.old_deployment, "reason": null }))
         }),
+        row("/rpc/list_tokens", Min::SignedIn, 200, |_| Call::Json(json!({}))),
+        row("/rpc/create_token", Min::SignedIn, 200, |f| {
+            Call::Json(json!({ "name": format!("made-{}", f.tag), "expires_in_days": 30 }))
+        }),
+        row("/rpc/revoke_token", Min::SignedIn, 200, |f| Call::Json(json!({ "token_id": f.token }))),
+        row("/rpc/list_audit", ADMIN, 200, |_| {
+            Call::Json(json!({ "query": { "actor": null, "action": "login", "source": null, "before": null, "limit": 10 } }))
+        }),
+        row("/rpc/webhook_info", DEPLOYER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
+        row("/rpc/rotate_webhook_secret", DEPLOYER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
+        row("/rpc/list_deliveries", ADMIN, 200, |f| {
+            Call::Json(json!({ "service_id": f.service, "before": null, "limit": 5 }))
+        }),
+        row("/rpc/list_notification_targets", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/create_notification_target", ADMIN, 200, |f| {
+            let target = json!({ "name": format!("made-{}", f.tag), "kind": "webhook",
+                "url": "http://127.0.0.1:9/hook", "events": ["build.failed"] });
+            Call::Json(json!({ "project_id": f.project, "target": target }))
+        }),
+        row("/rpc/delete_notification_target", ADMIN, 200, |f| Call::Json(json!({ "target_id": f.target }))),
         row("/rpc/list_users", ADMIN, 200, |_| Call::Json(json!({}))),
         row("/rpc/create_user", ADMIN, 200, |f| {
             Call::Json(json!({ "name": format!("made-{}", f.tag), "password": PW, "role": "viewer" }))
@@ -143,6 +161,14 @@ fn table() -> Vec<Row> {
         }),
         row("/rpc/logout", Min::Public, 200, |_| Call::Form(String::new())),
     ]
+}
+
+async fn sealed_secret(engine: &Engine, service_id: i64) -> anyhow::Result<String> {
+    let sealed: Option<String> = sqlx::query_scalar("SELECT webhook_secret FROM services WHERE id = ?")
+        .bind(service_id)
+        .fetch_one(&engine.db)
+        .await?;
+    sealed.ok_or_else(|| anyhow::anyhow!("service {service_id} has no webhook secret"))
 }
 
 fn settings(name: &str) -> ServiceSettings {
@@ -168,6 +194,12 @@ struct Fixture {
     old_deployment: i64,
     /// A user for the admin rows to change.
     victim: i64,
+    /// An API token of the `login` user, for the `revoke_token` row.
+    token: i64,
+    /// The service's sealed webhook secret before the rows ran.
+    webhook_secret: String,
+    /// A notification target of the project, for the delete row.
+    target: i64,
 }
 
 struct Matrix {
@@ -187,18 +219,9 @@ async fn matrix() -> anyhow::Result<Matrix> {
     let docker = DockerEngine::with_client(kit.docker.clone());
     // Opened, not started: no worker picks up the fixtures' jobs.
     let settings = TestEngine::settings(&kit, &data);
-    let engine =
-        Engine::open(db.clone(), docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
-    let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
-    let status = StatusService::new(db, Arc::new(docker));
-    let backend = Arc::new(ServerBackend::new(status).with_auth(auth.clone()).with_engine(engine.clone()));
-    let leptos_options = LeptosOptions::builder()
-        .output_name("slipway")
-        .site_root(data.path().join("site").to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .build();
-    let state = AppState { backend, leptos_options, auth: auth.clone(), engine: Some(engine.clone()) };
-    Ok(Matrix { router: router(state), auth, engine, image_id, _data: data, _kit: kit })
+    let engine = Engine::open(db, docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
+    let (router, auth) = app_router(&engine, docker, data.path()).await?;
+    Ok(Matrix { router, auth, engine, image_id, _data: data, _kit: kit })
 }
 
 impl Matrix {
@@ -233,6 +256,18 @@ impl Matrix {
             .execute(&self.engine.db)
             .await?;
         let victim = self.auth.users.create(&format!("victim-{tag}"), PW, Role::Viewer).await?;
+        let owner = self.auth.users.get_by_name(login).await?.ok_or_else(|| anyhow::anyhow!("no {login}"))?;
+        let (token, _) = self.auth.tokens.create(&owner.caller(), "matrix", None).await?;
+        let admin = user(Role::Admin);
+        self.engine.webhook_info(&admin, service.id).await.map_err(anyhow_of)?;
+        let webhook_secret = sealed_secret(&self.engine, service.id).await?;
+        let new = NewTarget {
+            name: "fixture".into(),
+            kind: "slack".into(),
+            url: "https://hooks.example.com/T/B/x".into(),
+            events: vec!["deploy.failed".into()],
+        };
+        let target = self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
         Ok(Fixture {
             tag,
             login: login.into(),
@@ -242,6 +277,9 @@ impl Matrix {
             good_build: good.id,
             old_deployment: old.id,
             victim: victim.id,
+            token: token.id,
+            webhook_secret,
+            target: target.id,
         })
     }
 
@@ -277,6 +315,26 @@ impl Matrix {
             ("/rpc/set_user_role", victim.role == Role::Deployer),
             ("/rpc/set_user_disabled", victim.disabled),
             ("/rpc/reset_password", password::verify(RESET_PW, &victim_hash)),
+            ("/rpc/rotate_webhook_secret", sealed_secret(&self.engine, f.service).await? != f.webhook_secret),
+            (
+                "/rpc/create_notification_target",
+                count("SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'", f.project)
+                    .await?
+                    == 1,
+            ),
+            (
+                "/rpc/delete_notification_target",
+                count("SELECT COUNT(*) FROM notification_targets WHERE id = ?", f.target).await? == 0,
+            ),
+            (
+                "/rpc/create_token",
+                count("SELECT COUNT(*) FROM api_tokens WHERE name LIKE 'made-%' AND id > ?", f.token).await? == 1,
+            ),
+            (
+                "/rpc/revoke_token",
+                count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND id = ?", f.token).await?
+                    == 1,
+            ),
         ])
     }
 

@@ -24,10 +24,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
-};
 use bollard::Docker;
 use server::testkit::wait::{strip_ansi, unique_suffix, wait_until};
 use server::{
@@ -41,6 +37,7 @@ use server::{
     testkit::{
         docker::ensure_base_image,
         engine::{anyhow_of, quick_http_check, user},
+        instance::InstanceCleanup,
         GitRepo, ServerProcess, TestDataDir, BASE_IMAGE,
     },
 };
@@ -81,7 +78,7 @@ impl Harness {
         let data = TestDataDir::new()?;
         let db = data.open_db().await?;
         let uid = server::db::instance_uid(&db).await?;
-        let cleanup = InstanceCleanup { docker, uid: uid.clone() };
+        let cleanup = InstanceCleanup::new(docker, uid.clone());
         let engine = Engine::open(
             db.clone(),
             DockerEngine::from_env(),
@@ -319,60 +316,6 @@ struct JobRow {
     max_attempts: i64,
     phase: Option<String>,
     last_error: Option<String>,
-}
-
-/// Removes every container (forced) and image carrying the installation's
-/// instance label, on a thread of its own (Drop may run inside a runtime or
-/// while unwinding).
-struct InstanceCleanup {
-    docker: Docker,
-    uid: String,
-}
-
-impl InstanceCleanup {
-    async fn run(docker: &Docker, uid: &str) -> anyhow::Result<()> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{}={uid}", labels::INSTANCE)])]);
-        let containers = docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
-            .await?;
-        for id in containers.into_iter().filter_map(|c| c.id) {
-            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-            if let Err(e) = docker.remove_container(&id, Some(options)).await {
-                eprintln!("cleanup: cannot remove container {id}: {e}");
-            }
-        }
-        let images = docker
-            .list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filters).build()))
-            .await?;
-        for image in images {
-            let options = RemoveImageOptionsBuilder::new().force(true).build();
-            if let Err(e) = docker.remove_image(&image.id, Some(options), None).await {
-                eprintln!("cleanup: cannot remove image {}: {e}", image.id);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for InstanceCleanup {
-    fn drop(&mut self) {
-        let docker = self.docker.clone();
-        let uid = self.uid.clone();
-        let done = std::thread::spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(60), InstanceCleanup::run(&docker, &uid))
-                    .await
-                    .context("cleanup timed out")?
-            })
-        })
-        .join();
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("cleanup of instance {} failed: {e:#}", self.uid),
-            Err(_) => eprintln!("cleanup of instance {} panicked", self.uid),
-        }
-    }
 }
 
 // ---------------------------------------------------- a git server that hangs --

@@ -18,7 +18,6 @@
 //! dropped, also when the test panics, and prints the server log of a failed
 //! test (of every test with `SLIPWAY_TEST_SHOW_LOG=1`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,10 +26,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
-};
 use bollard::Docker;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -46,6 +41,7 @@ use server::{
     testkit::{
         docker::ensure_base_image,
         engine::{anyhow_of, quick_http_check, user},
+        instance::InstanceCleanup,
         free_port, GitRepo, TestDataDir,
     },
 };
@@ -153,7 +149,7 @@ impl Harness {
         let data = TestDataDir::new()?;
         let db = data.open_db().await?;
         let uid = server::db::instance_uid(&db).await?;
-        let cleanup = InstanceCleanup { docker: docker.clone(), uid };
+        let cleanup = InstanceCleanup::new(docker.clone(), uid);
         let engine = Engine::open(
             db.clone(),
             DockerEngine::with_client(docker.clone()),
@@ -325,63 +321,6 @@ struct ContainerLife {
     running: bool,
     /// Its address on the `slipway` network.
     ip: Option<std::net::IpAddr>,
-}
-
-/// Removes every container (forced) and image carrying the installation's
-/// instance label, on a thread of its own (Drop may run inside a runtime or
-/// while unwinding).
-struct InstanceCleanup {
-    docker: Docker,
-    uid: String,
-}
-
-impl InstanceCleanup {
-    async fn run(docker: &Docker, uid: &str) -> anyhow::Result<()> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{}={uid}", labels::INSTANCE)])]);
-        let containers = docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
-            .await?;
-        for id in containers.into_iter().filter_map(|c| c.id) {
-            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-            if let Err(e) = docker.remove_container(&id, Some(options)).await {
-                eprintln!("cleanup: cannot remove container {id}: {e}");
-            }
-        }
-        let images = docker
-            .list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filters).build()))
-            .await?;
-        for image in images {
-            let options = RemoveImageOptionsBuilder::new().force(true).build();
-            // Removing an image also removes its untagged parents, which
-            // may be listed too: a 404 is not an error.
-            match docker.remove_image(&image.id, Some(options), None).await {
-                Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-                Err(e) => eprintln!("cleanup: cannot remove image {}: {e}", image.id),
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for InstanceCleanup {
-    fn drop(&mut self) {
-        let docker = self.docker.clone();
-        let uid = self.uid.clone();
-        let done = std::thread::spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(60), InstanceCleanup::run(&docker, &uid))
-                    .await
-                    .context("cleanup timed out")?
-            })
-        })
-        .join();
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("cleanup of instance {} failed: {e:#}", self.uid),
-            Err(_) => eprintln!("cleanup of instance {} panicked", self.uid),
-        }
-    }
 }
 
 // ------------------------------------------------------------------ helpers --

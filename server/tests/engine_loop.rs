@@ -375,7 +375,31 @@ async fn retention_keeps_rollback_targets_and_refuses_pruned_ones() -> anyhow::R
         }
         deployments.push(ship(&t, &service).await?);
     }
+    // Delivery records: one older than the age limit, one fresh, one old but
+    // stuck `claimed` (kept for an admin to see).
+    for (at, status) in [("2001-01-01T00:00:00.000Z", "built"), ("2001-01-01T00:00:00.000Z", "claimed")] {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (service_id, forge, status, reason, received_at) VALUES (?, 'github', ?, 'old', ?)",
+        )
+        .bind(service.id)
+        .bind(status)
+        .bind(at)
+        .execute(&t.engine.db)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (service_id, forge, status, reason, received_at) VALUES (?, 'github', 'built', 'new', ?)",
+    )
+    .bind(service.id)
+    .bind(server::db::now_rfc3339())
+    .execute(&t.engine.db)
+    .await?;
     let report = server::retention::run(&t.engine).await?;
+    assert_eq!(report.deliveries_removed, 1, "only the old finished delivery goes: {report:?}");
+    let left: Vec<(String, String)> = sqlx::query_as("SELECT status, reason FROM webhook_deliveries ORDER BY id")
+        .fetch_all(&t.engine.db)
+        .await?;
+    assert_eq!(left, vec![("claimed".to_string(), "old".to_string()), ("built".to_string(), "new".to_string())]);
     // Kept: v4 (newest build, live) and v3 (previous deployment); v1, v2 go.
     assert_eq!(report.images_removed.len(), 2, "{report:?}");
     let images: Vec<String> = {

@@ -5,7 +5,6 @@
 
 use std::{
     net::SocketAddr,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -15,20 +14,16 @@ use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use leptos::prelude::LeptosOptions;
 use serde_json::Value;
 use server::{
-    auth::{Auth, SessionSettings},
-    backend::ServerBackend,
     builds::TriggerBuild,
     docker::DockerEngine,
     jobs::JobStatus,
-    status::StatusService,
     testkit::{
+        app::app_router,
         engine::{anyhow_of, user},
         DockerKit, GitRepo, TestEngine, BASE_IMAGE,
     },
-    web::{router, AppState},
 };
 use tokio::{net::TcpStream, task::JoinHandle, time::timeout};
 
@@ -53,17 +48,9 @@ impl Drop for Served {
 async fn serve() -> anyhow::Result<Served> {
     let kit = DockerKit::new().await?;
     let t = TestEngine::start(&kit).await?;
-    let db = t.engine.db.clone();
-    let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
+    let docker = DockerEngine::with_client(kit.docker.clone());
+    let (app, auth) = app_router(&t.engine, docker, t.data.path()).await?;
     auth.users.create("ann", PW, Role::Viewer).await?;
-    let status = StatusService::new(db, Arc::new(DockerEngine::with_client(kit.docker.clone())));
-    let backend = Arc::new(ServerBackend::new(status).with_auth(auth.clone()).with_engine(t.engine.clone()));
-    let leptos_options = LeptosOptions::builder()
-        .output_name("slipway")
-        .site_root(t.data.path().join("site").to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .build();
-    let app = router(AppState { backend, leptos_options, auth, engine: Some(t.engine.clone()) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let service = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -7,24 +7,20 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use app::{
-    wire::{Caller, Role, SetupInfo},
+    wire::{Caller, Role, SetupInfo, Via},
     AppError,
 };
 use axum::{body::Body, extract::ConnectInfo, Router};
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
 use server::{
-    auth::{Auth, SessionSettings},
-    backend::ServerBackend,
+    auth::Auth,
     deploys::switch::RouteTable,
     docker::DockerEngine,
     engine::{Engine, EngineSettings},
     projects::ProjectStore,
-    status::StatusService,
-    testkit::TestDataDir,
-    web::{router, AppState},
+    testkit::{app::app_router, TestDataDir},
 };
 use tower::ServiceExt;
 
@@ -54,16 +50,7 @@ async fn dashboard() -> anyhow::Result<Dashboard> {
         None,
     )
     .await?;
-    let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
-    let status = StatusService::new(db, Arc::new(docker));
-    let backend = Arc::new(ServerBackend::new(status).with_auth(auth.clone()).with_engine(engine.clone()));
-    let leptos_options = LeptosOptions::builder()
-        .output_name("slipway")
-        .site_root(dir.path().join("site").to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .build();
-    let router =
-        router(AppState { backend, leptos_options, auth: auth.clone(), engine: Some(engine.clone()) });
+    let (router, auth) = app_router(&engine, docker, dir.path()).await?;
     Ok(Dashboard { router, auth, engine, _dir: dir })
 }
 
@@ -219,7 +206,7 @@ async fn a_password_change_keeps_the_caller_signed_in_and_ends_their_other_sessi
     let ann = app.auth.users.create("ann", PW, Role::Viewer).await?;
     let here = sign_in(&app, "ann", PW).await?;
     let elsewhere = sign_in(&app, "ann", PW).await?;
-    let me = Caller::User { id: ann.id, name: "ann".into(), role: Role::Viewer };
+    let me = Caller::User { id: ann.id, name: "ann".into(), role: Role::Viewer, via: Via::Session };
 
     let wrong = json_post("/rpc/change_password", json!({ "current": PW2, "new_password": PW2 }))
         .cookie(&here)

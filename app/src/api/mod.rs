@@ -14,6 +14,7 @@ use crate::{
 
 pub mod builds;
 pub mod deploys;
+pub mod integrations;
 pub mod services;
 pub mod team;
 

@@ -1,7 +1,10 @@
 //! Small pieces shared by the pages: the signed-in caller, the sign-in
 //! prompt, error and status display, formatting, ANSI logs, browser helpers.
 
-use leptos::prelude::*;
+use leptos::{
+    prelude::*,
+    server::codee::{Decoder, Encoder},
+};
 
 use crate::{error::AppError, wire::Caller};
 
@@ -12,12 +15,105 @@ pub mod format;
 
 /// The caller as `whoami` answered for this page load (provided by `App`).
 #[derive(Clone, Copy)]
-pub struct Session(pub Resource<Result<Caller, AppError>>);
+pub struct Session(pub Res<Result<Caller, AppError>>);
 
 impl Session {
     /// The caller; anonymous when the answer was an error.
     pub async fn caller(self) -> Caller {
         self.0.await.unwrap_or(Caller::Anonymous)
+    }
+}
+
+/// JSON for resources (server → browser), decoded with `from_slice` like
+/// the answers of server functions. `serde_json::from_str` and `from_slice`
+/// are separate instantiations of every `Deserialize` impl: with the default
+/// codec (`from_str`) the browser bundle held each wire type's deserializer
+/// twice.
+pub struct Json;
+
+impl<T: serde::Serialize> Encoder<T> for Json {
+    type Error = leptos::serde_json::Error;
+    type Encoded = String;
+
+    fn encode(val: &T) -> Result<String, Self::Error> {
+        leptos::serde_json::to_string(val)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Decoder<T> for Json {
+    type Error = leptos::serde_json::Error;
+    type Encoded = str;
+
+    fn decode(val: &str) -> Result<T, Self::Error> {
+        leptos::serde_json::from_slice(val.as_bytes())
+    }
+}
+
+/// A resource carried with [`Json`].
+pub type Res<T> = Resource<T, Json>;
+
+/// `Resource::new` with the [`Json`] codec.
+#[track_caller]
+pub fn resource<T, S, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Res<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    S: Send + Sync + Clone + PartialEq + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
+
+/// A server call started by the page (a button, a form). `pending` while one
+/// runs; only the newest call's answer is handed on, like `Action`. Each
+/// `Action<I, O>` type costs the browser bundle about 4.5 KB of generic code;
+/// a `Task` is one type for every call.
+#[derive(Clone, Copy)]
+pub struct Task {
+    running: RwSignal<u32>,
+    latest: StoredValue<u64>,
+}
+
+impl Task {
+    pub fn new() -> Self {
+        Task { running: RwSignal::new(0), latest: StoredValue::new(0) }
+    }
+
+    /// Whether a call is running (reactive).
+    pub fn pending(&self) -> bool {
+        self.running.get() > 0
+    }
+
+    /// Runs `call` in the background and gives its answer to `done`, unless
+    /// a newer call was started meanwhile or the page is gone.
+    pub fn run<T: 'static>(
+        &self,
+        call: impl std::future::Future<Output = T> + 'static,
+        done: impl FnOnce(T) + 'static,
+    ) {
+        let Task { running, latest } = *self;
+        let Some(n) = latest.try_update_value(|v| {
+            *v += 1;
+            *v
+        }) else {
+            return;
+        };
+        running.update(|r| *r += 1);
+        leptos::task::spawn_local(async move {
+            let answer = call.await;
+            let _ = running.try_update(|r| *r = r.saturating_sub(1));
+            if latest.try_get_value() == Some(n) {
+                done(answer);
+            }
+        });
+    }
+}
+
+impl Default for Task {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

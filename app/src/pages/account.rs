@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::team::change_password,
-    components::{loading, use_session, SignInPrompt},
+    components::{loading, use_session, SignInPrompt, Task},
     wire::Caller,
 };
 
@@ -28,29 +28,27 @@ pub fn AccountPage() -> impl IntoView {
 fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new_password = RwSignal::new(String::new());
-    let change = Action::new(|input: &(String, String)| {
-        let (c, n) = input.clone();
-        async move { change_password(c, n).await }
-    });
-    let message = move || match change.value().get() {
-        Some(Ok(())) => ("ok", "Password changed. Your other sessions were signed out.".to_string()),
-        Some(Err(e)) => ("error", e.to_string()),
-        None => ("", String::new()),
-    };
-    Effect::new(move |_| {
-        if let Some(Ok(())) = change.value().get() {
-            current.set(String::new());
-            new_password.set(String::new());
-        }
-    });
+    let change = Task::new();
+    // (class, text) of `#account-message`.
+    let message = RwSignal::new(("", String::new()));
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        change.dispatch((current.get_untracked(), new_password.get_untracked()));
+        change.run(change_password(current.get_untracked(), new_password.get_untracked()), move |answer| {
+            match answer {
+                Ok(()) => {
+                    message.set(("ok", "Password changed. Your other sessions were signed out.".to_string()));
+                    current.set(String::new());
+                    new_password.set(String::new());
+                }
+                Err(e) => message.set(("error", e.to_string())),
+            }
+        });
     };
     view! {
         <section class="card narrow">
             <h1>"Account"</h1>
             <p class="muted">"Signed in as " <strong>{name}</strong> ", role " {role} "."</p>
+            <p><a id="account-tokens" href="/account/tokens">"API tokens for scripts and the CLI"</a></p>
             <h2>"Change password"</h2>
             <form on:submit=on_submit>
                 <div class="field">
@@ -73,8 +71,8 @@ fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
                         bind:value=new_password
                     />
                 </div>
-                <p id="account-message" class=move || message().0 role="status">{move || message().1}</p>
-                <button id="change-password-submit" type="submit" disabled=move || change.pending().get()>
+                <p id="account-message" class=move || message.get().0 role="status">{move || message.get().1}</p>
+                <button id="change-password-submit" type="submit" disabled=move || change.pending()>
                     "Change password"
                 </button>
             </form>

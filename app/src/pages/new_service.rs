@@ -6,8 +6,11 @@ use leptos_router::hooks::use_navigate;
 use crate::{
     api::services::create_service,
     components::{loading, use_session, SignInPrompt},
-    pages::service::{id_param, settings_form::ServiceForm},
-    wire::{Caller, Role, ServiceSettings},
+    pages::service::{
+        id_param,
+        settings_form::{Save, SaveCall, ServiceForm},
+    },
+    wire::{Caller, Role, ServiceDetail, ServiceSettings},
 };
 
 #[component]
@@ -33,13 +36,13 @@ pub fn NewServicePage() -> impl IntoView {
 
 #[component]
 fn NewService(project_id: i64, deployer: bool) -> impl IntoView {
-    let save = Action::new(move |s: &ServiceSettings| create_service(project_id, s.clone()));
     let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(detail)) = save.value().get() {
-            navigate(&format!("/services/{}", detail.id), Default::default());
-        }
-    });
+    let save = Save {
+        call: Callback::new(move |s: ServiceSettings| -> SaveCall { Box::pin(create_service(project_id, s)) }),
+        done: Callback::new(move |detail: ServiceDetail| {
+            navigate(&format!("/services/{}", detail.id), Default::default())
+        }),
+    };
     view! {
         <div class="page-head">
             <p class="crumbs"><a href=format!("/#project-{project_id}")>"Projects"</a>" /"</p>
@@ -47,7 +50,7 @@ fn NewService(project_id: i64, deployer: bool) -> impl IntoView {
         </div>
         {(!deployer).then(|| view! {
             <p class="error" role="alert">"Your role may not create services; ask a deployer or an admin."</p>
-        })}
+        }.into_any())}
         <section class="card">
             <ServiceForm
                 initial=ServiceSettings::defaults()

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::services::{create_project, overview},
-    components::{error_text, error_view, loading, require_user, use_session},
+    components::{error_text, error_view, loading, require_user, resource, use_session, Res, Task},
     error::AppError,
     pages::service_row::ServiceRow,
     wire::{ProjectView, Role},
@@ -14,7 +14,7 @@ use crate::{
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let session = use_session();
-    let projects = Resource::new(|| (), |_| overview());
+    let projects = resource(|| (), |_| overview());
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -39,16 +39,16 @@ pub fn OverviewPage() -> impl IntoView {
 fn Overview(
     list: Vec<ProjectView>,
     deployer: bool,
-    projects: Resource<Result<Vec<ProjectView>, AppError>>,
+    projects: Res<Result<Vec<ProjectView>, AppError>>,
 ) -> impl IntoView {
     let empty = list.is_empty();
     view! {
         <div class="page-head">
             <h1>"Projects"</h1>
         </div>
-        {deployer.then(|| view! { <NewProjectForm on_created=Callback::new(move |()| projects.refetch()) /> })}
-        {empty.then(|| view! { <p class="muted">"No projects yet."</p> })}
-        {list.into_iter().map(|project| view! { <ProjectSection project deployer /> }).collect_view()}
+        {deployer.then(|| view! { <NewProjectForm on_created=Callback::new(move |()| projects.refetch()) /> }.into_any())}
+        {empty.then(|| view! { <p class="muted">"No projects yet."</p> }.into_any())}
+        {list.into_iter().map(|project| view! { <ProjectSection project deployer /> }.into_any()).collect_view()}
     }
     .into_any()
 }
@@ -56,20 +56,18 @@ fn Overview(
 #[component]
 fn NewProjectForm(on_created: Callback<()>) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let create = Action::new(|name: &String| create_project(name.clone()));
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get() {
-            name.set(String::new());
-            on_created.run(());
-        }
-    });
-    let error = move || match create.value().get() {
-        Some(Err(e)) => Some(error_text(&e)),
-        _ => None,
-    };
+    let create = Task::new();
+    let error = RwSignal::new(None::<String>);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch(name.get_untracked().trim().to_string());
+        create.run(create_project(name.get_untracked().trim().to_string()), move |answer| match answer {
+            Ok(_) => {
+                error.set(None);
+                name.set(String::new());
+                on_created.run(());
+            }
+            Err(e) => error.set(Some(error_text(&e))),
+        });
     };
     view! {
         <form class="card inline-form new-project" on:submit=on_submit>
@@ -77,10 +75,10 @@ fn NewProjectForm(on_created: Callback<()>) -> impl IntoView {
                 <label for="new-project-name">"New project name"</label>
                 <input id="new-project-name" type="text" spellcheck="false" required bind:value=name />
             </div>
-            <button id="new-project-submit" type="submit" disabled=move || create.pending().get()>
+            <button id="new-project-submit" type="submit" disabled=move || create.pending()>
                 "Create project"
             </button>
-            {move || error().map(|e| view! { <p id="new-project-error" class="error" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p id="new-project-error" class="error" role="alert">{e}</p> }.into_any())}
         </form>
     }
     .into_any()
@@ -89,19 +87,21 @@ fn NewProjectForm(on_created: Callback<()>) -> impl IntoView {
 #[component]
 fn ProjectSection(project: ProjectView, deployer: bool) -> impl IntoView {
     let new_service = format!("/projects/{}/services/new", project.id);
+    let notifications = format!("/projects/{}/notifications", project.id);
     let empty = project.services.is_empty();
     view! {
         <section class="card project" id=format!("project-{}", project.id) data-project=project.name.clone()>
             <div class="card-head">
                 <h2>{project.name.clone()}</h2>
-                {deployer.then(|| view! { <a class="new-service button-link" href=new_service>"New service"</a> })}
+                <a class="notifications-link" href=notifications>"Notifications"</a>
+                {deployer.then(|| view! { <a class="new-service button-link" href=new_service>"New service"</a> }.into_any())}
             </div>
-            {empty.then(|| view! { <p class="muted">"No services yet."</p> })}
+            {empty.then(|| view! { <p class="muted">"No services yet."</p> }.into_any())}
             <ul class="services">
                 {project
                     .services
                     .into_iter()
-                    .map(|svc| view! { <ServiceRow svc deployer /> })
+                    .map(|svc| view! { <ServiceRow svc deployer /> }.into_any())
                     .collect_view()}
             </ul>
         </section>

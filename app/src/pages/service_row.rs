@@ -9,7 +9,7 @@ use crate::{
     components::{
         deploys, error_text,
         format::{short_image, short_time},
-        StatusBadge,
+        StatusBadge, Task,
     },
     wire::{DeploymentView, ServiceSummary},
 };
@@ -19,22 +19,26 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
     let id = svc.id;
     let live = RwSignal::new(svc.live.clone());
     let message = RwSignal::new(None::<(bool, String)>);
-    let build = Action::new(move |_: &()| trigger_build(id, None, false));
-    let deploy = Action::new(move |_: &()| deploy_build(id, None, None));
+    let (build, deploy) = (Task::new(), Task::new());
     let navigate = use_navigate();
-    Effect::new(move |_| match build.value().get() {
-        Some(Ok(b)) => navigate(&format!("/builds/{}", b.id), Default::default()),
-        Some(Err(e)) => message.set(Some((false, error_text(&e)))),
-        None => {}
-    });
-    Effect::new(move |_| match deploy.value().get() {
-        Some(Ok(d)) => {
-            message.set(Some((true, format!("Deployment #{} {}…", d.id, d.status))));
-            leptos::task::spawn_local(follow(id, d.id, live, message));
-        }
-        Some(Err(e)) => message.set(Some((false, super::service::deploy_error_text(&e)))),
-        None => {}
-    });
+    let start_build = move |_| {
+        message.set(None);
+        let navigate = navigate.clone();
+        build.run(trigger_build(id, None, false), move |answer| match answer {
+            Ok(b) => navigate(&format!("/builds/{}", b.id), Default::default()),
+            Err(e) => message.set(Some((false, error_text(&e)))),
+        });
+    };
+    let start_deploy = move |_| {
+        message.set(None);
+        deploy.run(deploy_build(id, None, None), move |answer| match answer {
+            Ok(d) => {
+                message.set(Some((true, format!("Deployment #{} {}…", d.id, d.status))));
+                leptos::task::spawn_local(follow(id, d.id, live, message));
+            }
+            Err(e) => message.set(Some((false, super::service::deploy_error_text(&e)))),
+        });
+    };
     let last_build = svc.last_build.clone();
     let badge = last_build.as_ref().map(|b| b.status.clone()).unwrap_or_else(|| "never built".into());
     let build_link = last_build.map(|b| {
@@ -54,19 +58,17 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
             </div>
             {deployer.then(|| view! {
                 <div class="service-actions">
-                    <button type="button" class="build-now" disabled=move || build.pending().get() on:click=move |_| {
-                        message.set(None);
-                        build.dispatch(());
-                    }>"Build"</button>
-                    <button type="button" class="deploy-now secondary" disabled=move || deploy.pending().get() on:click=move |_| {
-                        message.set(None);
-                        deploy.dispatch(());
-                    }>"Deploy latest"</button>
+                    <button type="button" class="build-now" disabled=move || build.pending() on:click=start_build>
+                        "Build"
+                    </button>
+                    <button type="button" class="deploy-now secondary" disabled=move || deploy.pending() on:click=start_deploy>
+                        "Deploy latest"
+                    </button>
                 </div>
-            })}
+            }.into_any())}
             {move || message.get().map(|(ok, text)| {
                 let class = if ok { "service-message notice" } else { "service-message error" };
-                view! { <p class=class role="status">{text}</p> }
+                view! { <p class=class role="status">{text}</p> }.into_any()
             })}
         </li>
     }

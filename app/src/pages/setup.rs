@@ -4,12 +4,12 @@ use leptos::prelude::*;
 
 use crate::{
     api::{setup_admin, setup_state},
-    components::{browser, loading},
+    components::{browser, loading, resource, Task},
 };
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let state = Resource::new(|| (), |_| setup_state());
+    let state = resource(|| (), |_| setup_state());
     view! {
         <section class="card narrow">
             <h1>"Set up Slipway"</h1>
@@ -34,22 +34,18 @@ fn SetupForm() -> impl IntoView {
     let token = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let submit = Action::new(|input: &(String, String, String)| {
-        let (t, n, p) = input.clone();
-        async move { setup_admin(t, n, p).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = submit.value().get() {
-            browser::go("/");
-        }
-    });
-    let error = move || match submit.value().get() {
-        Some(Err(e)) => e.to_string(),
-        _ => String::new(),
-    };
+    let submit = Task::new();
+    let error = RwSignal::new(String::new());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        submit.dispatch((token.get_untracked(), name.get_untracked(), password.get_untracked()));
+        let call = setup_admin(token.get_untracked(), name.get_untracked(), password.get_untracked());
+        submit.run(call, move |answer| match answer {
+            Ok(_) => {
+                error.set(String::new());
+                browser::go("/");
+            }
+            Err(e) => error.set(e.to_string()),
+        });
     };
     view! {
         <p>"Enter the one-time setup token printed in the server log, and the first admin's name and password."</p>
@@ -72,8 +68,8 @@ fn SetupForm() -> impl IntoView {
                     bind:value=password
                 />
             </div>
-            <p id="setup-error" class="error" role="alert">{error}</p>
-            <button id="setup-submit" type="submit" disabled=move || submit.pending().get()>
+            <p id="setup-error" class="error" role="alert">{move || error.get()}</p>
+            <button id="setup-submit" type="submit" disabled=move || submit.pending()>
                 "Create admin"
             </button>
         </form>

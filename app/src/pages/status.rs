@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::check_status,
-    components::SignInPrompt,
+    components::{resource, SignInPrompt},
     error::AppError,
     wire::{DockerStatus, SystemStatus},
 };
@@ -13,7 +13,7 @@ use crate::{
 #[component]
 pub fn StatusPage() -> impl IntoView {
     let refreshes = RwSignal::new(0u32);
-    let status = Resource::new(move || refreshes.get(), |_| check_status());
+    let status = resource(move || refreshes.get(), |_| check_status());
     // Effects run only in the browser, so this flips once the WASM hydrated.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));

@@ -4,14 +4,16 @@ use leptos::prelude::*;
 
 use crate::{
     api::team::{create_user, list_users, reset_password, set_user_disabled, set_user_role},
-    components::{error_text, error_view, format::short_time, loading, require_user, use_session},
+    components::{
+        error_text, error_view, format::short_time, loading, require_user, resource, use_session, Task,
+    },
     wire::{Role, UserView},
 };
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let session = use_session();
-    let users = Resource::new(|| (), |_| list_users());
+    let users = resource(|| (), |_| list_users());
     view! {
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
@@ -39,8 +41,8 @@ fn Users(list: Vec<UserView>) -> impl IntoView {
             <h1>"Users"</h1>
         </div>
         <NewUserForm users ctx />
-        {move || error.get().map(|e| view! { <p id="users-error" class="error" role="alert">{e}</p> })}
-        {move || message.get().map(|m| view! { <p id="users-message" class="notice" role="status">{m}</p> })}
+        {move || error.get().map(|e| view! { <p id="users-error" class="error" role="alert">{e}</p> }.into_any())}
+        {move || message.get().map(|m| view! { <p id="users-message" class="notice" role="status">{m}</p> }.into_any())}
         <section class="card">
             <div class="table-wrap">
                 <table id="users">
@@ -70,7 +72,7 @@ impl Feedback {
 fn role_options(current: Role) -> impl IntoView {
     Role::ALL
         .into_iter()
-        .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> })
+        .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> }.into_any())
         .collect_view()
 }
 
@@ -79,22 +81,21 @@ fn NewUserForm(users: RwSignal<Vec<UserView>>, ctx: Feedback) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Viewer.as_str().to_string());
-    let create = Action::new(|(n, p, r): &(String, String, Role)| create_user(n.clone(), p.clone(), *r));
-    Effect::new(move |_| match create.value().get() {
-        Some(Ok(user)) => {
-            ctx.message.set(Some(format!("Created {} ({}).", user.name, user.role.as_str())));
-            users.update(|u| u.push(user));
-            name.set(String::new());
-            password.set(String::new());
-        }
-        Some(Err(e)) => ctx.error.set(Some(error_text(&e))),
-        None => {}
-    });
+    let create = Task::new();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         ctx.clear();
         let r = Role::parse(&role.get_untracked()).unwrap_or(Role::Viewer);
-        create.dispatch((name.get_untracked().trim().to_string(), password.get_untracked(), r));
+        let call = create_user(name.get_untracked().trim().to_string(), password.get_untracked(), r);
+        create.run(call, move |answer| match answer {
+            Ok(user) => {
+                ctx.message.set(Some(format!("Created {} ({}).", user.name, user.role.as_str())));
+                users.update(|u| u.push(user));
+                name.set(String::new());
+                password.set(String::new());
+            }
+            Err(e) => ctx.error.set(Some(error_text(&e))),
+        });
     };
     view! {
         <form class="card inline-form" on:submit=on_submit>
@@ -112,7 +113,7 @@ fn NewUserForm(users: RwSignal<Vec<UserView>>, ctx: Feedback) -> impl IntoView {
                     {role_options(Role::Viewer)}
                 </select>
             </div>
-            <button id="new-user-submit" type="submit" disabled=move || create.pending().get()>"Create user"</button>
+            <button id="new-user-submit" type="submit" disabled=move || create.pending()>"Create user"</button>
         </form>
     }
     .into_any()
@@ -138,20 +139,19 @@ fn UserRow(user: UserView, ctx: Feedback) -> impl IntoView {
             u.update(|_| {});
         }
     };
-    let change_role = Action::new(|(id, r): &(i64, Role)| set_user_role(*id, *r));
-    let toggle = Action::new(|(id, d): &(i64, bool)| set_user_disabled(*id, *d));
-    let reset = Action::new(|(id, p): &(i64, String)| reset_password(*id, p.clone()));
-    Effect::new(move |_| change_role.value().get().map(|r| apply(r, "role changed")));
-    Effect::new(move |_| toggle.value().get().map(|r| apply(r, "updated")));
-    Effect::new(move |_| match reset.value().get() {
-        Some(Ok(())) => {
-            resetting.set(false);
-            new_password.set(String::new());
-            ctx.message.set(Some(format!("{}: password reset.", u.get_untracked().name)));
-        }
-        Some(Err(e)) => ctx.error.set(Some(error_text(&e))),
-        None => {}
-    });
+    let (change_role, toggle, reset) = (Task::new(), Task::new(), Task::new());
+    let on_reset = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        ctx.clear();
+        reset.run(reset_password(id, new_password.get_untracked()), move |answer| match answer {
+            Ok(()) => {
+                resetting.set(false);
+                new_password.set(String::new());
+                ctx.message.set(Some(format!("{}: password reset.", u.get_untracked().name)));
+            }
+            Err(e) => ctx.error.set(Some(error_text(&e))),
+        });
+    };
     let role_id = format!("role-{id}");
     let pw_id = format!("new-password-{id}");
     view! {
@@ -166,7 +166,7 @@ fn UserRow(user: UserView, ctx: Feedback) -> impl IntoView {
                     on:change=move |ev| {
                         ctx.clear();
                         if let Some(r) = Role::parse(&event_target_value(&ev)) {
-                            change_role.dispatch((id, r));
+                            change_role.run(set_user_role(id, r), move |a| apply(a, "role changed"));
                         }
                     }
                 >
@@ -178,22 +178,18 @@ fn UserRow(user: UserView, ctx: Feedback) -> impl IntoView {
             <td class="row-actions">
                 <button type="button" class="toggle-disabled secondary" on:click=move |_| {
                     ctx.clear();
-                    toggle.dispatch((id, !u.get_untracked().disabled));
+                    toggle.run(set_user_disabled(id, !u.get_untracked().disabled), move |a| apply(a, "updated"));
                 }>{move || if u.get().disabled { "Enable" } else { "Disable" }}</button>
                 <button type="button" class="reset-password secondary" on:click=move |_| resetting.update(|r| *r = !*r)>
                     "Reset password"
                 </button>
                 {move || resetting.get().then(|| view! {
-                    <form class="inline-form reset" on:submit=move |ev: leptos::ev::SubmitEvent| {
-                        ev.prevent_default();
-                        ctx.clear();
-                        reset.dispatch((id, new_password.get_untracked()));
-                    }>
+                    <form class="inline-form reset" on:submit=on_reset>
                         <label class="visually-hidden" for=pw_id.clone()>"New password"</label>
                         <input id=pw_id.clone() class="new-password" type="password" autocomplete="new-password" placeholder="New password" bind:value=new_password />
                         <button type="submit" class="reset-confirm">"Set password"</button>
                     </form>
-                })}
+                }.into_any())}
             </td>
         </tr>
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A project with its services, for the overview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ProjectView {
     pub id: i64,
     pub name: String,
@@ -13,6 +14,7 @@ pub struct ProjectView {
 
 /// One service's line on the overview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServiceSummary {
     pub id: i64,
     pub project_id: i64,
@@ -27,6 +29,7 @@ pub struct ServiceSummary {
 
 /// How the service's container is judged healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HealthProbeForm {
     Http {
@@ -41,6 +44,7 @@ pub enum HealthProbeForm {
 /// An environment variable. Shown: a secret's `value` is `None`. Submitted:
 /// `None` for an existing secret keeps its stored value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnvVar {
     pub name: String,
     pub value: Option<String>,
@@ -49,6 +53,7 @@ pub struct EnvVar {
 
 /// Every engine setting of a service, as the settings form edits it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServiceSettings {
     pub name: String,
     pub git_url: String,
@@ -102,6 +107,7 @@ impl ServiceSettings {
 
 /// A service with its settings (secrets masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServiceDetail {
     pub id: i64,
     pub project_id: i64,
@@ -112,12 +118,14 @@ pub struct ServiceDetail {
 
 /// A field the engine refused, for inline display next to that field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BuildView {
     pub id: i64,
     pub service_id: i64,
@@ -153,6 +161,7 @@ impl BuildView {
 
 /// A build with the names the build page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BuildDetail {
     pub build: BuildView,
     pub service: String,
@@ -161,6 +170,7 @@ pub struct BuildDetail {
 
 /// A deployment's configuration snapshot (secrets masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConfigView {
     pub env: Vec<EnvVar>,
     pub port: u32,
@@ -172,6 +182,7 @@ pub struct ConfigView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeploymentView {
     pub id: i64,
     pub service_id: i64,
@@ -206,6 +217,7 @@ impl DeploymentView {
 
 /// One page of a history, newest first; `next` is the `before` of the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryPage<T> {
     pub items: Vec<T>,
     pub next: Option<i64>,
@@ -213,6 +225,7 @@ pub struct HistoryPage<T> {
 
 /// One build log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LogLineView {
     pub seq: u64,
     pub ts: String,
@@ -223,6 +236,7 @@ pub struct LogLineView {
 
 /// What a rollback would change, for the confirmation dialog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RollbackPlanView {
     pub target: DeploymentView,
     pub current: Option<DeploymentView>,
@@ -232,6 +246,7 @@ pub struct RollbackPlanView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConfigChange {
     pub field: String,
     pub live: String,

@@ -4,6 +4,8 @@ use std::{net::IpAddr, time::Instant};
 
 use tower_sessions::Session;
 
+use crate::audit::{self, Event, Source};
+
 use super::{
     session::{self, SessionError},
     users::{User, UserError, VerifyError},
@@ -42,10 +44,12 @@ impl Auth {
             Ok(user) => user,
             Err(VerifyError::BadCredentials) => {
                 tracing::info!(ip = ?ip, "login failed: wrong name or password");
+                self.audit_failed_login(name, ip, "wrong name or password").await;
                 return Err(LoginError::BadCredentials);
             }
             Err(VerifyError::Disabled) => {
                 tracing::info!(ip = ?ip, "login refused: account disabled");
+                self.audit_failed_login(name, ip, "account disabled").await;
                 return Err(LoginError::Disabled);
             }
             Err(VerifyError::Store(e)) => return Err(e.into()),
@@ -53,13 +57,29 @@ impl Auth {
         self.limiter.succeeded(name, ip);
         session::start(session, &user).await?;
         tracing::info!(user_id = user.id, ip = ?ip, "signed in");
+        let detail = ip.map(|ip| format!("from {ip}")).unwrap_or_default();
+        audit::record(&self.db, Event::by(&user.caller(), "login").detail(detail)).await;
         Ok(user)
+    }
+
+    /// A failed sign-in: the name only when it is a well-formed user name
+    /// (so a password typed into the name field is never stored).
+    async fn audit_failed_login(&self, name: &str, ip: Option<IpAddr>, why: &str) {
+        let actor = super::users::check_name(name).unwrap_or_else(|_| "(malformed name)".into());
+        let detail = match ip {
+            Some(ip) => format!("{why}, from {ip}"),
+            None => why.to_string(),
+        };
+        audit::record(&self.db, Event::from(actor, Source::Dashboard, "login_failed").detail(detail)).await;
     }
 
     /// Ends the session (its record and its cookie).
     pub async fn logout(&self, session: &Session) -> Result<(), SessionError> {
         if let Ok(Some(current)) = session::current(session, &self.settings).await {
             tracing::info!(user_id = current.user_id, "signed out");
+            if let Ok(Some(user)) = self.users.get(current.user_id).await {
+                audit::record(&self.db, Event::by(&user.caller(), "logout")).await;
+            }
         }
         session::end(session).await
     }

@@ -13,6 +13,7 @@ pub mod password;
 pub mod session;
 pub mod setup;
 pub mod team;
+pub mod tokens;
 pub mod users;
 
 use std::{
@@ -43,6 +44,9 @@ pub struct Auth {
     pub sessions: SqliteStore,
     pub settings: SessionSettings,
     pub setup: setup::SetupToken,
+    pub tokens: tokens::TokenStore,
+    /// For the audit log.
+    pub db: Db,
 }
 
 impl Auth {
@@ -51,7 +55,9 @@ impl Auth {
         let sessions = SqliteStore::new(db.clone());
         sessions.migrate().await.context("cannot create the session table")?;
         Ok(Auth {
-            users: UserStore::new(db),
+            users: UserStore::new(db.clone()),
+            tokens: tokens::TokenStore::new(db.clone()),
+            db,
             limiter: Arc::new(LoginLimiter::new()),
             sessions,
             settings,

@@ -6,6 +6,8 @@ use std::{net::IpAddr, time::Instant};
 use app::wire::{Caller, Role};
 use tower_sessions::Session;
 
+use crate::audit::{self, Event};
+
 use super::{
     session::{self, SessionError},
     users::{User, UserError, VerifyError},
@@ -43,6 +45,7 @@ impl Auth {
         let actor = require(caller, Role::Admin)?;
         let user = self.users.create(name, password, role).await?;
         tracing::info!(user_id = user.id, role = role.as_str(), %actor, "user created by an admin");
+        self.audit(caller, "user.create", &user.name, format!("role {}", role.as_str())).await;
         Ok(user)
     }
 
@@ -50,6 +53,7 @@ impl Auth {
         let actor = require(caller, Role::Admin)?;
         let user = self.users.set_role(user_id, role).await?;
         tracing::info!(user_id, role = role.as_str(), %actor, "role changed by an admin");
+        self.audit(caller, "user.role", &user.name, format!("role {}", role.as_str())).await;
         Ok(user)
     }
 
@@ -63,6 +67,8 @@ impl Auth {
         let actor = require(caller, Role::Admin)?;
         let user = self.users.set_disabled(user_id, disabled).await?;
         tracing::info!(user_id, disabled, %actor, "user enabled/disabled by an admin");
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        self.audit(caller, action, &user.name, String::new()).await;
         Ok(user)
     }
 
@@ -76,6 +82,9 @@ impl Auth {
         let actor = require(caller, Role::Admin)?;
         self.users.set_password(user_id, password).await?;
         tracing::info!(user_id, %actor, "password reset by an admin");
+        if let Some(user) = self.users.get(user_id).await? {
+            self.audit(caller, "user.password_reset", &user.name, String::new()).await;
+        }
         Ok(())
     }
 
@@ -109,6 +118,15 @@ impl Auth {
         let user = self.users.get(*id).await?.ok_or(UserError::NotFound)?;
         session::start(session, &user).await?;
         tracing::info!(user_id = id, "own password changed");
+        self.audit(caller, "user.password_change", name, String::new()).await;
         Ok(())
+    }
+
+    async fn audit(&self, caller: &Caller, action: &'static str, user: &str, detail: String) {
+        let mut event = Event::by(caller, action).target(format!("user:{user}"));
+        if !detail.is_empty() {
+            event = event.detail(detail);
+        }
+        audit::record(&self.db, event).await;
     }
 }

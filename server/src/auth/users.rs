@@ -5,7 +5,7 @@
 //! store; the store keeps the invariants that hold for everyone: valid
 //! names, the password rules, and at least one enabled admin once one exists.
 
-use app::wire::{Caller, Role};
+use app::wire::{Caller, Role, Via};
 use sqlx::Row;
 
 use super::password::{self, PasswordError};
@@ -29,7 +29,7 @@ pub struct User {
 
 impl User {
     pub fn caller(&self) -> Caller {
-        Caller::User { id: self.id, name: self.name.clone(), role: self.role }
+        Caller::User { id: self.id, name: self.name.clone(), role: self.role, via: Via::Session }
     }
 }
 

@@ -6,7 +6,10 @@ use app::AppError;
 
 use crate::{
     access::AccessError,
-    auth::{password::PasswordError, setup::SetupError, team::TeamError, LoginError, UserError},
+    audit,
+    auth::{
+        password::PasswordError, setup::SetupError, team::TeamError, tokens::TokenError, LoginError, UserError,
+    },
     engine::EngineError,
     projects::ProjectError,
 };
@@ -88,5 +91,21 @@ pub fn setup(e: SetupError) -> AppError {
         SetupError::BadToken => AppError::Forbidden(e.to_string()),
         SetupError::User(e) => user(e),
         SetupError::Session(_) => internal(e.into()),
+    }
+}
+
+pub fn token(e: TokenError) -> AppError {
+    match e {
+        TokenError::Access(e) => access(e),
+        TokenError::Invalid { field: f, message } => field(f, message),
+        TokenError::NotFound => AppError::NotFound("token".into()),
+        TokenError::Db(_) => internal(e.into()),
+    }
+}
+
+pub fn audit(e: audit::ListError) -> AppError {
+    match e {
+        audit::ListError::Access(e) => access(e),
+        audit::ListError::Db(_) => internal(e.into()),
     }
 }

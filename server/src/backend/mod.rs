@@ -3,13 +3,15 @@
 //! answer to wire types. Nothing else.
 
 mod convert;
+mod integrations;
 pub use convert::log_line;
 pub mod errors;
 
 use app::{
     backend::Backend,
     wire::{
-        BuildDetail, BuildView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView,
+        AuditEventView, AuditQuery, BuildDetail, BuildView, DeliveryView, JobView, NewNotificationTarget, NewToken,
+        NotificationTargetView, TokenView, WebhookInfoView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView,
         Role, RollbackPlanView, ServiceDetail, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus,
         UserView,
     },
@@ -211,7 +213,12 @@ impl Backend for ServerBackend {
         git_ref: Option<String>,
         deploy: bool,
     ) -> Res<BuildView> {
-        let req = TriggerBuild { service_id, git_ref, trigger: "manual".into(), deploy };
+        // A session click is `manual`, a bearer token (API, CLI) `api`.
+        let trigger = match crate::audit::Source::of(caller) {
+            crate::audit::Source::Api => "api",
+            _ => "manual",
+        };
+        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
     }
@@ -261,6 +268,23 @@ impl Backend for ServerBackend {
     ) -> Res<DeploymentView> {
         let req = DeployRequest { service_id, build_id, image: None, reason };
         let d = self.engine()?.deploy(caller, req).await.map_err(errors::engine)?;
+        self.deployment_view(d.masked()).await
+    }
+
+    async fn deploy_image(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        image: String,
+        reason: Option<String>,
+    ) -> Res<DeploymentView> {
+        let req = DeployRequest { service_id, build_id: None, image: Some(image), reason };
+        let d = self.engine()?.deploy(caller, req).await.map_err(errors::engine)?;
+        self.deployment_view(d.masked()).await
+    }
+
+    async fn get_deployment(&self, caller: &Caller, deployment_id: i64) -> Res<DeploymentView> {
+        let d = self.engine()?.get_deployment(caller, deployment_id).await.map_err(errors::engine)?;
         self.deployment_view(d.masked()).await
     }
 
@@ -337,5 +361,60 @@ impl Backend for ServerBackend {
             .change_own_password(caller, &session(request)?, ip, &current, &new_password)
             .await
             .map_err(errors::team)
+    }
+
+    async fn get_job(&self, caller: &Caller, job_id: i64) -> Res<JobView> {
+        self.job(caller, job_id).await
+    }
+
+    async fn list_tokens(&self, caller: &Caller) -> Res<Vec<TokenView>> {
+        self.tokens(caller).await
+    }
+
+    async fn create_token(&self, caller: &Caller, name: String, expires_in_days: Option<u32>) -> Res<NewToken> {
+        self.new_token(caller, &name, expires_in_days).await
+    }
+
+    async fn revoke_token(&self, caller: &Caller, token_id: i64) -> Res<TokenView> {
+        self.revoke(caller, token_id).await
+    }
+
+    async fn list_audit(&self, caller: &Caller, query: AuditQuery) -> Res<Vec<AuditEventView>> {
+        self.audit_events(caller, query).await
+    }
+
+    async fn webhook_info(&self, caller: &Caller, service_id: i64) -> Res<WebhookInfoView> {
+        self.webhook(caller, service_id, false).await
+    }
+
+    async fn rotate_webhook_secret(&self, caller: &Caller, service_id: i64) -> Res<WebhookInfoView> {
+        self.webhook(caller, service_id, true).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeliveryView>> {
+        self.deliveries(caller, service_id, before, limit).await
+    }
+
+    async fn list_notification_targets(&self, caller: &Caller, project_id: i64) -> Res<Vec<NotificationTargetView>> {
+        self.targets(caller, project_id).await
+    }
+
+    async fn create_notification_target(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        target: NewNotificationTarget,
+    ) -> Res<NotificationTargetView> {
+        self.new_target(caller, project_id, target).await
+    }
+
+    async fn delete_notification_target(&self, caller: &Caller, target_id: i64) -> Res<()> {
+        self.delete_target(caller, target_id).await
     }
 }

@@ -260,6 +260,7 @@ impl JobHandler for BuildHandler {
         }
         self.remove_workspace(build.id).await;
         tracing::info!(build_id = build.id, status, "build finished");
+        crate::notify::emit(&self.engine, crate::notify::Subject::Build(build.id)).await;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_row, Build, COLUMNS};
 use crate::{
+    audit::{self, Event},
     access::require,
     engine::{Engine, EngineError, BUILD_JOB},
     history::{Page, PageRequest},
@@ -51,7 +52,15 @@ impl Engine {
     /// Queues a build (deployer).
     pub async fn trigger_build(&self, caller: &Caller, req: TriggerBuild) -> Result<Build, EngineError> {
         let actor = require(caller, Role::Deployer)?;
-        self.enqueue_build(&actor, req).await
+        let build = self.enqueue_build(&actor, req).await?;
+        audit::record(
+            &self.db,
+            Event::by(caller, "build.trigger")
+                .target(format!("build:{}", build.id))
+                .detail(format!("service:{} ref {}", build.service_id, build.git_ref)),
+        )
+        .await;
+        Ok(build)
     }
 
     /// Queues a build for `actor` (a user, or a webhook's source): the build
@@ -124,6 +133,7 @@ impl Engine {
             CancelOutcome::Requested | CancelOutcome::AlreadyFinished | CancelOutcome::NotFound => {}
         }
         tracing::info!(build_id, %actor, "build cancel requested");
+        audit::record(&self.db, Event::by(caller, "build.cancel").target(format!("build:{build_id}"))).await;
         self.build(build_id).await
     }
 

@@ -185,7 +185,11 @@ impl DeployHandler {
         let mut tail = None;
         if let Some(first) = containers.first() {
             match self.engine.docker.logs_tail(first, self.engine.settings.log_tail_lines).await {
-                Ok(text) if !text.is_empty() => tail = Some(text),
+                // The container may print its secrets: mask them like the build log does.
+                Ok(text) if !text.is_empty() => {
+                    let secrets = service_env::secret_values(&self.engine.secrets, &dep.config.env);
+                    tail = Some(crate::logs::Redactor::new(secrets).apply(&text).into_owned());
+                }
                 Ok(_) => {}
                 Err(e) => tracing::debug!(error = %e, "no log tail"),
             }
@@ -225,12 +229,22 @@ impl JobHandler for DeployHandler {
     async fn on_finished(&self, job: &Job, outcome: &Outcome) -> anyhow::Result<()> {
         let dep = self.deployment_of(job).await?;
         let reason = match outcome {
-            Outcome::Succeeded => return Ok(()),
-            Outcome::Failed(e) => e.clone(),
-            Outcome::Cancelled => "cancelled".into(),
-            Outcome::TimedOut => format!("timed out after {} s", job.timeout.as_secs()),
+            Outcome::Succeeded => None,
+            Outcome::Failed(e) => Some(e.clone()),
+            Outcome::Cancelled => Some("cancelled".into()),
+            Outcome::TimedOut => Some(format!("timed out after {} s", job.timeout.as_secs())),
         };
-        self.fail(dep.id, &reason).instrument(tracing::info_span!("deploy", deployment_id = dep.id)).await
+        let result = match reason {
+            Some(reason) => {
+                self.fail(dep.id, &reason)
+                    .instrument(tracing::info_span!("deploy", deployment_id = dep.id))
+                    .await
+            }
+            None => Ok(()),
+        };
+        // Notifies by the final status: live (or rolled back to) or failed.
+        crate::notify::emit(&self.engine, crate::notify::Subject::Deployment(dep.id)).await;
+        result
     }
 
     async fn on_interrupted(&self, job: &Job) -> anyhow::Result<RecoveryAction> {

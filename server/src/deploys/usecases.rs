@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 
 use super::{from_row, DeployConfig, Deployment, DeploymentStatus, COLUMNS};
 use crate::{
+    audit::{self, Event},
     access::require,
     engine::{deploy_timeout, Engine, EngineError, DEPLOY_JOB},
     history::{Page, PageRequest},
@@ -68,6 +69,12 @@ impl Engine {
         let id = self.queue_deployment(&mut tx, &service, &image_id, build_id, reason, &actor, None).await?;
         tx.commit().await?;
         self.queue.notify();
+        let what = match build_id {
+            Some(b) => format!("build:{b}"),
+            None => format!("image {image_id}"),
+        };
+        audit::record(&self.db, Event::by(caller, "deploy.create").target(format!("deployment:{id}")).detail(what))
+            .await;
         self.deployment(id).await
     }
 
@@ -119,6 +126,13 @@ impl Engine {
         tx.commit().await?;
         self.queue.notify();
         tracing::info!(deployment_id = id, rollback_of = deployment_id, %actor, "rollback queued");
+        audit::record(
+            &self.db,
+            Event::by(caller, "deploy.rollback")
+                .target(format!("deployment:{id}"))
+                .detail(format!("rollback to deployment:{deployment_id}")),
+        )
+        .await;
         self.deployment(id).await
     }
 

@@ -111,6 +111,8 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// Each run is stopped after this long.
     pub timeout: Duration,
+    /// Not claimed before this time; `None` is due at once.
+    pub run_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl NewJob {
@@ -121,6 +123,7 @@ impl NewJob {
             payload: serde_json::Value::Object(Default::default()),
             max_attempts: 1,
             timeout,
+            run_after: None,
         }
     }
 
@@ -131,6 +134,12 @@ impl NewJob {
 
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Delays the first run until `at` (a retry with backoff).
+    pub fn run_after(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.run_after = Some(at);
         self
     }
 }

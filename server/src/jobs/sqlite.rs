@@ -56,7 +56,10 @@ impl SqliteJobQueue {
         anyhow::ensure!(job.max_attempts >= 1, "max_attempts must be at least 1");
         let timeout_ms = i64::try_from(job.timeout.as_millis()).context("job timeout too long")?;
         anyhow::ensure!(timeout_ms > 0, "job timeout must be positive");
-        let now = format_time(Utc::now());
+        let now = Utc::now();
+        // A past `run_after` is due at once, like `None`.
+        let run_after = format_time(job.run_after.map_or(now, |at| at.max(now)));
+        let now = format_time(now);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (kind, service_id, payload, status, max_attempts, timeout_ms, run_after, \
              created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING id",
@@ -66,7 +69,7 @@ impl SqliteJobQueue {
         .bind(job.payload.to_string())
         .bind(i64::from(job.max_attempts))
         .bind(timeout_ms)
-        .bind(&now)
+        .bind(&run_after)
         .bind(&now)
         .fetch_one(&mut *conn)
         .await

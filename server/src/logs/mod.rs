@@ -26,7 +26,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::broadcast;
 
 use self::read::Cursor;
-use self::redact::Redactor;
+pub use self::redact::Redactor;
 
 /// A build's database id.
 pub type BuildId = i64;

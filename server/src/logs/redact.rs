@@ -10,7 +10,7 @@ const MIN_PART: usize = 4;
 
 /// The secret values of one build, longest first so that a secret containing
 /// another one is masked whole.
-pub(super) struct Redactor {
+pub struct Redactor {
     needles: Vec<String>,
 }
 
@@ -19,7 +19,7 @@ impl Redactor {
     /// log text. A multi-line value (a key file) is masked whole and, in
     /// case the output splits it, line by line (lines of at least 4
     /// characters, surrounding whitespace ignored).
-    pub(super) fn new(secrets: Vec<String>) -> Self {
+    pub fn new(secrets: Vec<String>) -> Self {
         let mut needles = Vec::new();
         for secret in secrets {
             let secret = secret.replace('\r', "");
@@ -42,7 +42,7 @@ impl Redactor {
         Redactor { needles }
     }
 
-    pub(super) fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         for needle in &self.needles {
             if out.contains(needle.as_str()) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use app::wire::{Caller, Role};
+use app::wire::{Caller, Role, Via};
 
 use super::{DockerKit, TestDataDir};
 use crate::{
@@ -31,7 +31,7 @@ pub struct TestEngine {
 
 /// A user with `role`, as the middleware would resolve one.
 pub fn user(role: Role) -> Caller {
-    Caller::User { id: 1, name: format!("{role:?}").to_lowercase(), role }
+    Caller::User { id: 1, name: format!("{role:?}").to_lowercase(), role, via: Via::Session }
 }
 
 /// Worker timings for tests: quick polls and heartbeats.

@@ -3,10 +3,13 @@
 //! label-based cleanup, and a handle on a real `slipway serve` process.
 //! Compiled only with the `testkit` feature.
 
+pub mod app;
 pub mod data_dir;
 pub mod docker;
 pub mod engine;
 pub mod git;
+pub mod hostile;
+pub mod instance;
 pub mod process;
 pub mod wait;
 

@@ -1,5 +1,63 @@
-//! Forge webhooks (GitHub, Gitea, GitLab). So far: signature verification
-//! ([`verify`]); the delivery endpoint, deduplication and build triggering
-//! come with the rest of the integrations issue.
+//! Forge webhooks (GitHub, Gitea, GitLab): `POST /hooks/{forge}/{service id}`.
+//!
+//! * [`verify`]: signatures and tokens, compared in constant time.
+//! * [`payload`]: which forge, which event, the delivery id, and the branch
+//!   and commit of a push.
+//! * [`endpoint`]: the handler. Order of checks: body limit (1 MiB, 413) →
+//!   service exists (404) → signature (401) → JSON (400; serde_json's
+//!   recursion limit refuses deep nesting) → event. A push on the service's
+//!   branch queues a build of exactly the pushed commit (and a deploy when
+//!   auto-deploy is on); pings are answered; other events and other branches
+//!   are acknowledged and ignored.
+//! * [`deliveries`]: every delivery to a known service is recorded with its
+//!   status and reason (never the body or the signature), and delivery ids
+//!   are deduplicated.
+//! * [`secret`]: the per-service secret (32 random bytes, hex, sealed at
+//!   rest) and the caller-facing use-cases: [`Engine::webhook_info`],
+//!   [`Engine::rotate_webhook_secret`], [`Engine::list_deliveries`].
+//!
+//! ## Exactly-once builds
+//!
+//! Only a *verified* delivery can claim its id: the claim is an insert with
+//! `dedupe = 1`, and the partial unique index on (service, forge, delivery
+//! id) `WHERE dedupe = 1` lets exactly one such row exist, also under
+//! concurrency (the insert says `ON CONFLICT DO NOTHING`; no row back means
+//! somebody claimed the id first, and this delivery is recorded as a
+//! `duplicate`). Forged, malformed and otherwise rejected deliveries are
+//! recorded with `dedupe = 0`, so they never take an id away from the real
+//! delivery.
+//!
+//! The build is queued by [`Engine::enqueue_build`], which writes the build
+//! and its job in a transaction of its own, so the delivery cannot share it.
+//! The steps are therefore: (1) claim the id, status `claimed`; (2) queue the
+//! build; (3) set the delivery to `built` with the build id. A crash after
+//! (1) and before (2) leaves a `claimed` delivery without a build: the record
+//! is kept and a redelivery of the same id is a duplicate, so nothing is ever
+//! built twice (the admin sees the stuck delivery and can build by hand).
+//! A crash between (2) and (3) leaves the build queued and the delivery
+//! `claimed`; the build's actor and trigger still say where it came from.
+//! If queueing fails without a crash, the claim is released (`rejected`,
+//! `dedupe = 0`) so the forge's retry can build.
 
+pub mod deliveries;
+mod endpoint;
+pub mod payload;
+pub mod secret;
 pub mod verify;
+
+use axum::{routing::post, Router};
+
+use crate::engine::Engine;
+
+pub use deliveries::Delivery;
+pub use payload::Forge;
+pub use secret::{HookPaths, WebhookInfo};
+
+/// The largest body accepted (GitHub caps its payloads at 25 MB, but a push
+/// payload is a few KiB; anything near this is hostile).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// `POST /hooks/{github,gitlab,gitea}/{service}`.
+pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
+    Router::new().route("/hooks/{forge}/{service}", post(endpoint::receive)).with_state(engine)
+}

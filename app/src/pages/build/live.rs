@@ -68,8 +68,12 @@ pub fn open(build_id: i64, state: LogState, follow_live: bool, on_end: Callback<
             return;
         };
         let line: Listener<MessageEvent> = Closure::wrap(Box::new(move |ev: MessageEvent| {
-            let parsed =
-                ev.data().as_string().and_then(|t| leptos::serde_json::from_str::<LogLineView>(&t).ok());
+            // `from_slice`, like the server functions' answers: one
+            // deserializer for `LogLineView` in the bundle instead of two.
+            let parsed = ev
+                .data()
+                .as_string()
+                .and_then(|t| leptos::serde_json::from_slice::<LogLineView>(t.as_bytes()).ok());
             if let Some(l) = parsed {
                 pending.push(state, l);
             }

@@ -119,8 +119,8 @@ pub fn BuildLog(
                 {chunk.lines.iter().map(line_view).collect_view()}
             </For>
         </div>
-        {move || empty().then(|| view! { <p class="muted">"No log lines yet."</p> })}
-        {move || state.note.get().map(|n| view! { <p class="muted" role="status">{n}</p> })}
+        {move || empty().then(|| view! { <p class="muted">"No log lines yet."</p> }.into_any())}
+        {move || state.note.get().map(|n| view! { <p class="muted" role="status">{n}</p> }.into_any())}
     }
     .into_any()
 }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::builds::{build_log, get_build},
-    components::{badge_class, browser, error_view, loading, require_user, use_session},
+    components::{badge_class, browser, error_view, loading, require_user, resource, use_session},
     pages::service::{id_param, with_id},
     wire::{BuildDetail, BuildView, Caller, LogLineView, Role},
 };
@@ -19,8 +19,8 @@ use crate::{
 pub fn BuildPage() -> impl IntoView {
     let session = use_session();
     let id = id_param();
-    let detail = Resource::new(move || id.get(), |id| with_id(id, get_build));
-    let lines = Resource::new(move || id.get(), |id| with_id(id, |id| build_log(id, 0)));
+    let detail = resource(move || id.get(), |id| with_id(id, get_build));
+    let lines = resource(move || id.get(), |id| with_id(id, |id| build_log(id, 0)));
     view! {
         <Suspense fallback=loading>
             {move || Suspend::new(async move {

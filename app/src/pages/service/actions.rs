@@ -6,7 +6,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::{
     api::{builds::trigger_build, deploys::deploy_build},
-    components::error_text,
+    components::{error_text, Task},
     error::AppError,
     wire::{BuildView, DeploymentView},
 };
@@ -21,38 +21,38 @@ pub fn ActionsPanel(
     let git_ref = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let build = Action::new(move |r: &Option<String>| trigger_build(service_id, r.clone(), false));
-    let deploy = Action::new(move |r: &Option<String>| deploy_build(service_id, None, r.clone()));
+    let (build, deploy) = (Task::new(), Task::new());
     let navigate = use_navigate();
-    Effect::new(move |_| match build.value().get() {
-        Some(Ok(b)) => {
-            let b: BuildView = b;
-            navigate(&format!("/builds/{}", b.id), Default::default());
-        }
-        Some(Err(e)) => error.set(Some(error_text(&e))),
-        None => {}
-    });
-    Effect::new(move |_| match deploy.value().get() {
-        Some(Ok(d)) => {
-            reason.set(String::new());
-            notice.set(Some(format!("Deployment #{} started ({}).", d.id, d.status)));
-            on_deployed.run(d);
-        }
-        Some(Err(e)) => error.set(Some(deploy_error(&e))),
-        None => {}
-    });
     let start_build = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
         let r = git_ref.get_untracked().trim().to_string();
-        build.dispatch(Some(r).filter(|r| !r.is_empty()));
+        let navigate = navigate.clone();
+        build.run(trigger_build(service_id, Some(r).filter(|r| !r.is_empty()), false), move |answer| {
+            match answer {
+                Ok(b) => {
+                    let b: BuildView = b;
+                    navigate(&format!("/builds/{}", b.id), Default::default());
+                }
+                Err(e) => error.set(Some(error_text(&e))),
+            }
+        });
     };
     let start_deploy = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
         notice.set(None);
         let r = reason.get_untracked().trim().to_string();
-        deploy.dispatch(Some(r).filter(|r| !r.is_empty()));
+        deploy.run(deploy_build(service_id, None, Some(r).filter(|r| !r.is_empty())), move |answer| {
+            match answer {
+                Ok(d) => {
+                    reason.set(String::new());
+                    notice.set(Some(format!("Deployment #{} started ({}).", d.id, d.status)));
+                    on_deployed.run(d);
+                }
+                Err(e) => error.set(Some(deploy_error(&e))),
+            }
+        });
     };
     view! {
         <div class="actions">
@@ -61,19 +61,19 @@ pub fn ActionsPanel(
                     <label for="build-ref">"Branch, tag or commit (empty: the service's branch)"</label>
                     <input id="build-ref" type="text" spellcheck="false" bind:value=git_ref />
                 </div>
-                <button id="build-now" type="submit" disabled=move || build.pending().get()>"Build"</button>
+                <button id="build-now" type="submit" disabled=move || build.pending()>"Build"</button>
             </form>
             <form class="inline-form" on:submit=start_deploy>
                 <div class="field">
                     <label for="deploy-reason">"Reason (optional)"</label>
                     <input id="deploy-reason" type="text" bind:value=reason />
                 </div>
-                <button id="deploy-latest" type="submit" disabled=move || deploy.pending().get()>
+                <button id="deploy-latest" type="submit" disabled=move || deploy.pending()>
                     "Deploy latest build"
                 </button>
             </form>
         </div>
-        {move || error.get().map(|e| view! { <p id="action-error" class="error" role="alert">{e}</p> })}
+        {move || error.get().map(|e| view! { <p id="action-error" class="error" role="alert">{e}</p> }.into_any())}
     }
     .into_any()
 }

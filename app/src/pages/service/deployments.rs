@@ -29,7 +29,7 @@ pub fn DeploymentsTable(
                 <DeploymentRows items deployer on_rollback />
             </table>
         </div>
-        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"Nothing deployed yet."</p> })}
+        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"Nothing deployed yet."</p> }.into_any())}
         {paged.footer("deployments-more")}
     }
     .into_any()
@@ -70,7 +70,7 @@ fn DeploymentRow(d: DeploymentView, deployer: bool, on_rollback: Callback<i64>) 
                     <button type="button" class="rollback secondary" on:click=move |_| on_rollback.run(id)>
                         "Roll back to this"
                     </button>
-                })}
+                }.into_any())}
             </td>
         </tr>
     }

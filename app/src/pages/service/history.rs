@@ -24,7 +24,7 @@ pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoV
                 <BuildRows items />
             </table>
         </div>
-        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No builds yet."</p> })}
+        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No builds yet."</p> }.into_any())}
         {paged.footer("builds-more")}
     }
     .into_any()

@@ -10,6 +10,7 @@ mod history;
 mod paged;
 mod rollback;
 pub mod settings_form;
+mod webhooks;
 
 pub use actions::deploy_error as deploy_error_text;
 
@@ -22,12 +23,12 @@ use crate::{
         deploys::list_deployments,
         services::{get_service, update_service},
     },
-    components::{deploys, error_view, loading, require_user, use_session},
+    components::{deploys, error_view, loading, require_user, resource, use_session, Res},
     error::AppError,
     wire::{BuildView, Caller, DeploymentView, HistoryPage, Role, ServiceDetail},
 };
 
-type PageRes<T> = Resource<Result<HistoryPage<T>, AppError>>;
+type PageRes<T> = Res<Result<HistoryPage<T>, AppError>>;
 
 /// The `:id` route parameter as a number.
 pub fn id_param() -> Memo<Option<i64>> {
@@ -50,11 +51,11 @@ where
 pub fn ServicePage() -> impl IntoView {
     let session = use_session();
     let id = id_param();
-    let service = Resource::new(move || id.get(), |id| with_id(id, get_service));
-    let chart = Resource::new(move || id.get(), |id| with_id(id, |id| list_builds(id, None, Some(50))));
-    let builds = Resource::new(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
+    let service = resource(move || id.get(), |id| with_id(id, get_service));
+    let chart = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, Some(50))));
+    let builds = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
     let deployments =
-        Resource::new(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
+        resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
     view! {
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
@@ -84,12 +85,12 @@ fn ServiceBody(
     let service_id = detail.id;
     let title = RwSignal::new(detail.settings.name.clone());
     let notice = RwSignal::new(None::<String>);
-    let save = Action::new(move |s: &crate::wire::ServiceSettings| update_service(service_id, s.clone()));
-    Effect::new(move |_| {
-        if let Some(Ok(d)) = save.value().get() {
-            title.set(d.settings.name);
-        }
-    });
+    let save = settings_form::Save {
+        call: Callback::new(move |s: crate::wire::ServiceSettings| -> settings_form::SaveCall {
+            Box::pin(update_service(service_id, s))
+        }),
+        done: Callback::new(move |d: ServiceDetail| title.set(d.settings.name)),
+    };
     let rollback = rollback::Rollback::new();
     let refresh = move || {
         chart.refetch();
@@ -112,8 +113,8 @@ fn ServiceBody(
                 <h2 id="actions-title">"Build and deploy"</h2>
                 <actions::ActionsPanel service_id notice on_deployed=watch />
             </section>
-        })}
-        {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> })}
+        }.into_any())}
+        {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> }.into_any())}
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
             <Transition fallback=loading>
@@ -160,6 +161,7 @@ fn ServiceBody(
                 submit_label="Save settings"
             />
         </section>
+        <webhooks::WebhookSection service_id caller />
         <rollback::RollbackDialog state=rollback on_done=Callback::new(move |d: DeploymentView| {
             notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, d.status)));
             watch.run(d);

@@ -5,7 +5,7 @@ use leptos::{html::Dialog, prelude::*};
 
 use crate::{
     api::deploys::{rollback, rollback_preview},
-    components::{error_text, format::short_time},
+    components::{error_text, format::short_time, Task},
     error::AppError,
     wire::{DeploymentView, RollbackPlanView},
 };
@@ -14,8 +14,12 @@ use crate::{
 #[derive(Clone, Copy)]
 pub struct Rollback {
     node: NodeRef<Dialog>,
-    preview: Action<i64, Result<RollbackPlanView, AppError>>,
-    confirm: Action<(i64, Option<String>), Result<DeploymentView, AppError>>,
+    /// Loading what a rollback would change, and its answer.
+    preview: Task,
+    plan: RwSignal<Option<Result<RollbackPlanView, AppError>>>,
+    /// The rollback itself, and its refusal.
+    confirm: Task,
+    refused: RwSignal<Option<AppError>>,
     target: RwSignal<Option<i64>>,
     reason: RwSignal<String>,
 }
@@ -24,8 +28,10 @@ impl Rollback {
     pub fn new() -> Self {
         Rollback {
             node: NodeRef::new(),
-            preview: Action::new(|id: &i64| rollback_preview(*id)),
-            confirm: Action::new(|(id, reason): &(i64, Option<String>)| rollback(*id, reason.clone())),
+            preview: Task::new(),
+            plan: RwSignal::new(None),
+            confirm: Task::new(),
+            refused: RwSignal::new(None),
             target: RwSignal::new(None),
             reason: RwSignal::new(String::new()),
         }
@@ -34,8 +40,9 @@ impl Rollback {
     pub fn open(&self, deployment_id: i64) {
         self.target.set(Some(deployment_id));
         self.reason.set(String::new());
-        self.confirm.clear();
-        self.preview.dispatch(deployment_id);
+        self.refused.set(None);
+        let plan = self.plan;
+        self.preview.run(rollback_preview(deployment_id), move |answer| plan.set(Some(answer)));
         if let Some(dialog) = self.node.get_untracked() {
             let _ = dialog.show_modal();
         }
@@ -50,26 +57,26 @@ impl Rollback {
 
 #[component]
 pub fn RollbackDialog(state: Rollback, on_done: Callback<DeploymentView>) -> impl IntoView {
-    let Rollback { node, preview, confirm, target, reason } = state;
-    Effect::new(move |_| {
-        if let Some(Ok(dep)) = confirm.value().get() {
-            state.close();
-            on_done.run(dep);
-        }
-    });
+    let Rollback { node, preview, plan, confirm, refused, target, reason } = state;
     let error = move || {
-        let from_preview = preview.value().get().and_then(Result::err);
-        let from_confirm = confirm.value().get().and_then(Result::err);
-        from_confirm
+        let from_preview = plan.get().and_then(Result::err);
+        refused
+            .get()
             .or(from_preview)
-            .map(|e| view! { <p id="rollback-error" class="error" role="alert">{error_text(&e)}</p> })
+            .map(|e| view! { <p id="rollback-error" class="error" role="alert">{error_text(&e)}</p> }.into_any())
     };
-    let ready = move || !preview.pending().get() && matches!(preview.value().get(), Some(Ok(_)));
+    let ready = move || !preview.pending() && plan.with(|p| matches!(p, Some(Ok(_))));
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some(id) = target.get_untracked() {
             let reason = Some(reason.get_untracked().trim().to_string()).filter(|r| !r.is_empty());
-            confirm.dispatch((id, reason));
+            confirm.run(rollback(id, reason), move |answer| match answer {
+                Ok(dep) => {
+                    state.close();
+                    on_done.run(dep);
+                }
+                Err(e) => refused.set(Some(e)),
+            });
         }
     };
     view! {
@@ -78,7 +85,7 @@ pub fn RollbackDialog(state: Rollback, on_done: Callback<DeploymentView>) -> imp
                 <h2 id="rollback-title">
                     {move || target.get().map(|id| format!("Roll back to deployment #{id}")).unwrap_or_default()}
                 </h2>
-                {move || match (preview.pending().get(), preview.value().get()) {
+                {move || match (preview.pending(), plan.get()) {
                     (true, _) => view! { <p class="muted">"Loading what would change…"</p> }.into_any(),
                     (false, Some(Ok(p))) => view! { <PreviewView p /> }.into_any(),
                     _ => ().into_any(),
@@ -87,12 +94,12 @@ pub fn RollbackDialog(state: Rollback, on_done: Callback<DeploymentView>) -> imp
                     <label for="rollback-reason">"Reason (optional)"</label>
                     <input id="rollback-reason" type="text" bind:value=reason />
                 </div>
-                {error}
+                {move || error()}
                 <div class="dialog-buttons">
                     <button
                         id="rollback-confirm"
                         type="submit"
-                        disabled=move || !ready() || confirm.pending().get()
+                        disabled=move || !ready() || confirm.pending()
                     >
                         "Roll back"
                     </button>
@@ -133,10 +140,10 @@ fn PreviewView(p: RollbackPlanView) -> impl IntoView {
                     <li>
                         <strong>{c.field}</strong>": "<span class="mono">{c.live}</span>" → "<span class="mono">{c.target}</span>
                     </li>
-                })
+                }.into_any())
                 .collect_view()}
         </ul>
-        {no_changes.then(|| view! { <p class="muted">"The configuration stays the same; only the image changes."</p> })}
+        {no_changes.then(|| view! { <p class="muted">"The configuration stays the same; only the image changes."</p> }.into_any())}
     }
     .into_any()
 }

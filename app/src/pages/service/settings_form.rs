@@ -1,6 +1,8 @@
 //! The service settings form, shared by the new-service page and the service
 //! page. Refusals naming a field are shown next to that field.
 
+use std::{future::Future, pin::Pin};
+
 use leptos::prelude::*;
 
 use super::{
@@ -8,11 +10,22 @@ use super::{
     fields::{aliases, is_known, FormValues},
 };
 use crate::{
+    components::Task,
     error::AppError,
     wire::{FieldError, ServiceDetail, ServiceSettings},
 };
 
-pub type SaveAction = Action<ServiceSettings, Result<ServiceDetail, AppError>>;
+/// A server call that saves settings (create or update). Boxed: the form is
+/// then one type for both pages.
+pub type SaveCall = Pin<Box<dyn Future<Output = Result<ServiceDetail, AppError>>>>;
+
+/// How the form saves: the call for the settings, and what the page does
+/// with the saved service (after the form showed it).
+#[derive(Clone, Copy)]
+pub struct Save {
+    pub call: Callback<ServiceSettings, SaveCall>,
+    pub done: Callback<ServiceDetail>,
+}
 
 /// One signal per text input.
 #[derive(Clone, Copy)]
@@ -100,7 +113,7 @@ pub fn ServiceForm(
     initial: ServiceSettings,
     /// Whether the caller may save (viewers see the form disabled).
     editable: bool,
-    save: SaveAction,
+    save: Save,
     /// Edit mode: reload the form from the saved settings and say so.
     reload_on_save: bool,
     #[prop(into)] submit_label: String,
@@ -109,30 +122,27 @@ pub fn ServiceForm(
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let general = RwSignal::new(None::<String>);
     let saved = RwSignal::new(false);
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(detail)) => {
+    let saving = Task::new();
+    let on_saved = move |answer: Result<ServiceDetail, AppError>| match answer {
+        Ok(detail) => {
             errors.set(Vec::new());
             general.set(None);
             if reload_on_save {
                 t.load(&FormValues::from_settings(&detail.settings));
                 saved.set(true);
             }
+            save.done.run(detail);
         }
-        Some(Err(AppError::InvalidField { field, message })) => {
-            errors.set(vec![FieldError { field, message }])
-        }
-        Some(Err(e)) => general.set(Some(e.to_string())),
-        None => {}
-    });
+        Err(AppError::InvalidField { field, message }) => errors.set(vec![FieldError { field, message }]),
+        Err(e) => general.set(Some(e.to_string())),
+    };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         errors.set(Vec::new());
         general.set(None);
         saved.set(false);
         match t.values().to_settings() {
-            Ok(settings) => {
-                save.dispatch(settings);
-            }
+            Ok(settings) => saving.run(save.call.run(settings), on_saved),
             Err(e) => errors.set(e),
         }
     };
@@ -206,15 +216,15 @@ pub fn ServiceForm(
                         let extra: Vec<FieldError> = errors.get().into_iter().filter(|e| !is_known(&e.field)).collect();
                         (general.is_some() || !extra.is_empty()).then(|| view! {
                             <div id="svc-error" class="error" role="alert">
-                                {general.map(|g| view! { <p>{g}</p> })}
+                                {general.map(|g| view! { <p>{g}</p> }.into_any())}
                                 {extra.into_iter().map(field_error_view).collect_view()}
                             </div>
-                        })
+                        }.into_any())
                     }}
-                    {move || saved.get().then(|| view! { <p id="svc-saved" class="ok" role="status">"Saved."</p> })}
+                    {move || saved.get().then(|| view! { <p id="svc-saved" class="ok" role="status">"Saved."</p> }.into_any())}
                     {editable.then(|| view! {
-                        <button id="svc-save" type="submit" disabled=move || save.pending().get()>{submit_label.clone()}</button>
-                    })}
+                        <button id="svc-save" type="submit" disabled=move || saving.pending()>{submit_label.clone()}</button>
+                    }.into_any())}
                 </div>
             </fieldset>
         </form>
@@ -236,8 +246,8 @@ impl FieldCtx {
     }
 }
 
-fn field_error_view(e: FieldError) -> impl IntoView {
-    view! { <p class="field-error" data-field=e.field>{e.message}</p> }
+fn field_error_view(e: FieldError) -> AnyView {
+    view! { <p class="field-error" data-field=e.field>{e.message}</p> }.into_any()
 }
 
 #[component]

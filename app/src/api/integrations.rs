@@ -1,0 +1,90 @@
+//! API tokens (any signed-in user, for their own tokens), the audit log
+//! (admin), a service's webhooks and a project's notification targets.
+
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+use crate::{
+    error::AppError,
+    wire::{
+        AuditEventView, AuditQuery, DeliveryView, HistoryPage, NewNotificationTarget, NewToken,
+        NotificationTargetView, TokenView, WebhookInfoView,
+    },
+};
+
+/// The caller's API tokens (an admin sees everyone's).
+#[server(prefix = "/rpc", endpoint = "list_tokens", input = Json)]
+pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.list_tokens(&caller()).await)
+}
+
+/// Creates a token; the answer holds the token text, shown this once.
+#[server(prefix = "/rpc", endpoint = "create_token", input = Json)]
+pub async fn create_token(name: String, expires_in_days: Option<u32>) -> Result<NewToken, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.create_token(&caller(), name, expires_in_days).await)
+}
+
+/// Revokes one of the caller's tokens (an admin may revoke any).
+#[server(prefix = "/rpc", endpoint = "revoke_token", input = Json)]
+pub async fn revoke_token(token_id: i64) -> Result<TokenView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.revoke_token(&caller(), token_id).await)
+}
+
+/// Audit events, newest first, filtered (admin).
+#[server(prefix = "/rpc", endpoint = "list_audit", input = Json)]
+pub async fn list_audit(query: AuditQuery) -> Result<Vec<AuditEventView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.list_audit(&caller(), query).await)
+}
+
+/// The service's webhook paths and secret (deployer).
+#[server(prefix = "/rpc", endpoint = "webhook_info", input = Json)]
+pub async fn webhook_info(service_id: i64) -> Result<WebhookInfoView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.webhook_info(&caller(), service_id).await)
+}
+
+/// Replaces the service's webhook secret (deployer).
+#[server(prefix = "/rpc", endpoint = "rotate_webhook_secret", input = Json)]
+pub async fn rotate_webhook_secret(service_id: i64) -> Result<WebhookInfoView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.rotate_webhook_secret(&caller(), service_id).await)
+}
+
+/// Webhook deliveries of a service, newest first (admin).
+#[server(prefix = "/rpc", endpoint = "list_deliveries", input = Json)]
+pub async fn list_deliveries(
+    service_id: i64,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<HistoryPage<DeliveryView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.list_deliveries(&caller(), service_id, before, limit).await)
+}
+
+/// A project's notification targets (viewer; URLs masked).
+#[server(prefix = "/rpc", endpoint = "list_notification_targets", input = Json)]
+pub async fn list_notification_targets(project_id: i64) -> Result<Vec<NotificationTargetView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.list_notification_targets(&caller(), project_id).await)
+}
+
+/// Adds a notification target to a project (admin).
+#[server(prefix = "/rpc", endpoint = "create_notification_target", input = Json)]
+pub async fn create_notification_target(
+    project_id: i64,
+    target: NewNotificationTarget,
+) -> Result<NotificationTargetView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.create_notification_target(&caller(), project_id, target).await)
+}
+
+/// Removes a notification target (admin).
+#[server(prefix = "/rpc", endpoint = "delete_notification_target", input = Json)]
+pub async fn delete_notification_target(target_id: i64) -> Result<(), AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.delete_notification_target(&caller(), target_id).await)
+}

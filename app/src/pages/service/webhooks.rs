@@ -1,0 +1,133 @@
+//! The service page's forge webhooks: hook paths and secret on request
+//! (deployers), rotate, and the recent deliveries (admins).
+
+use leptos::prelude::*;
+
+use crate::{
+    api::integrations::{list_deliveries, rotate_webhook_secret, webhook_info},
+    components::{error_text, format::short_time, resource, Task},
+    wire::{Caller, DeliveryView, Role, WebhookInfoView},
+};
+
+#[component]
+pub fn WebhookSection(service_id: i64, caller: Caller) -> impl IntoView {
+    if !caller.may(Role::Deployer) {
+        return ().into_any();
+    }
+    let info = RwSignal::new(None::<WebhookInfoView>);
+    let error = RwSignal::new(None::<String>);
+    let fetch = Task::new();
+    // `true` rotates the secret, `false` only reveals it.
+    let load = move |rotate: bool| {
+        let call = async move {
+            if rotate {
+                rotate_webhook_secret(service_id).await
+            } else {
+                webhook_info(service_id).await
+            }
+        };
+        fetch.run(call, move |answer| match answer {
+            Ok(w) => {
+                info.set(Some(w));
+                error.set(None);
+            }
+            Err(e) => error.set(Some(error_text(&e))),
+        });
+    };
+    view! {
+        <section class="card" id="webhooks">
+            <h2>"Webhooks"</h2>
+            <p class="muted">
+                "Point a GitHub, GitLab or Gitea push webhook (content type JSON) at this server with the secret below. "
+                "Pushes to the service's branch build that commit."
+            </p>
+            {move || match info.get() {
+                None => {
+                    view! {
+                        <button id="webhook-show" class="secondary" on:click=move |_| load(false)>
+                            "Show webhook URLs and secret"
+                        </button>
+                    }
+                        .into_any()
+                }
+                Some(w) => {
+                    view! {
+                        <dl class="webhook-info">
+                            <dt>"GitHub"</dt>
+                            <dd><code id="webhook-github">{w.github}</code></dd>
+                            <dt>"GitLab"</dt>
+                            <dd><code id="webhook-gitlab">{w.gitlab}</code></dd>
+                            <dt>"Gitea"</dt>
+                            <dd><code id="webhook-gitea">{w.gitea}</code></dd>
+                            <dt>"Secret"</dt>
+                            <dd><code id="webhook-secret" class="secret-once">{w.secret}</code></dd>
+                        </dl>
+                        <button id="webhook-rotate" class="secondary" on:click=move |_| load(true)>
+                            "Rotate secret"
+                        </button>
+                    }
+                        .into_any()
+                }
+            }}
+            {move || error.get().map(|e| view! { <p id="webhook-error" class="error" role="alert">{e}</p> }.into_any())}
+            {caller.may(Role::Admin).then(|| view! { <Deliveries service_id /> }.into_any())}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn Deliveries(service_id: i64) -> impl IntoView {
+    let page = resource(move || service_id, |id| list_deliveries(id, None, Some(20)));
+    view! {
+        <h3>"Recent deliveries"</h3>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                    Ok(p) if p.items.is_empty() => view! { <p class="muted">"None yet."</p> }.into_any(),
+                    Ok(p) => view! { <DeliveryTable items=p.items /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn DeliveryTable(items: Vec<DeliveryView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table id="webhook-deliveries">
+                <thead>
+                    <tr>
+                        <th>"When"</th>
+                        <th>"Forge"</th>
+                        <th>"Event"</th>
+                        <th>"Status"</th>
+                        <th>"Reason"</th>
+                        <th>"Build"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {items
+                        .into_iter()
+                        .map(|d| {
+                            view! {
+                                <tr data-delivery-id=d.id>
+                                    <td>{short_time(&d.received_at)}</td>
+                                    <td>{d.forge}</td>
+                                    <td>{d.event.unwrap_or_default()}</td>
+                                    <td class="status">{d.status}</td>
+                                    <td>{d.reason}</td>
+                                    <td>
+                                        {d.build_id.map(|b| view! { <a href=format!("/builds/{b}")>{format!("#{b}")}</a> }.into_any())}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,103 @@
+//! REST API v1 under `/api/v1`: JSON in and out, errors as
+//! `{ "error": { "code", "message" } }`, `Authorization: Bearer <token>` (or
+//! a dashboard session). Every handler calls the same `Backend` port as the
+//! dashboard's server functions, so roles are checked in one place (the
+//! domain). The OpenAPI 3 document is generated from the handlers'
+//! annotations and served at `/api/v1/openapi.json`.
+
+mod account;
+mod builds;
+mod catalog;
+mod deploys;
+pub mod extract;
+mod integrations;
+
+use std::sync::Arc;
+
+use app::backend::Backend;
+use axum::{extract::DefaultBodyLimit, routing::get, Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+};
+
+/// Request bodies of the API are small; anything larger is refused (413).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+pub type State = Arc<dyn Backend>;
+
+/// The API's routes (the live log stream is mounted by `log_stream`).
+pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
+    Router::new()
+        .merge(catalog::routes())
+        .merge(builds::routes())
+        .merge(deploys::routes())
+        .merge(account::routes())
+        .merge(integrations::routes())
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(backend)
+}
+
+/// The error body every refusal has.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// unauthenticated, forbidden, not_found, invalid, invalid_field,
+    /// conflict, rate_limited, too_large, unavailable, internal.
+    pub code: String,
+    pub message: String,
+}
+
+/// Keyset paging of a history: `before` is the `next` of the previous page.
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub before: Option<i64>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Slipway API", version = "1", description = "Builds, deployments and rollbacks of Slipway services."),
+    paths(
+        catalog::list_projects, catalog::create_project, catalog::create_service, catalog::get_service,
+        catalog::update_service,
+        builds::list_builds, builds::trigger_build, builds::get_build, builds::cancel_build, builds::build_log,
+        crate::log_stream::stream,
+        deploys::list_deployments, deploys::deploy, deploys::get_deployment, deploys::rollback_preview,
+        deploys::rollback,
+        account::whoami, account::get_job, account::list_tokens, account::create_token, account::revoke_token,
+        account::list_audit,
+        integrations::webhook_info, integrations::rotate_webhook_secret, integrations::list_deliveries,
+        integrations::list_targets, integrations::create_target, integrations::delete_target,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document (public, like any API's reference).
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,154 @@
+//! The delivery record: one row per delivery to a known service, accepted or
+//! not, and the claim that deduplicates delivery ids (see the module docs of
+//! [`super`] for how it makes a build happen at most once).
+
+use serde::{Deserialize, Serialize};
+
+use super::Forge;
+use crate::db::{now_rfc3339, Db};
+
+/// Delivery statuses.
+pub const BUILT: &str = "built";
+pub const PING: &str = "ping";
+pub const IGNORED: &str = "ignored";
+pub const DUPLICATE: &str = "duplicate";
+pub const REJECTED: &str = "rejected";
+/// Claimed, build being queued (final only after a crash at that moment).
+pub const CLAIMED: &str = "claimed";
+
+/// A recorded delivery, as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: i64,
+    pub service_id: i64,
+    /// `github`, `gitlab` or `gitea`.
+    pub forge: String,
+    pub delivery_id: Option<String>,
+    pub event: Option<String>,
+    /// built, ping, ignored, duplicate, rejected (or claimed, see above).
+    pub status: String,
+    pub reason: String,
+    pub build_id: Option<i64>,
+    pub received_at: String,
+}
+
+/// What is known of a delivery when it is recorded.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub service_id: i64,
+    pub forge: Forge,
+    pub delivery_id: Option<String>,
+    pub event: Option<String>,
+}
+
+/// The outcome of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This delivery is the first with its id (or has none): its row.
+    Won(i64),
+    /// Another verified delivery holds the id; recorded as a duplicate.
+    Duplicate,
+}
+
+async fn insert(
+    db: &Db,
+    d: &Received,
+    status: &str,
+    reason: &str,
+    dedupe: bool,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries \
+             (service_id, forge, delivery_id, event, status, reason, dedupe, received_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(d.service_id)
+    .bind(d.forge.as_str())
+    .bind(&d.delivery_id)
+    .bind(&d.event)
+    .bind(status)
+    .bind(reason)
+    .bind(dedupe)
+    .bind(now_rfc3339())
+    .fetch_optional(db)
+    .await
+}
+
+/// Records a refused delivery. It claims nothing (`dedupe = 0`). A database
+/// error is logged: the refusal stands either way.
+pub async fn reject(db: &Db, d: &Received, reason: &str) {
+    if let Err(e) = insert(db, d, REJECTED, reason, false).await {
+        tracing::error!(error = %e, "cannot record a rejected webhook delivery");
+    }
+}
+
+/// Records a verified delivery with `status`, claiming its id. When another
+/// delivery claimed the id first, this one is recorded as a duplicate.
+pub async fn claim(db: &Db, d: &Received, status: &str, reason: &str) -> sqlx::Result<Claim> {
+    let Some(delivery_id) = d.delivery_id.as_deref() else {
+        let id = insert(db, d, status, reason, false).await?;
+        return id.map(Claim::Won).ok_or(sqlx::Error::RowNotFound);
+    };
+    if let Some(id) = insert(db, d, status, reason, true).await? {
+        return Ok(Claim::Won(id));
+    }
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM webhook_deliveries \
+         WHERE service_id = ? AND forge = ? AND delivery_id = ? AND dedupe = 1",
+    )
+    .bind(d.service_id)
+    .bind(d.forge.as_str())
+    .bind(delivery_id)
+    .fetch_optional(db)
+    .await?;
+    let reason = match first {
+        Some(first) => format!("delivery id already received (delivery record #{first})"),
+        None => "delivery id already received".to_string(),
+    };
+    insert(db, d, DUPLICATE, &reason, false).await?;
+    Ok(Claim::Duplicate)
+}
+
+/// Sets a claimed delivery's final status, reason and build.
+pub async fn finish(
+    db: &Db,
+    row: i64,
+    status: &str,
+    reason: &str,
+    build_id: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE webhook_deliveries SET status = ?, reason = ?, build_id = ? WHERE id = ?")
+        .bind(status)
+        .bind(reason)
+        .bind(build_id)
+        .bind(row)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives a claimed id back (queueing failed), so a retry can build.
+pub async fn release(db: &Db, row: i64, reason: &str) {
+    let done = sqlx::query("UPDATE webhook_deliveries SET status = ?, reason = ?, dedupe = 0 WHERE id = ?")
+        .bind(REJECTED)
+        .bind(reason)
+        .bind(row)
+        .execute(db)
+        .await;
+    if let Err(e) = done {
+        tracing::error!(error = %e, row, "cannot release a webhook delivery claim");
+    }
+}
+
+/// A service's deliveries with `id < before`, newest first, at most `limit`.
+pub async fn list(db: &Db, service_id: i64, before: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
+    sqlx::query_as(
+        "SELECT id, service_id, forge, delivery_id, event, status, reason, build_id, received_at \
+         FROM webhook_deliveries WHERE service_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(service_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,302 @@
+//! `POST /hooks/{forge}/{service}`: the checks in order (body limit, service,
+//! signature, JSON, event), then the event's effect. Every delivery to a
+//! known service is recorded; the response is `{ status, reason, build_id }`
+//! (202 when a build was queued, else 200) or an error body
+//! `{ "error": { "code", "message" } }`.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{field, Instrument};
+
+use super::{
+    deliveries::{self, Claim, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
+    payload::{self, EventKind, PayloadError, Push},
+    verify::VerifyError,
+    Forge, MAX_BODY,
+};
+use crate::{
+    audit::{self, Event, Source},
+    builds::TriggerBuild,
+    engine::Engine,
+    log_stream::json_error,
+};
+
+/// Why a delivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("the body is larger than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("the body could not be read")]
+    BodyRead,
+    #[error("no such webhook")]
+    NotFound,
+    #[error("the service has no webhook secret yet; open its settings to generate one")]
+    NoSecret,
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+    #[error("the body is not valid JSON ({0}); configure the webhook to send application/json")]
+    Json(String),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// Queueing failed after the claim; the claim was released and recorded.
+    #[error("the build could not be queued")]
+    Queue,
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl HookError {
+    fn status(&self) -> StatusCode {
+        match self {
+            HookError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HookError::BodyRead | HookError::Json(_) | HookError::Payload(_) => StatusCode::BAD_REQUEST,
+            HookError::NotFound => StatusCode::NOT_FOUND,
+            HookError::NoSecret | HookError::Signature(_) => StatusCode::UNAUTHORIZED,
+            HookError::Queue | HookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            HookError::TooLarge => "payload_too_large",
+            HookError::BodyRead | HookError::Json(_) | HookError::Payload(_) => "invalid",
+            HookError::NotFound => "not_found",
+            HookError::NoSecret | HookError::Signature(_) => "unauthenticated",
+            HookError::Queue | HookError::Internal(_) => "internal",
+        }
+    }
+
+    /// The reason stored with the delivery.
+    fn reason(&self) -> String {
+        match self {
+            HookError::Internal(e) => format!("internal error: {e:#}").chars().take(300).collect(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A delivery's outcome when it was not refused.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    status: &'static str,
+    reason: String,
+    build_id: Option<i64>,
+}
+
+/// The service fields a delivery needs.
+struct Target {
+    id: i64,
+    branch: String,
+    auto_deploy: bool,
+    /// Sealed.
+    secret: Option<String>,
+}
+
+pub(super) async fn receive(
+    State(engine): State<Engine>,
+    Path((forge, service)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(forge) = Forge::parse(&forge) else {
+        return error_response(&HookError::NotFound);
+    };
+    let service_id = service.parse::<i64>().ok();
+    let delivery = payload::delivery_id(forge, &headers);
+    let span = tracing::info_span!("webhook", forge = forge.as_str(), service_id, delivery = field::Empty);
+    if let Ok(Some(id)) = &delivery {
+        span.record("delivery", id.as_str());
+    }
+    async move {
+        match handle(&engine, forge, service_id, &headers, delivery, body).await {
+            Ok(done) => {
+                let (status, reason, build_id) = (done.status, &done.reason, done.build_id);
+                tracing::info!(status, %reason, build_id, "webhook delivery");
+                let code = if done.build_id.is_some() { StatusCode::ACCEPTED } else { StatusCode::OK };
+                (code, Json(done)).into_response()
+            }
+            Err(e) => {
+                let (status, reason) = (e.status().as_u16(), e.reason());
+                tracing::warn!(status, %reason, "webhook delivery refused");
+                error_response(&e)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_response(e: &HookError) -> Response {
+    json_error(e.status(), e.code(), &e.to_string())
+}
+
+async fn handle(
+    engine: &Engine,
+    forge: Forge,
+    service_id: Option<i64>,
+    headers: &HeaderMap,
+    delivery: Result<Option<String>, PayloadError>,
+    body: Body,
+) -> Result<Accepted, HookError> {
+    let body = read_body(headers, body).await;
+    let service = match service_id {
+        Some(id) => lookup(engine, id).await?,
+        None => None,
+    };
+    let Some(service) = service else {
+        return Err(body.err().unwrap_or(HookError::NotFound));
+    };
+    let rec = Received {
+        service_id: service.id,
+        forge,
+        delivery_id: delivery.clone().ok().flatten(),
+        event: payload::event_name(forge, headers).ok(),
+    };
+    let result = async {
+        let body = body?;
+        verify(engine, &service, forge, headers, &body)?;
+        let payload: Value = serde_json::from_slice(&body).map_err(|e| HookError::Json(e.to_string()))?;
+        delivery?;
+        let event = payload::event_name(forge, headers)?;
+        dispatch(engine, &service, &rec, &event, &payload).await
+    }
+    .await;
+    if let Err(e) = &result {
+        if !matches!(e, HookError::Queue) {
+            deliveries::reject(&engine.db, &rec, &e.reason()).await;
+        }
+    }
+    result
+}
+
+/// The body, at most [`MAX_BODY`] bytes (a larger declared length is
+/// refused before reading).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, HookError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+        return Err(HookError::TooLarge);
+    }
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(HookError::TooLarge),
+        Err(_) => Err(HookError::BodyRead),
+    }
+}
+
+async fn lookup(engine: &Engine, id: i64) -> Result<Option<Target>, HookError> {
+    let row: Option<(String, bool, Option<String>)> =
+        sqlx::query_as("SELECT branch, auto_deploy, webhook_secret FROM services WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&engine.db)
+            .await
+            .map_err(anyhow::Error::from)?;
+    Ok(row.map(|(branch, auto_deploy, secret)| Target { id, branch, auto_deploy, secret }))
+}
+
+/// The signature (or token) against the service's secret, in constant time.
+fn verify(
+    engine: &Engine,
+    service: &Target,
+    forge: Forge,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), HookError> {
+    let sealed = service.secret.as_deref().ok_or(HookError::NoSecret)?;
+    let secret = engine.secrets.open(sealed).map_err(anyhow::Error::from)?;
+    forge.verify(secret.as_bytes(), body, headers)?;
+    Ok(())
+}
+
+/// A verified, well-formed delivery: its effect by event.
+async fn dispatch(
+    engine: &Engine,
+    service: &Target,
+    rec: &Received,
+    event: &str,
+    payload: &Value,
+) -> Result<Accepted, HookError> {
+    match payload::classify(rec.forge, event) {
+        EventKind::Ping => settle(engine, rec, PING, "ping answered".into()).await,
+        EventKind::Other => settle(engine, rec, IGNORED, format!("event {event} is not handled")).await,
+        EventKind::Push => {
+            if rec.delivery_id.is_none() {
+                return Err(PayloadError::NoDeliveryId.into());
+            }
+            match payload::push(rec.forge, payload, &service.branch)? {
+                Push::Ignore(reason) => settle(engine, rec, IGNORED, reason).await,
+                Push::Build { sha } => build(engine, service, rec, sha).await,
+            }
+        }
+    }
+}
+
+fn duplicate() -> Accepted {
+    Accepted { status: DUPLICATE, reason: "delivery id already received".into(), build_id: None }
+}
+
+/// Records a delivery that needs nothing done, claiming its id.
+async fn settle(
+    engine: &Engine,
+    rec: &Received,
+    status: &'static str,
+    reason: String,
+) -> Result<Accepted, HookError> {
+    match deliveries::claim(&engine.db, rec, status, &reason).await.map_err(anyhow::Error::from)? {
+        Claim::Won(_) => Ok(Accepted { status, reason, build_id: None }),
+        Claim::Duplicate => Ok(duplicate()),
+    }
+}
+
+/// Claims the id, queues the build, links the two (see the module docs).
+async fn build(
+    engine: &Engine,
+    service: &Target,
+    rec: &Received,
+    sha: String,
+) -> Result<Accepted, HookError> {
+    let claim = deliveries::claim(&engine.db, rec, CLAIMED, "queueing a build").await;
+    let row = match claim.map_err(anyhow::Error::from)? {
+        Claim::Won(row) => row,
+        Claim::Duplicate => return Ok(duplicate()),
+    };
+    let actor = format!("webhook:{}", rec.forge.as_str());
+    let deploy = service.auto_deploy;
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: Some(sha.clone()),
+        trigger: "webhook".into(),
+        deploy,
+    };
+    let build = match engine.enqueue_build(&actor, req).await {
+        Ok(build) => build,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook: cannot queue the build");
+            deliveries::release(&engine.db, row, &format!("the build could not be queued: {e}")).await;
+            return Err(HookError::Queue);
+        }
+    };
+    let then = if deploy { ", then deploy" } else { "" };
+    let reason = format!("build #{} of {sha}{then}", build.number);
+    if let Err(e) = deliveries::finish(&engine.db, row, BUILT, &reason, Some(build.id)).await {
+        // The build is queued; the record keeps saying `claimed`.
+        tracing::error!(error = %e, build_id = build.id, "webhook: cannot link the delivery to its build");
+    }
+    let delivery = rec.delivery_id.as_deref().unwrap_or("-");
+    audit::record(
+        &engine.db,
+        Event::from(actor, Source::Webhook, "build.trigger")
+            .target(format!("build:{}", build.id))
+            .detail(format!("service:{} ref {sha} delivery {delivery}", service.id)),
+    )
+    .await;
+    Ok(Accepted { status: BUILT, reason, build_id: Some(build.id) })
+}
