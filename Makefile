@@ -34,13 +34,10 @@ test: setup
 	@$(MAKE) --no-print-directory site server test-unit test-server test-e2e
 
 # Browser bundle: wasm32 build of `frontend`, wasm-bindgen, plain CSS.
-# `--cfg=erase_components`: Leptos type-erased views (a quarter of the bundle,
-# and the larger pages no longer overflow the type recursion limit). The server
-# must be built with the same cfg (.cargo/config.toml), else hydration fails.
-# v0 symbol names change nothing at run time; the code just gzips ~3 KB smaller.
-SITE_RUSTFLAGS := --cfg=erase_components -Csymbol-mangling-version=v0
+# Rust flags (`--cfg=erase_components` for server and bundle alike) are in
+# .cargo/config.toml, so plain cargo and cargo-leptos builds match.
 site:
-	RUSTFLAGS="$(SITE_RUSTFLAGS)" $(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 	@mkdir -p $(SITE)/pkg
 	wasm-bindgen --target web --no-typescript --remove-name-section --out-dir $(SITE)/pkg --out-name slipway $(WASM)
 	cp style/main.css $(SITE)/pkg/slipway.css

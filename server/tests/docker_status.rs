@@ -111,3 +111,45 @@ async fn kit_removes_labelled_containers_and_builds_from_a_real_repo() -> anyhow
     assert!(gone.is_err(), "cleanup removes the labelled container");
     Ok(())
 }
+
+/// The Engine lets two concurrent creators make two networks of one name,
+/// after which every container that names it is refused as ambiguous (seen
+/// when two test processes deployed at once on a fresh engine).
+/// `ensure_network` must leave exactly one, the oldest.
+#[tokio::test]
+async fn a_duplicate_slipway_network_is_removed() -> anyhow::Result<()> {
+    use bollard::{models::NetworkCreateRequest, query_parameters::ListNetworksOptions};
+    use server::docker::containers::NETWORK;
+    use std::collections::HashMap;
+
+    let kit = DockerKit::new().await?;
+    let engine = DockerEngine::from_env();
+    engine.ensure_network().await?;
+    let named = || async {
+        let filters = HashMap::from([("name".to_string(), vec![NETWORK.to_string()])]);
+        let list = kit.docker.list_networks(Some(ListNetworksOptions { filters: Some(filters) })).await?;
+        let ids: Vec<String> =
+            list.into_iter().filter(|n| n.name.as_deref() == Some(NETWORK)).filter_map(|n| n.id).collect();
+        anyhow::Ok(ids)
+    };
+    let before = named().await?;
+    assert_eq!(before.len(), 1, "ensure_network leaves one network: {before:?}");
+
+    let duplicate = kit
+        .docker
+        .create_network(NetworkCreateRequest {
+            name: NETWORK.into(),
+            driver: Some("bridge".into()),
+            labels: Some(kit.labels()),
+            ..Default::default()
+        })
+        .await?;
+    let both = named().await?;
+    assert_eq!(both.len(), 2, "the engine accepted a second network of the same name: {both:?}");
+
+    engine.ensure_network().await?;
+
+    let after = named().await?;
+    assert_eq!(after, before, "the original network stays, the duplicate {} is gone", duplicate.id);
+    Ok(())
+}
