@@ -45,6 +45,7 @@ pub enum HealthProbeForm {
 /// `None` for an existing secret keeps its stored value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,
     pub value: Option<String>,
@@ -52,8 +53,11 @@ pub struct EnvVar {
 }
 
 /// Every engine setting of a service, as the settings form edits it.
+/// Unknown fields are refused: a misspelt setting must not be dropped
+/// silently (and a deep value under an unknown name must not be skipped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     pub name: String,
     pub git_url: String,
