@@ -9,10 +9,10 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, DeliveryView, NewNotificationTarget, NotificationTargetView,
-        WebhookInfoView, BuildView, Caller, DeploymentView, HistoryPage, JobView,
-        LogLineView, NewToken, ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo,
-        SystemStatus, TokenView, UserView,
+        AuditEventView, AuditQuery, BuildDetail, BuildView, Caller, DeliveryView, DeploymentView,
+        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationTargetView,
+        ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo, SystemStatus,
+        TokenView, UserView, WebhookInfoView,
     },
 };
 
@@ -135,7 +135,12 @@ pub trait Backend: Send + Sync + 'static {
     // ------------------------------------------------------- integrations --
     async fn get_job(&self, caller: &Caller, job_id: i64) -> Res<JobView>;
     async fn list_tokens(&self, caller: &Caller) -> Res<Vec<TokenView>>;
-    async fn create_token(&self, caller: &Caller, name: String, expires_in_days: Option<u32>) -> Res<NewToken>;
+    async fn create_token(
+        &self,
+        caller: &Caller,
+        name: String,
+        expires_in_days: Option<u32>,
+    ) -> Res<NewToken>;
     async fn revoke_token(&self, caller: &Caller, token_id: i64) -> Res<TokenView>;
     async fn list_audit(&self, caller: &Caller, query: AuditQuery) -> Res<Vec<AuditEventView>>;
     async fn webhook_info(&self, caller: &Caller, service_id: i64) -> Res<WebhookInfoView>;
@@ -147,7 +152,11 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<DeliveryView>>;
-    async fn list_notification_targets(&self, caller: &Caller, project_id: i64) -> Res<Vec<NotificationTargetView>>;
+    async fn list_notification_targets(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+    ) -> Res<Vec<NotificationTargetView>>;
     async fn create_notification_target(
         &self,
         caller: &Caller,

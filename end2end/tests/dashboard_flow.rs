@@ -96,7 +96,9 @@ async fn tokens_and_audit(h: &Harness) -> anyhow::Result<()> {
     h.fill("#token-name", "e2e token").await?;
     h.click("button#token-create").await?;
     let token = h
-        .poll(UI_LIMIT, "code#new-token after button#token-create", || async { h.text_of("code#new-token").await })
+        .poll(UI_LIMIT, "code#new-token after button#token-create", || async {
+            h.text_of("code#new-token").await
+        })
         .await?;
     ensure!(token.trim().starts_with("slp_") && token.trim().len() > 40, "token text {token:?}");
     h.click("table#tokens tr[data-token-id] button").await?;
@@ -106,7 +108,9 @@ async fn tokens_and_audit(h: &Harness) -> anyhow::Result<()> {
     .await?;
     h.open("/admin/audit").await?;
     let table = h.text_of("table#audit").await?.unwrap_or_default();
-    for action in ["login", "service.create", "build.trigger", "deploy.rollback", "token.create", "token.revoke"] {
+    for action in
+        ["login", "service.create", "build.trigger", "deploy.rollback", "token.create", "token.revoke"]
+    {
         ensure!(table.contains(action), "table#audit (first HTML) should list {action}: {table}");
     }
     h.wait_main_hydrated().await?;

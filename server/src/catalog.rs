@@ -6,8 +6,8 @@
 use app::wire::{Caller, Role};
 
 use crate::{
-    audit::{self, Event},
     access::require,
+    audit::{self, Event},
     builds::Build,
     deploys::Deployment,
     engine::{Engine, EngineError},
@@ -57,7 +57,13 @@ impl Engine {
         let actor = require(caller, Role::Deployer)?;
         let project = self.projects().create_project(name).await?;
         tracing::info!(project_id = project.id, %actor, "project created");
-        audit::record(&self.db, Event::by(caller, "project.create").target(format!("project:{}", project.id)).detail(&project.name)).await;
+        audit::record(
+            &self.db,
+            Event::by(caller, "project.create")
+                .target(format!("project:{}", project.id))
+                .detail(&project.name),
+        )
+        .await;
         Ok(project)
     }
 
@@ -90,7 +96,13 @@ impl Engine {
         }
         self.init_webhook_secret(service.id).await;
         tracing::info!(service_id = service.id, project_id, %actor, "service created");
-        audit::record(&self.db, Event::by(caller, "service.create").target(format!("service:{}", service.id)).detail(&service.spec.name)).await;
+        audit::record(
+            &self.db,
+            Event::by(caller, "service.create")
+                .target(format!("service:{}", service.id))
+                .detail(&service.spec.name),
+        )
+        .await;
         self.service_view(service.id).await
     }
 
@@ -123,8 +135,15 @@ impl Engine {
         service_env::replace(&self.db, &self.secrets, service_id, env).await?;
         tracing::info!(service_id, %actor, "service settings changed");
         let names: Vec<&str> = env.iter().map(|v| v.name.as_str()).collect();
-        let detail = format!("settings saved; env: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") });
-        audit::record(&self.db, Event::by(caller, "service.update").target(format!("service:{service_id}")).detail(detail)).await;
+        let detail = format!(
+            "settings saved; env: {}",
+            if names.is_empty() { "(none)".into() } else { names.join(", ") }
+        );
+        audit::record(
+            &self.db,
+            Event::by(caller, "service.update").target(format!("service:{service_id}")).detail(detail),
+        )
+        .await;
         self.service_view(service_id).await
     }
 

@@ -75,15 +75,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_auth(auth.clone())
             .with_engine(engine.clone()),
     );
-    let state =
-        AppState {
-            backend,
-            leptos_options: leptos_options(&config),
-            auth,
-            engine: Some(engine.clone()),
-            edge: Some(edge.clone()),
-            metrics_token: config.metrics_token.clone(),
-        };
+    let state = AppState {
+        backend,
+        leptos_options: leptos_options(&config),
+        auth,
+        engine: Some(engine.clone()),
+        edge: Some(edge.clone()),
+        metrics_token: config.metrics_token.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(config.dashboard_addr)
         .await
         .with_context(|| format!("cannot listen on {} (SLIPWAY_DASHBOARD_ADDR)", config.dashboard_addr))?;

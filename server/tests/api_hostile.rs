@@ -13,7 +13,7 @@
 //! Controls at the end send the very same bodies with valid values and see
 //! them accepted, so the refusals are the values' doing.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use app::wire::{EnvVar, HealthProbeForm, Role, ServiceDetail, ServiceSettings};
 use axum::{body::Body, Router};
@@ -22,13 +22,11 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use server::{
     db::Db,
-    deploys::switch::RouteTable,
-    docker::DockerEngine,
     engine::Engine,
     testkit::{
-        app::app_router,
+        app::OpenedApp,
         hostile::{Canary, Kind, Row},
-        DockerKit, TestDataDir, TestEngine, BASE_IMAGE,
+        DockerKit, TestDataDir, BASE_IMAGE,
     },
 };
 use tower::ServiceExt;
@@ -133,13 +131,7 @@ struct Api {
 /// An opened (not started: no worker runs a job) engine on the real Docker
 /// engine, its router, and an admin's API token.
 async fn api() -> anyhow::Result<Api> {
-    let kit = DockerKit::new().await?;
-    let data = TestDataDir::new()?;
-    let db = data.open_db().await?;
-    let docker = DockerEngine::with_client(kit.docker.clone());
-    let settings = TestEngine::settings(&kit, &data);
-    let engine = Engine::open(db, docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
-    let (router, auth) = app_router(&engine, docker, data.path()).await?;
+    let OpenedApp { router, auth, engine, data, kit } = OpenedApp::new().await?;
     let admin = auth.users.create("admin", PW, Role::Admin).await?;
     let (_, token) = auth.tokens.create(&admin.caller(), "hostile", Some(30)).await?;
     Ok(Api { router, engine, token, _data: data, _kit: kit })

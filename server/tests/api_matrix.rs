@@ -9,7 +9,7 @@
 //! parameter is declared, every operation answers something), and hostile
 //! bodies are refused with a JSON error and write nothing.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use app::wire::{Role, ServiceSettings};
 use axum::{body::Body, Router};
@@ -20,15 +20,14 @@ use server::{
     api::ApiDoc,
     auth::Auth,
     builds::TriggerBuild,
-    deploys::{switch::RouteTable, DeployRequest},
-    docker::DockerEngine,
+    deploys::DeployRequest,
     engine::Engine,
     notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
     testkit::{
-        app::app_router,
+        app::OpenedApp,
         engine::{anyhow_of, user},
-        DockerKit, TestDataDir, TestEngine, BASE_IMAGE,
+        DockerKit, TestDataDir, BASE_IMAGE,
     },
 };
 use tower::ServiceExt;
@@ -111,7 +110,10 @@ fn table() -> Vec<Row> {
             ("/api/v1/projects".into(), Some(json!({ "name": format!("new-{}", f.tag) })))
         }),
         row(M::POST, "/api/v1/projects/{id}/services", D, 201, |f| {
-            (format!("/api/v1/projects/{}/services", f.project), Some(json!(settings(&format!("new-{}", f.tag)))))
+            (
+                format!("/api/v1/projects/{}/services", f.project),
+                Some(json!(settings(&format!("new-{}", f.tag)))),
+            )
         }),
         row(M::PUT, "/api/v1/services/{id}", D, 200, |f| {
             let s = ServiceSettings { branch: "updated".into(), ..settings(&format!("svc-{}", f.tag)) };
@@ -128,15 +130,25 @@ fn table() -> Vec<Row> {
             (format!("/api/v1/services/{}/deployments", f.service), Some(body))
         }),
         row(M::POST, "/api/v1/deployments/{id}/rollback", D, 202, |f| {
-            (format!("/api/v1/deployments/{}/rollback", f.old_deployment), Some(json!({ "reason": "matrix" })))
+            (
+                format!("/api/v1/deployments/{}/rollback", f.old_deployment),
+                Some(json!({ "reason": "matrix" })),
+            )
         }),
         row(M::GET, "/api/v1/tokens", None, 200, |_| ("/api/v1/tokens".into(), None)),
         row(M::POST, "/api/v1/tokens", None, 201, |f| {
-            ("/api/v1/tokens".into(), Some(json!({ "name": format!("made-{}", f.tag), "expires_in_days": 7 })))
+            (
+                "/api/v1/tokens".into(),
+                Some(json!({ "name": format!("made-{}", f.tag), "expires_in_days": 7 })),
+            )
         }),
-        row(M::DELETE, "/api/v1/tokens/{id}", None, 200, |f| (format!("/api/v1/tokens/{}", f.spare_token), None)),
+        row(M::DELETE, "/api/v1/tokens/{id}", None, 200, |f| {
+            (format!("/api/v1/tokens/{}", f.spare_token), None)
+        }),
         row(M::GET, "/api/v1/audit", A, 200, |_| ("/api/v1/audit?action=build&limit=5".into(), None)),
-        row(M::GET, "/api/v1/services/{id}/webhook", D, 200, |f| (format!("/api/v1/services/{}/webhook", f.service), None)),
+        row(M::GET, "/api/v1/services/{id}/webhook", D, 200, |f| {
+            (format!("/api/v1/services/{}/webhook", f.service), None)
+        }),
         row(M::POST, "/api/v1/services/{id}/webhook/rotate", D, 200, |f| {
             (format!("/api/v1/services/{}/webhook/rotate", f.service), None)
         }),
@@ -151,12 +163,18 @@ fn table() -> Vec<Row> {
                 "url": "http://127.0.0.1:9/hook", "events": ["build.failed"] });
             (format!("/api/v1/projects/{}/notifications", f.project), Some(body))
         }),
-        row(M::DELETE, "/api/v1/notifications/{id}", A, 204, |f| (format!("/api/v1/notifications/{}", f.target), None)),
+        row(M::DELETE, "/api/v1/notifications/{id}", A, 204, |f| {
+            (format!("/api/v1/notifications/{}", f.target), None)
+        }),
     ]
 }
 
 fn settings(name: &str) -> ServiceSettings {
-    ServiceSettings { name: name.into(), git_url: "file:///nonexistent/repo".into(), ..ServiceSettings::defaults() }
+    ServiceSettings {
+        name: name.into(),
+        git_url: "file:///nonexistent/repo".into(),
+        ..ServiceSettings::defaults()
+    }
 }
 
 /// One credential's objects, so one's mutations never change another's verdicts.
@@ -186,15 +204,8 @@ struct Matrix {
 }
 
 async fn matrix() -> anyhow::Result<Matrix> {
-    let kit = DockerKit::new().await?;
+    let OpenedApp { router, auth, engine, data, kit } = OpenedApp::new().await?;
     let image_id = kit.docker.inspect_image(BASE_IMAGE).await?.id.unwrap_or_default();
-    let data = TestDataDir::new()?;
-    let db = data.open_db().await?;
-    let docker = DockerEngine::with_client(kit.docker.clone());
-    // Opened, not started: no worker runs the fixtures' jobs.
-    let settings = TestEngine::settings(&kit, &data);
-    let engine = Engine::open(db, docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
-    let (router, auth) = app_router(&engine, docker, data.path()).await?;
     Ok(Matrix { router, auth, engine, image_id, _data: data, _kit: kit })
 }
 
@@ -231,8 +242,12 @@ impl Matrix {
         let spec = ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080);
         let service = store.create_service(project.id, &spec).await?;
         let deployer = user(Role::Deployer);
-        let trigger =
-            || TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+        let trigger = || TriggerBuild {
+            service_id: service.id,
+            git_ref: None,
+            trigger: "manual".into(),
+            deploy: false,
+        };
         let queued = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
         let good = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
         sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")
@@ -240,7 +255,8 @@ impl Matrix {
             .bind(good.id)
             .execute(&self.engine.db)
             .await?;
-        let req = DeployRequest { service_id: service.id, build_id: Some(good.id), image: None, reason: None };
+        let req =
+            DeployRequest { service_id: service.id, build_id: Some(good.id), image: None, reason: None };
         let old = self.engine.deploy(&deployer, req).await.map_err(anyhow_of)?;
         sqlx::query("UPDATE deployments SET status = 'superseded' WHERE id = ?")
             .bind(old.id)
@@ -255,7 +271,8 @@ impl Matrix {
             url: "https://hooks.example.com/T/B/x".into(),
             events: vec!["deploy.failed".into()],
         };
-        let target = self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+        let target =
+            self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
         Ok(Fixture {
             tag,
             project: project.id,
@@ -299,8 +316,11 @@ impl Matrix {
             ("POST /api/v1/builds/{id}/cancel", queued.status.as_str() == "cancelled"),
             (
                 "POST /api/v1/services/{id}/deployments",
-                count("SELECT COUNT(*) FROM deployments WHERE service_id = ? AND reason = 'matrix'", f.service)
-                    .await?
+                count(
+                    "SELECT COUNT(*) FROM deployments WHERE service_id = ? AND reason = 'matrix'",
+                    f.service,
+                )
+                .await?
                     >= 1,
             ),
             (
@@ -313,8 +333,11 @@ impl Matrix {
             ),
             (
                 "POST /api/v1/projects/{id}/notifications",
-                count("SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'", f.project)
-                    .await?
+                count(
+                    "SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'",
+                    f.project,
+                )
+                .await?
                     == 1,
             ),
             (
@@ -323,20 +346,31 @@ impl Matrix {
             ),
             (
                 "DELETE /api/v1/tokens/{id}",
-                count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND id = ?", f.spare_token)
-                    .await?
+                count(
+                    "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND id = ?",
+                    f.spare_token,
+                )
+                .await?
                     == 1,
             ),
         ])
     }
 
-    async fn send(&self, method: Method, uri: &str, body: Option<Value>, token: Option<&str>) -> anyhow::Result<Reply> {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> anyhow::Result<Reply> {
         let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "127.0.0.1:3000");
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = match body {
-            Some(v) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string()))?,
+            Some(v) => {
+                req.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string()))?
+            }
             None => req.body(Body::empty())?,
         };
         self.send_raw(req).await
@@ -476,7 +510,10 @@ fn the_table_covers_exactly_the_documented_operations() {
     let rows: BTreeSet<String> = table().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     let missing: Vec<_> = documented.difference(&rows).collect();
     let stale: Vec<_> = rows.difference(&documented).collect();
-    assert!(missing.is_empty() && stale.is_empty(), "without a row: {missing:?}; undocumented rows: {stale:?}");
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "without a row: {missing:?}; undocumented rows: {stale:?}"
+    );
     assert_eq!(rows.len(), table().len(), "one row per operation");
 }
 
@@ -519,7 +556,9 @@ async fn the_openapi_document_is_served_and_valid() -> anyhow::Result<()> {
         for (method, op) in item.as_object().expect("item") {
             let declared: Vec<&str> = op["parameters"]
                 .as_array()
-                .map(|ps| ps.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect())
+                .map(|ps| {
+                    ps.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect()
+                })
                 .unwrap_or_default();
             assert_eq!(declared, params, "{method} {path}: path parameters");
             let responses = op["responses"].as_object().expect("responses");
@@ -566,7 +605,12 @@ async fn hostile_bodies_are_refused_and_write_nothing() -> anyhow::Result<()> {
             .body(Body::from(body.clone()))?;
         let reply = m.send_raw(req).await?;
         if reply.status != want || reply.error_code().is_none() {
-            problems.push(format!("{method} {uri} {}: {} {}", short(&body), reply.status, short(&reply.body)));
+            problems.push(format!(
+                "{method} {uri} {}: {} {}",
+                short(&body),
+                reply.status,
+                short(&reply.body)
+            ));
         }
     }
     // Wrong content type and a malformed Authorization header.
@@ -578,7 +622,9 @@ async fn hostile_bodies_are_refused_and_write_nothing() -> anyhow::Result<()> {
     if reply.status != 415 || reply.error_code().is_none() {
         problems.push(format!("text/plain body: {} {}", reply.status, short(&reply.body)));
     }
-    let req = Request::get("/api/v1/projects").header(header::AUTHORIZATION, "Basic dXNlcjpwdw==").body(Body::empty())?;
+    let req = Request::get("/api/v1/projects")
+        .header(header::AUTHORIZATION, "Basic dXNlcjpwdw==")
+        .body(Body::empty())?;
     let reply = m.send_raw(req).await?;
     if reply.status != 401 || reply.error_code().as_deref() != Some("unauthenticated") {
         problems.push(format!("Basic auth: {} {}", reply.status, short(&reply.body)));

@@ -39,7 +39,14 @@ async fn dashboard(settings: SessionSettings) -> anyhow::Result<Dashboard> {
         .site_root(dir.path().join("site").to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let router = router(AppState { backend, leptos_options, auth: auth.clone(), engine: None, edge: None, metrics_token: None });
+    let router = router(AppState {
+        backend,
+        leptos_options,
+        auth: auth.clone(),
+        engine: None,
+        edge: None,
+        metrics_token: None,
+    });
     Ok(Dashboard { router, auth, _dir: dir })
 }
 

@@ -8,7 +8,7 @@
 //! deployment, a user to administer), so one role's mutations never change
 //! another role's verdicts. No worker runs: verdicts only, no real builds.
 
-use std::{collections::BTreeSet, net::SocketAddr, sync::Arc};
+use std::{collections::BTreeSet, net::SocketAddr};
 
 use app::{
     wire::{Role, ServiceSettings},
@@ -21,16 +21,15 @@ use serde_json::{json, Value};
 use server::{
     auth::{password, Auth},
     builds::TriggerBuild,
-    deploys::{switch::RouteTable, DeployRequest},
-    docker::DockerEngine,
+    deploys::DeployRequest,
     engine::Engine,
     jobs::JobStatus,
     notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
     testkit::{
-        app::app_router,
+        app::OpenedApp,
         engine::{anyhow_of, user},
-        DockerKit, TestDataDir, TestEngine, BASE_IMAGE,
+        DockerKit, TestDataDir, BASE_IMAGE,
     },
 };
 use tower::ServiceExt;
@@ -128,14 +127,18 @@ fn table() -> Vec<Row> {
         }),
         row("/rpc/revoke_token", Min::SignedIn, 200, |f| Call::Json(json!({ "token_id": f.token }))),
         row("/rpc/list_audit", ADMIN, 200, |_| {
-            Call::Json(json!({ "query": { "actor": null, "action": "login", "source": null, "before": null, "limit": 10 } }))
+            Call::Json(
+                json!({ "query": { "actor": null, "action": "login", "source": null, "before": null, "limit": 10 } }),
+            )
         }),
         row("/rpc/webhook_info", DEPLOYER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
         row("/rpc/rotate_webhook_secret", DEPLOYER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
         row("/rpc/list_deliveries", ADMIN, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": 5 }))
         }),
-        row("/rpc/list_notification_targets", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/list_notification_targets", VIEWER, 200, |f| {
+            Call::Json(json!({ "project_id": f.project }))
+        }),
         row("/rpc/create_notification_target", ADMIN, 200, |f| {
             let target = json!({ "name": format!("made-{}", f.tag), "kind": "webhook",
                 "url": "http://127.0.0.1:9/hook", "events": ["build.failed"] });
@@ -212,15 +215,8 @@ struct Matrix {
 }
 
 async fn matrix() -> anyhow::Result<Matrix> {
-    let kit = DockerKit::new().await?;
+    let OpenedApp { router, auth, engine, data, kit } = OpenedApp::new().await?;
     let image_id = kit.docker.inspect_image(BASE_IMAGE).await?.id.unwrap_or_default();
-    let data = TestDataDir::new()?;
-    let db = data.open_db().await?;
-    let docker = DockerEngine::with_client(kit.docker.clone());
-    // Opened, not started: no worker picks up the fixtures' jobs.
-    let settings = TestEngine::settings(&kit, &data);
-    let engine = Engine::open(db, docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
-    let (router, auth) = app_router(&engine, docker, data.path()).await?;
     Ok(Matrix { router, auth, engine, image_id, _data: data, _kit: kit })
 }
 
@@ -267,7 +263,8 @@ impl Matrix {
             url: "https://hooks.example.com/T/B/x".into(),
             events: vec!["deploy.failed".into()],
         };
-        let target = self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+        let target =
+            self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
         Ok(Fixture {
             tag,
             login: login.into(),
@@ -318,8 +315,11 @@ impl Matrix {
             ("/rpc/rotate_webhook_secret", sealed_secret(&self.engine, f.service).await? != f.webhook_secret),
             (
                 "/rpc/create_notification_target",
-                count("SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'", f.project)
-                    .await?
+                count(
+                    "SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'",
+                    f.project,
+                )
+                .await?
                     == 1,
             ),
             (
@@ -328,11 +328,13 @@ impl Matrix {
             ),
             (
                 "/rpc/create_token",
-                count("SELECT COUNT(*) FROM api_tokens WHERE name LIKE 'made-%' AND id > ?", f.token).await? == 1,
+                count("SELECT COUNT(*) FROM api_tokens WHERE name LIKE 'made-%' AND id > ?", f.token).await?
+                    == 1,
             ),
             (
                 "/rpc/revoke_token",
-                count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND id = ?", f.token).await?
+                count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND id = ?", f.token)
+                    .await?
                     == 1,
             ),
         ])

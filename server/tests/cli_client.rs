@@ -14,10 +14,10 @@ use std::{
     time::Duration,
 };
 
-
 use anyhow::Context;
 use app::wire::{
-    BuildDetail, BuildView, DeploymentView, EnvVar, LogLineView, ProjectView, Role, ServiceDetail, ServiceSettings,
+    BuildDetail, BuildView, DeploymentView, EnvVar, LogLineView, ProjectView, Role, ServiceDetail,
+    ServiceSettings,
 };
 use bollard::Docker;
 use serde_json::{json, Value};
@@ -65,7 +65,12 @@ impl Live {
         })
     }
 
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, String)> {
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, String)> {
         let mut req = self.http.request(method, self.server.url(path)).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -167,7 +172,8 @@ async fn the_cli_builds_deploys_and_rolls_back_through_the_api() -> anyhow::Resu
     let out = live.cli(&["logs", "1"], &token).await?;
     assert!(out.status.success() && !out.stdout.is_empty(), "logs:\n{}", text(&out));
     let out = live.cli(&["builds", &spec, "--json"], &token).await?;
-    let first: BuildView = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or(""))?;
+    let first: BuildView =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or(""))?;
     assert_eq!(first.trigger, "api", "a token's build is recorded as from the API");
 
     // Refusals: a bad token, an unknown service, a failed ref.
@@ -228,28 +234,36 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     let svc = live.service("secret", &repo, env).await?;
     let mut responses = Vec::new();
 
-    let (status, body) =
-        live.api(reqwest::Method::POST, &format!("/api/v1/services/{}/builds", svc.id), Some(json!({ "deploy": true }))).await?;
+    let (status, body) = live
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/services/{}/builds", svc.id),
+            Some(json!({ "deploy": true })),
+        )
+        .await?;
     assert_eq!(status, 202, "{body}");
     let build: BuildView = serde_json::from_str(&body)?;
     responses.push(body);
     let done = server::testkit::wait::wait_until("build finished", Duration::from_secs(120), || async {
-        let d: BuildDetail = live.json(reqwest::Method::GET, &format!("/api/v1/builds/{}", build.id), None).await?;
+        let d: BuildDetail =
+            live.json(reqwest::Method::GET, &format!("/api/v1/builds/{}", build.id), None).await?;
         let b = d.build;
         Ok((!b.is_active()).then_some(b))
     })
     .await;
     let done = done?;
     assert_eq!(done.status, "succeeded", "{:?}", done.error);
-    let (_, log_body) = live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}/log", build.id), None).await?;
+    let (_, log_body) =
+        live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}/log", build.id), None).await?;
     let lines: Vec<LogLineView> = serde_json::from_str(&log_body)?;
     assert!(lines.iter().any(|l| l.text.contains("the key is ********")), "the echo is masked:\n{log_body}");
     responses.push(log_body);
 
     // The container printed it at start; a failing deploy keeps its log tail.
     let live_dep = server::testkit::wait::wait_until("deployed", Duration::from_secs(60), || async {
-        let page: app::wire::HistoryPage<DeploymentView> =
-            live.json(reqwest::Method::GET, &format!("/api/v1/services/{}/deployments", svc.id), None).await?;
+        let page: app::wire::HistoryPage<DeploymentView> = live
+            .json(reqwest::Method::GET, &format!("/api/v1/services/{}/deployments", svc.id), None)
+            .await?;
         Ok(page.items.into_iter().find(|d| d.status == "live"))
     })
     .await?;
@@ -258,8 +272,9 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     settings.health_retries = 2;
     // The secret comes back as null, which keeps its stored value.
     assert!(settings.env.iter().any(|v| v.name == "API_KEY" && v.secret && v.value.is_none()));
-    let (status, body) =
-        live.api(reqwest::Method::PUT, &format!("/api/v1/services/{}", svc.id), Some(json!(settings))).await?;
+    let (status, body) = live
+        .api(reqwest::Method::PUT, &format!("/api/v1/services/{}", svc.id), Some(json!(settings)))
+        .await?;
     assert_eq!(status, 200, "{body}");
     responses.push(body);
     let (status, body) = live
@@ -298,7 +313,10 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     assert!(!live.server.log().contains(&secret), "the server log reveals the secret");
     let db = database_bytes(live.data.path())?;
     assert!(!contains(&db, &secret), "the SQLite files hold the secret in plain text");
-    assert!(contains(&db, "API_KEY") && contains(&db, "prod"), "the env was stored (the grep can see plain text)");
+    assert!(
+        contains(&db, "API_KEY") && contains(&db, "prod"),
+        "the env was stored (the grep can see plain text)"
+    );
     let logs_dir = live.data.path().join("logs");
     for entry in walk(&logs_dir)? {
         let bytes = std::fs::read(&entry)?;

@@ -41,8 +41,9 @@ use server::{
     testkit::{
         docker::ensure_base_image,
         engine::{anyhow_of, quick_http_check, user},
+        free_port,
         instance::InstanceCleanup,
-        free_port, GitRepo, TestDataDir,
+        GitRepo, TestDataDir,
     },
 };
 use tempfile::TempDir;

@@ -396,10 +396,14 @@ async fn retention_keeps_rollback_targets_and_refuses_pruned_ones() -> anyhow::R
     .await?;
     let report = server::retention::run(&t.engine).await?;
     assert_eq!(report.deliveries_removed, 1, "only the old finished delivery goes: {report:?}");
-    let left: Vec<(String, String)> = sqlx::query_as("SELECT status, reason FROM webhook_deliveries ORDER BY id")
-        .fetch_all(&t.engine.db)
-        .await?;
-    assert_eq!(left, vec![("claimed".to_string(), "old".to_string()), ("built".to_string(), "new".to_string())]);
+    let left: Vec<(String, String)> =
+        sqlx::query_as("SELECT status, reason FROM webhook_deliveries ORDER BY id")
+            .fetch_all(&t.engine.db)
+            .await?;
+    assert_eq!(
+        left,
+        vec![("claimed".to_string(), "old".to_string()), ("built".to_string(), "new".to_string())]
+    );
     // Kept: v4 (newest build, live) and v3 (previous deployment); v1, v2 go.
     assert_eq!(report.images_removed.len(), 2, "{report:?}");
     let images: Vec<String> = {

@@ -38,7 +38,9 @@ pub fn NewServicePage() -> impl IntoView {
 fn NewService(project_id: i64, deployer: bool) -> impl IntoView {
     let navigate = use_navigate();
     let save = Save {
-        call: Callback::new(move |s: ServiceSettings| -> SaveCall { Box::pin(create_service(project_id, s)) }),
+        call: Callback::new(move |s: ServiceSettings| -> SaveCall {
+            Box::pin(create_service(project_id, s))
+        }),
         done: Callback::new(move |detail: ServiceDetail| {
             navigate(&format!("/services/{}", detail.id), Default::default())
         }),

@@ -13,13 +13,15 @@ use crate::{
     wire::{Caller, NewNotificationTarget, NotificationTargetView, Role},
 };
 
-const EVENTS: [&str; 5] = ["build.succeeded", "build.failed", "deploy.succeeded", "deploy.failed", "deploy.rolled_back"];
+const EVENTS: [&str; 5] =
+    ["build.succeeded", "build.failed", "deploy.succeeded", "deploy.failed", "deploy.rolled_back"];
 
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
     let session = use_session();
     let params = use_params_map();
-    let project = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
+    let project =
+        Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
     let targets = resource(move || project.get(), list_notification_targets);
     view! {
         <Suspense fallback=loading>
@@ -116,8 +118,12 @@ fn NewTargetForm(
         let events = chosen.with_untracked(|c| {
             EVENTS.iter().zip(c).filter(|(_, on)| **on).map(|(e, _)| e.to_string()).collect()
         });
-        let target =
-            NewNotificationTarget { name: name.get_untracked(), kind: kind.get_untracked(), url: url.get_untracked(), events };
+        let target = NewNotificationTarget {
+            name: name.get_untracked(),
+            kind: kind.get_untracked(),
+            url: url.get_untracked(),
+            events,
+        };
         create.run(create_notification_target(project, target), move |answer| match answer {
             Ok(t) => {
                 targets.update(|all| all.push(t));

@@ -123,7 +123,11 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
 }
 
 #[component]
-fn TokenRow(token: TokenView, tokens: RwSignal<Vec<TokenView>>, error: RwSignal<Option<String>>) -> impl IntoView {
+fn TokenRow(
+    token: TokenView,
+    tokens: RwSignal<Vec<TokenView>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let id = token.id;
     let revoke = Task::new();
     let on_revoke = move |_| {

@@ -2,12 +2,7 @@
 //! rollback (with its preview).
 
 use app::wire::{DeploymentView, HistoryPage, RollbackPlanView};
-use axum::{
-    extract::State,
-    http::StatusCode,
-    routing::get,
-    Json, Router,
-};
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -80,7 +75,11 @@ pub async fn deploy(
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments",
     params(("id" = i64, Path, description = "deployment id")),
     responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody)))]
-pub async fn get_deployment(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<DeploymentView> {
+pub async fn get_deployment(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    Id(id): Id,
+) -> ApiResult<DeploymentView> {
     reply(b.get_deployment(&caller, id).await)
 }
 

@@ -28,7 +28,11 @@ pub fn routes() -> Router<Backend> {
 #[utoipa::path(get, path = "/api/v1/services/{id}/webhook", tag = "webhooks",
     params(("id" = i64, Path, description = "service id")),
     responses((status = 200, body = WebhookInfoView), (status = 403, body = ErrorBody)))]
-pub async fn webhook_info(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<WebhookInfoView> {
+pub async fn webhook_info(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    Id(id): Id,
+) -> ApiResult<WebhookInfoView> {
     reply(b.webhook_info(&caller, id).await)
 }
 
@@ -86,7 +90,11 @@ pub async fn create_target(
 #[utoipa::path(delete, path = "/api/v1/notifications/{id}", tag = "notifications",
     params(("id" = i64, Path, description = "notification target id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn delete_target(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> Result<StatusCode, ApiError> {
+pub async fn delete_target(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
     b.delete_notification_target(&caller, id).await.map_err(ApiError)?;
     Ok(StatusCode::NO_CONTENT)
 }

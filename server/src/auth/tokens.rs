@@ -132,8 +132,11 @@ impl TokenStore {
         .fetch_one(&self.db)
         .await?;
         let stored = from_row(&row)?;
-        audit::record(&self.db, Event::by(caller, "token.create").target(format!("token:{}", stored.id)).detail(&name))
-            .await;
+        audit::record(
+            &self.db,
+            Event::by(caller, "token.create").target(format!("token:{}", stored.id)).detail(&name),
+        )
+        .await;
         Ok((stored, token))
     }
 
@@ -144,13 +147,12 @@ impl TokenStore {
             Caller::User { id, role, .. } => (*role == Role::Admin, *id),
             Caller::Anonymous => return Err(AccessError::Unauthenticated.into()),
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_tokens WHERE ? OR user_id = ? ORDER BY id DESC"
-        ))
-        .bind(all)
-        .bind(user_id)
-        .fetch_all(&self.db)
-        .await?;
+        let rows =
+            sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE ? OR user_id = ? ORDER BY id DESC"))
+                .bind(all)
+                .bind(user_id)
+                .fetch_all(&self.db)
+                .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -158,19 +160,18 @@ impl TokenStore {
     /// Revoking twice is harmless.
     pub async fn revoke(&self, caller: &Caller, token_id: i64) -> Result<ApiToken, TokenError> {
         require(caller, Role::Viewer)?;
-        let token = self
-            .list(caller)
-            .await?
-            .into_iter()
-            .find(|t| t.id == token_id)
-            .ok_or(TokenError::NotFound)?;
+        let token =
+            self.list(caller).await?.into_iter().find(|t| t.id == token_id).ok_or(TokenError::NotFound)?;
         sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now_rfc3339())
             .bind(token_id)
             .execute(&self.db)
             .await?;
-        audit::record(&self.db, Event::by(caller, "token.revoke").target(format!("token:{token_id}")).detail(&token.name))
-            .await;
+        audit::record(
+            &self.db,
+            Event::by(caller, "token.revoke").target(format!("token:{token_id}")).detail(&token.name),
+        )
+        .await;
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?"))
             .bind(token_id)
             .fetch_one(&self.db)
@@ -192,7 +193,9 @@ impl TokenStore {
         .await?;
         let Some(row) = row else { return Ok(Err(Rejected::Unknown)) };
         let now = Utc::now();
-        let expired = |at: Option<String>| at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).is_some_and(|t| t <= now);
+        let expired = |at: Option<String>| {
+            at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).is_some_and(|t| t <= now)
+        };
         if row.try_get::<Option<String>, _>("revoked_at")?.is_some() {
             return Ok(Err(Rejected::Revoked));
         }

@@ -8,7 +8,8 @@ use crate::{
     access::AccessError,
     audit,
     auth::{
-        password::PasswordError, setup::SetupError, team::TeamError, tokens::TokenError, LoginError, UserError,
+        password::PasswordError, setup::SetupError, team::TeamError, tokens::TokenError, LoginError,
+        UserError,
     },
     engine::EngineError,
     projects::ProjectError,

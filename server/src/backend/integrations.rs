@@ -3,8 +3,8 @@
 
 use app::{
     wire::{
-        AuditEventView, AuditQuery, Caller, DeliveryView, HistoryPage, JobView, NewNotificationTarget, NewToken,
-        NotificationTargetView, TokenView, WebhookInfoView,
+        AuditEventView, AuditQuery, Caller, DeliveryView, HistoryPage, JobView, NewNotificationTarget,
+        NewToken, NotificationTargetView, TokenView, WebhookInfoView,
     },
     AppError,
 };
@@ -103,7 +103,12 @@ impl ServerBackend {
         audit::list(&self.auth()?.db, caller, &filter).await.map_err(errors::audit)
     }
 
-    pub(super) async fn webhook(&self, caller: &Caller, service_id: i64, rotate: bool) -> Res<WebhookInfoView> {
+    pub(super) async fn webhook(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        rotate: bool,
+    ) -> Res<WebhookInfoView> {
         let engine = self.engine()?;
         let info = if rotate {
             engine.rotate_webhook_secret(caller, service_id).await
@@ -120,8 +125,11 @@ impl ServerBackend {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<DeliveryView>> {
-        let page =
-            self.engine()?.list_deliveries(caller, service_id, before, limit).await.map_err(errors::engine)?;
+        let page = self
+            .engine()?
+            .list_deliveries(caller, service_id, before, limit)
+            .await
+            .map_err(errors::engine)?;
         Ok(HistoryPage { items: page.items.into_iter().map(delivery_view).collect(), next: page.next })
     }
 
@@ -138,8 +146,11 @@ impl ServerBackend {
         t: NewNotificationTarget,
     ) -> Res<NotificationTargetView> {
         let new = NewTarget { name: t.name, kind: t.kind, url: t.url, events: t.events };
-        let target =
-            self.engine()?.create_notification_target(caller, project_id, new).await.map_err(errors::engine)?;
+        let target = self
+            .engine()?
+            .create_notification_target(caller, project_id, new)
+            .await
+            .map_err(errors::engine)?;
         Ok(target_view(target))
     }
 

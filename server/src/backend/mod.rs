@@ -10,10 +10,10 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildView, DeliveryView, JobView, NewNotificationTarget, NewToken,
-        NotificationTargetView, TokenView, WebhookInfoView, Caller, ConfigChange, DeploymentView, HistoryPage, LogLineView, ProjectView,
-        Role, RollbackPlanView, ServiceDetail, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus,
-        UserView,
+        AuditEventView, AuditQuery, BuildDetail, BuildView, Caller, ConfigChange, DeliveryView,
+        DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
+        NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings,
+        ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -371,7 +371,12 @@ impl Backend for ServerBackend {
         self.tokens(caller).await
     }
 
-    async fn create_token(&self, caller: &Caller, name: String, expires_in_days: Option<u32>) -> Res<NewToken> {
+    async fn create_token(
+        &self,
+        caller: &Caller,
+        name: String,
+        expires_in_days: Option<u32>,
+    ) -> Res<NewToken> {
         self.new_token(caller, &name, expires_in_days).await
     }
 
@@ -401,7 +406,11 @@ impl Backend for ServerBackend {
         self.deliveries(caller, service_id, before, limit).await
     }
 
-    async fn list_notification_targets(&self, caller: &Caller, project_id: i64) -> Res<Vec<NotificationTargetView>> {
+    async fn list_notification_targets(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+    ) -> Res<Vec<NotificationTargetView>> {
         self.targets(caller, project_id).await
     }
 

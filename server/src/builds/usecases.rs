@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_row, Build, COLUMNS};
 use crate::{
-    audit::{self, Event},
     access::require,
+    audit::{self, Event},
     engine::{Engine, EngineError, BUILD_JOB},
     history::{Page, PageRequest},
     jobs::{CancelOutcome, JobQueue, NewJob},

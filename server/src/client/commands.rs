@@ -120,8 +120,9 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
                 Some(t) => t,
                 None => previous_served(&client, id).await?,
             };
-            let d: DeploymentView =
-                client.post(&format!("api/v1/deployments/{target}/rollback"), &json!({ "reason": reason })).await?;
+            let d: DeploymentView = client
+                .post(&format!("api/v1/deployments/{target}/rollback"), &json!({ "reason": reason }))
+                .await?;
             finish_deployment(remote, &client, d, wait).await
         }
         ClientCommand::Logs { build_id, follow } => {
@@ -214,7 +215,8 @@ async fn previous_served(client: &Client, service_id: i64) -> anyhow::Result<i64
 async fn follow_log(client: &Client, build_id: i64, mut after: u64) -> anyhow::Result<String> {
     let mut retries = 0;
     loop {
-        let req = client.request(Method::GET, &format!("api/v1/builds/{build_id}/log/stream?after={after}"))?;
+        let req =
+            client.request(Method::GET, &format!("api/v1/builds/{build_id}/log/stream?after={after}"))?;
         let response = req.send().await.context("cannot reach the Slipway server")?;
         if !response.status().is_success() {
             let status = response.status();

@@ -109,9 +109,7 @@ impl Client {
 
 fn refusal(status: StatusCode, body: &[u8]) -> ApiRefusal {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| {
-        parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_string)
-    };
+    let field = |name: &str| parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_string);
     ApiRefusal {
         status: status.as_u16(),
         code: field("code").unwrap_or_else(|| "http".into()),

@@ -75,7 +75,8 @@ mod tests {
 
     #[test]
     fn parses_events_and_keeps_the_rest() {
-        let (events, rest) = parse(": keep-alive\n\nevent: line\nid: 3\ndata: {\"a\":1}\n\nevent: end\ndata: x");
+        let (events, rest) =
+            parse(": keep-alive\n\nevent: line\nid: 3\ndata: {\"a\":1}\n\nevent: end\ndata: x");
         assert_eq!(
             events,
             vec![SseEvent { event: "line".into(), id: Some("3".into()), data: "{\"a\":1}".into() }]

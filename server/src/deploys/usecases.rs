@@ -6,8 +6,8 @@ use sqlx::SqliteConnection;
 
 use super::{from_row, DeployConfig, Deployment, DeploymentStatus, COLUMNS};
 use crate::{
-    audit::{self, Event},
     access::require,
+    audit::{self, Event},
     engine::{deploy_timeout, Engine, EngineError, DEPLOY_JOB},
     history::{Page, PageRequest},
     jobs::{JobQueue, NewJob},
@@ -73,8 +73,11 @@ impl Engine {
             Some(b) => format!("build:{b}"),
             None => format!("image {image_id}"),
         };
-        audit::record(&self.db, Event::by(caller, "deploy.create").target(format!("deployment:{id}")).detail(what))
-            .await;
+        audit::record(
+            &self.db,
+            Event::by(caller, "deploy.create").target(format!("deployment:{id}")).detail(what),
+        )
+        .await;
         self.deployment(id).await
     }
 

@@ -24,15 +24,16 @@ pub fn Controls(current: RwSignal<BuildView>, deployer: bool) -> impl IntoView {
         action_error.set(None);
         let b = build.get_untracked();
         let r = reason.get_untracked().trim().to_string();
-        deploy.run(deploy_build(b.service_id, Some(b.id), Some(r).filter(|r| !r.is_empty())), move |answer| {
-            match answer {
+        deploy.run(
+            deploy_build(b.service_id, Some(b.id), Some(r).filter(|r| !r.is_empty())),
+            move |answer| match answer {
                 Ok(d) => deployed.set(Some(d)),
                 Err(e) => {
                     deployed.set(None);
                     action_error.set(Some(error_text(&e)));
                 }
-            }
-        });
+            },
+        );
     };
     let on_cancel = move |_| {
         action_error.set(None);

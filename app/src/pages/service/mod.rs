@@ -54,8 +54,7 @@ pub fn ServicePage() -> impl IntoView {
     let service = resource(move || id.get(), |id| with_id(id, get_service));
     let chart = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, Some(50))));
     let builds = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
-    let deployments =
-        resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
+    let deployments = resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
     view! {
         <Suspense fallback=loading>
             {move || Suspend::new(async move {

@@ -60,10 +60,9 @@ pub fn RollbackDialog(state: Rollback, on_done: Callback<DeploymentView>) -> imp
     let Rollback { node, preview, plan, confirm, refused, target, reason } = state;
     let error = move || {
         let from_preview = plan.get().and_then(Result::err);
-        refused
-            .get()
-            .or(from_preview)
-            .map(|e| view! { <p id="rollback-error" class="error" role="alert">{error_text(&e)}</p> }.into_any())
+        refused.get().or(from_preview).map(|e| {
+            view! { <p id="rollback-error" class="error" role="alert">{error_text(&e)}</p> }.into_any()
+        })
     };
     let ready = move || !preview.pending() && plan.with(|p| matches!(p, Some(Ok(_))));
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
