@@ -26,9 +26,12 @@ use crate::{
 };
 
 pub async fn resolve_caller(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
-    // `/metrics` checks its own bearer token (SLIPWAY_METRICS_TOKEN), never an API token.
-    let bearer =
-        req.headers().get(http::header::AUTHORIZATION).filter(|_| req.uri().path() != crate::metrics::PATH);
+    // `/metrics` checks its own bearer token (SLIPWAY_METRICS_TOKEN), never an
+    // API token; forge webhooks are authenticated by their signature or token
+    // alone (Gitea may send a configured `Authorization` header of its own).
+    let path = req.uri().path();
+    let own_auth = path == crate::metrics::PATH || path.starts_with("/hooks/");
+    let bearer = req.headers().get(http::header::AUTHORIZATION).filter(|_| !own_auth);
     let caller = if let Some(header) = bearer {
         match caller_from_bearer(&auth, header).await {
             Ok(caller) => caller,

@@ -136,7 +136,9 @@ fn table() -> Vec<Row> {
             )
         }),
         row(M::GET, "/api/v1/tokens", None, 200, |_| ("/api/v1/tokens".into(), None)),
-        row(M::POST, "/api/v1/tokens", None, 201, |f| {
+        // Every credential here is a token, and a token never mints another
+        // (it could outlive its own expiry or revocation): 403 for all.
+        row(M::POST, "/api/v1/tokens", None, 403, |f| {
             (
                 "/api/v1/tokens".into(),
                 Some(json!({ "name": format!("made-{}", f.tag), "expires_in_days": 7 })),

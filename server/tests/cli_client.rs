@@ -296,6 +296,33 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     let tail = failed.log_tail.clone().unwrap_or_default();
     assert!(tail.contains("started with ********"), "the container's output is kept, masked: {tail:?}");
 
+    // A failing step whose command line and output hold the value: the
+    // error stored on the build and the job (and shown by the API, logged
+    // by the worker) is masked too.
+    repo.write("Dockerfile", &format!("FROM {BASE_IMAGE}\nRUN echo \"the key is {secret}\" && false\n"))?;
+    repo.commit("fail while echoing the secret")?;
+    let (status, body) = live
+        .api(reqwest::Method::POST, &format!("/api/v1/services/{}/builds", svc.id), Some(json!({})))
+        .await?;
+    assert_eq!(status, 202, "{body}");
+    let failing_build: BuildView = serde_json::from_str(&body)?;
+    let broken =
+        server::testkit::wait::wait_until("failing build finished", Duration::from_secs(120), || async {
+            let d: BuildDetail = live
+                .json(reqwest::Method::GET, &format!("/api/v1/builds/{}", failing_build.id), None)
+                .await?;
+            Ok((!d.build.is_active()).then_some(d.build))
+        })
+        .await?;
+    assert_eq!(broken.status, "failed");
+    let error = broken.error.clone().unwrap_or_default();
+    assert!(error.contains("********"), "the failing step is named, masked: {error:?}");
+    responses
+        .push(live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}", failing_build.id), None).await?.1);
+    responses.push(
+        live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}/log", failing_build.id), None).await?.1,
+    );
+
     for path in [
         format!("/api/v1/services/{}", svc.id),
         format!("/api/v1/services/{}/deployments", svc.id),

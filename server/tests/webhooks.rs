@@ -679,7 +679,14 @@ async fn gitlab_tokens_and_gitea_signatures_are_accepted() -> anyhow::Result<()>
     // The same delivery id through another forge's path is another delivery.
     let tea_as_hub = Delivery { forge: Forge::Github, ..tea.clone() };
     assert_eq!(hooks.deliver(&tea_as_hub, &secret).await?.status, StatusCode::ACCEPTED);
-    assert_eq!(hooks.queued(service.id).await?, (4, 4));
+    // Gitea's optional "Authorization header" setting: not an API token, so
+    // it neither signs anyone in nor refuses the signed delivery.
+    let with_header = Delivery::push(Forge::Gitea, service.id, "refs/heads/main", &second);
+    let mut headers = with_header.headers(&secret);
+    headers.push(("Authorization".into(), "Bearer set-in-gitea".into()));
+    let reply = hooks.post(&with_header.path(), &headers, Body::from(with_header.body.clone())).await?;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+    assert_eq!(hooks.queued(service.id).await?, (5, 5));
     Ok(())
 }
 

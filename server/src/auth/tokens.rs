@@ -33,6 +33,10 @@ pub enum TokenError {
     Invalid { field: &'static str, message: String },
     #[error("no such token")]
     NotFound,
+    /// A token may not mint tokens: a leaked or expiring one could outlive
+    /// its own expiry or revocation that way.
+    #[error("API tokens are created when signed in to the dashboard, not with another token")]
+    FromToken,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -99,9 +103,12 @@ impl TokenStore {
         expires_in_days: Option<u32>,
     ) -> Result<(ApiToken, String), TokenError> {
         require(caller, Role::Viewer)?;
-        let Caller::User { id: user_id, .. } = caller else {
+        let Caller::User { id: user_id, via, .. } = caller else {
             return Err(AccessError::Unauthenticated.into());
         };
+        if *via == Via::Token {
+            return Err(TokenError::FromToken);
+        }
         let name = check_name(name)?;
         let expires_at = match expires_in_days {
             None => None,

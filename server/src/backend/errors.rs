@@ -100,6 +100,7 @@ pub fn token(e: TokenError) -> AppError {
         TokenError::Access(e) => access(e),
         TokenError::Invalid { field: f, message } => field(f, message),
         TokenError::NotFound => AppError::NotFound("token".into()),
+        TokenError::FromToken => AppError::Forbidden(e.to_string()),
         TokenError::Db(_) => internal(e.into()),
     }
 }

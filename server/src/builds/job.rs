@@ -121,8 +121,12 @@ impl BuildHandler {
                 ) {
                     let _ = log.line(LogStream::System, &format!("Build failed: {e:#}")).await;
                 }
+                // The error becomes the build's and the job's `error`, a
+                // worker log line and a notification: a failing step's
+                // output may hold a secret the Dockerfile printed.
+                let redacted = anyhow::anyhow!(log.redact(&format!("{e:#}")));
                 let _ = log.finish().await;
-                Err(e)
+                Err(redacted)
             }
         }
     }

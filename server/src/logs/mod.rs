@@ -226,6 +226,13 @@ impl LogWriter {
         self.next_seq - 1
     }
 
+    /// `text` with this build's secret values masked, for whatever leaves
+    /// the log by another way (the error stored on the build and the job,
+    /// logged by the worker, sent in notifications).
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.apply(text).into_owned()
+    }
+
     /// Writes `text` as one line per '\n' (a final '\n' ends the last line,
     /// '\r' is dropped), after redacting secrets. The lines are flushed to
     /// the OS before being broadcast. Pass whole chunks of output at once:
