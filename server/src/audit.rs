@@ -41,6 +41,19 @@ impl Source {
     }
 }
 
+impl Source {
+    /// The source recorded for what a build's trigger started later (the
+    /// deploy queued after it succeeded).
+    pub fn of_trigger(trigger: &str) -> Source {
+        match trigger {
+            "api" => Source::Api,
+            "webhook" => Source::Webhook,
+            "cli" => Source::Cli,
+            _ => Source::Dashboard,
+        }
+    }
+}
+
 /// One audit event to write.
 #[derive(Debug, Clone)]
 pub struct Event {

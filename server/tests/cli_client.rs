@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::Context;
 use app::wire::{
-    BuildDetail, BuildView, DeploymentView, EnvVar, LogLineView, ProjectView, Role, ServiceDetail,
+    BuildDetail, BuildView, DeploymentView, EnvVar, JobView, LogLineView, ProjectView, Role, ServiceDetail,
     ServiceSettings,
 };
 use bollard::Docker;
@@ -253,6 +253,10 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     .await;
     let done = done?;
     assert_eq!(done.status, "succeeded", "{:?}", done.error);
+    // The build names its job; the jobs endpoint reports its end.
+    let job_id = build.job_id.context("a queued build names its job")?;
+    let job: JobView = live.json(reqwest::Method::GET, &format!("/api/v1/jobs/{job_id}"), None).await?;
+    assert_eq!((job.id, job.kind.as_str(), job.status.as_str()), (job_id, "build", "succeeded"), "{job:?}");
     let (_, log_body) =
         live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}/log", build.id), None).await?;
     let lines: Vec<LogLineView> = serde_json::from_str(&log_body)?;

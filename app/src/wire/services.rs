@@ -134,6 +134,8 @@ pub struct BuildView {
     pub id: i64,
     pub service_id: i64,
     pub number: i64,
+    /// The job running it: status and progress at `/api/v1/jobs/{id}`.
+    pub job_id: Option<i64>,
     pub commit_sha: Option<String>,
     pub git_ref: String,
     /// manual, api, webhook, cli.
@@ -191,6 +193,8 @@ pub struct DeploymentView {
     pub id: i64,
     pub service_id: i64,
     pub build_id: Option<i64>,
+    /// The job running it: status and progress at `/api/v1/jobs/{id}`.
+    pub job_id: Option<i64>,
     pub build_number: Option<i64>,
     pub commit_sha: Option<String>,
     pub image_id: String,

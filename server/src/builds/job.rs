@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::{from_row, usecases::BuildPayload, Build, COLUMNS};
 use crate::{
+    audit::{self, Event, Source},
     docker::{
         build::{build_image, image_tags, BuildError, BuildRequest},
         labels,
@@ -207,16 +208,25 @@ impl BuildHandler {
         .bind(build.id)
         .execute(&mut *tx)
         .await?;
+        let actor = build.actor.clone().unwrap_or_else(|| "slipway".into());
+        let mut deployment = None;
         if deploy {
-            let actor = build.actor.clone().unwrap_or_else(|| "slipway".into());
             let reason = format!("build #{} ({})", build.number, build.trigger);
-            self.engine
-                .queue_deployment(&mut tx, service, image_id, Some(build.id), Some(reason), &actor, None)
-                .await?;
+            deployment = Some(
+                self.engine
+                    .queue_deployment(&mut tx, service, image_id, Some(build.id), Some(reason), &actor, None)
+                    .await?,
+            );
         }
         tx.commit().await?;
-        if deploy {
+        if let Some(id) = deployment {
             self.engine.queue.notify();
+            let event = Event::from(actor, Source::of_trigger(&build.trigger), "deploy.create");
+            audit::record(
+                &self.engine.db,
+                event.target(format!("deployment:{id}")).detail(format!("build:{} (auto-deploy)", build.id)),
+            )
+            .await;
         }
         tracing::info!(image_id, deploy, "build succeeded");
         Ok(())
