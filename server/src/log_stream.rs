@@ -12,7 +12,7 @@ use std::{convert::Infallible, time::Duration};
 
 use app::{wire::Caller, AppError};
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -26,7 +26,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::{backend::errors, engine::Engine};
+use crate::{
+    api::extract::{Id, Params},
+    backend::errors,
+    engine::Engine,
+};
 
 /// How long to wait before looking again when a build has no live log yet
 /// (queued) or between attempts.
@@ -69,8 +73,8 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 pub async fn stream(
     State(engine): State<Engine>,
     caller: Option<Extension<Caller>>,
-    Path(build_id): Path<i64>,
-    Query(query): Query<StreamQuery>,
+    Id(build_id): Id,
+    Params(query): Params<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let caller = caller.map(|Extension(c)| c).unwrap_or(Caller::Anonymous);

@@ -586,3 +586,25 @@ fn the_judge_catches_echoes_leaks_and_wrong_refusals() {
     assert!(!judge(&reply(422, "invalid_field", "git_ref: too long"), &says, &canary).is_empty());
     canary.assert_untouched();
 }
+
+/// Unknown API paths and bad path or query values of the log stream answer
+/// in the API's JSON error shape, not with the dashboard's HTML or axum's
+/// plain-text rejections.
+#[tokio::test]
+async fn unknown_paths_and_bad_stream_parameters_get_json_errors() -> anyhow::Result<()> {
+    let api = api().await?;
+    for (uri, status) in [
+        ("/api/v1/nope", 404),
+        ("/api/v1/builds/1/nope/deeper", 404),
+        ("/api/v1/builds/abc/log/stream", 422),
+        ("/api/v1/builds/1/log/stream?after=x", 422),
+    ] {
+        let reply = api.send(Method::GET, uri, Body::empty()).await?;
+        assert_eq!(reply.status, status, "{uri}: {reply:?}");
+        assert!(reply.content_type.starts_with("application/json"), "{uri}: {reply:?}");
+        let body: serde_json::Value = serde_json::from_str(&reply.body)?;
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(body["error"]["code"].is_string() && !message.is_empty(), "{uri}: {body}");
+    }
+    Ok(())
+}

@@ -292,11 +292,12 @@ async fn a_push_builds_exactly_the_pushed_commit_and_deploys_it_when_auto_deploy
     assert_eq!((audit.0.as_str(), audit.1.as_str()), ("webhook:github", "webhook"));
     assert!(audit.2.contains(&pushed), "{}", audit.2);
     // The deploy that auto-deploy queued is audited too, with the push's actor.
-    let deployed: (String, String) =
-        sqlx::query_as("SELECT actor, source FROM audit_events WHERE action = 'deploy.create' AND target = ?")
-            .bind(format!("deployment:{}", deployment.id))
-            .fetch_one(&hooks.engine().db)
-            .await?;
+    let deployed: (String, String) = sqlx::query_as(
+        "SELECT actor, source FROM audit_events WHERE action = 'deploy.create' AND target = ?",
+    )
+    .bind(format!("deployment:{}", deployment.id))
+    .fetch_one(&hooks.engine().db)
+    .await?;
     assert_eq!((deployed.0.as_str(), deployed.1.as_str()), ("webhook:github", "webhook"));
     Ok(())
 }

@@ -36,6 +36,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
         .merge(account::routes())
         .merge(integrations::routes())
         .route("/api/v1/openapi.json", get(openapi_json))
+        // Unknown API paths answer in the API's error shape, not with the
+        // dashboard's HTML page (static routes win over this wildcard).
+        .route("/api/v1/{*rest}", axum::routing::any(unknown_path))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(backend)
 }
@@ -96,6 +99,14 @@ impl Modify for BearerAuth {
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
+
+async fn unknown_path() -> axum::response::Response {
+    crate::log_stream::json_error(
+        http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API path (see /api/v1/openapi.json)",
+    )
+}
 
 /// The OpenAPI document (public, like any API's reference).
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
