@@ -13,6 +13,7 @@ use crate::{
     engine::{Engine, EngineError},
     projects::{Project, ProjectError, ProjectStore, Service, ServiceSpec},
     service_env::{self, EnvInput, EnvView},
+    validate,
 };
 
 /// One service on the overview: its live deployment and newest build.
@@ -117,6 +118,20 @@ impl Engine {
     ) -> Result<ServiceView, EngineError> {
         let actor = require(caller, Role::Deployer)?;
         service_env::check(env)?;
+        // Views show the git URL with its password masked; the form sends
+        // that back unchanged, which keeps the stored credentials.
+        let current = self.projects().get_service(service_id).await.ok();
+        let kept;
+        let spec = match current {
+            Some(c)
+                if spec.git_url != c.spec.git_url
+                    && spec.git_url == validate::redact_url(&c.spec.git_url) =>
+            {
+                kept = ServiceSpec { git_url: c.spec.git_url, ..spec.clone() };
+                &kept
+            }
+            _ => spec,
+        };
         // Validate the spec before anything is written, so a refused field
         // leaves the environment untouched too.
         spec.validate()?;

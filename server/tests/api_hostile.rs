@@ -608,3 +608,34 @@ async fn unknown_paths_and_bad_stream_parameters_get_json_errors() -> anyhow::Re
     }
     Ok(())
 }
+
+/// A password in a service's git URL is a credential: the API shows it
+/// masked, and saving the settings back unchanged keeps the stored one.
+#[tokio::test]
+async fn git_url_passwords_are_masked_and_kept_when_sent_back() -> anyhow::Result<()> {
+    let api = api().await?;
+    let f = fixture(&api).await?;
+    let real = "https://ci:tok3n-value@example.com/shop/private.git";
+    let mut s = f.stored.clone();
+    s.git_url = real.into();
+    let service = format!("/api/v1/services/{}", f.service);
+    let reply = api.send(Method::PUT, &service, json!(s).to_string()).await?;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(!reply.body.contains("tok3n-value"), "the password is never shown: {}", reply.body);
+    let shown: ServiceDetail = serde_json::from_str(&reply.body)?;
+    assert_eq!(shown.settings.git_url, "https://ci:********@example.com/shop/private.git");
+
+    // The form sends the masked URL back with another change.
+    let mut again = shown.settings.clone();
+    again.branch = "release".into();
+    let reply = api.send(Method::PUT, &service, json!(again).to_string()).await?;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let get = api.send(Method::GET, &service, Body::empty()).await?;
+    assert!(!get.body.contains("tok3n-value"), "{}", get.body);
+    let (url, branch): (String, String) = sqlx::query_as("SELECT git_url, branch FROM services WHERE id = ?")
+        .bind(f.service)
+        .fetch_one(&api.engine.db)
+        .await?;
+    assert_eq!((url.as_str(), branch.as_str()), (real, "release"), "the stored credentials are kept");
+    Ok(())
+}

@@ -92,7 +92,8 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
         host,
         settings: ServiceSettings {
             name: s.name,
-            git_url: s.git_url,
+            // A password in the URL is a credential: masked, like secrets.
+            git_url: crate::validate::redact_url(&s.git_url),
             branch: s.branch,
             context_path: s.context_path,
             dockerfile_path: s.dockerfile_path,
