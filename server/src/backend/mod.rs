@@ -72,11 +72,20 @@ impl ServerBackend {
         Ok(convert::deployment(d, build.as_ref()))
     }
 
+    /// A page of deployments with their builds, read in one query.
     async fn deployment_page(&self, page: Page<Deployment>) -> Res<HistoryPage<DeploymentView>> {
-        let mut items = Vec::with_capacity(page.items.len());
-        for d in page.items {
-            items.push(self.deployment_view(d).await?);
-        }
+        let mut ids: Vec<i64> = page.items.iter().filter_map(|d| d.build_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let builds = self.engine()?.builds_by_id(&ids).await.map_err(errors::engine)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|d| {
+                let build = d.build_id.and_then(|id| builds.iter().find(|b| b.id == id));
+                convert::deployment(d, build)
+            })
+            .collect();
         Ok(HistoryPage { items, next: page.next })
     }
 }

@@ -153,6 +153,23 @@ impl Engine {
         Ok(from_row(&row)?)
     }
 
+    /// Several builds by id in one query, for a page of deployments
+    /// (internal, no role check). Missing ids are left out.
+    pub async fn builds_by_id(&self, ids: &[i64]) -> Result<Vec<Build>, EngineError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only placeholders are formatted in; the ids are bound.
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!("SELECT {COLUMNS} FROM builds WHERE id IN ({marks})");
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.db).await?;
+        Ok(rows.iter().map(from_row).collect::<anyhow::Result<_>>()?)
+    }
+
     /// The service's newest build, if any (internal, no role check).
     pub async fn latest_build(&self, service_id: i64) -> Result<Option<Build>, EngineError> {
         let row = sqlx::query(&format!(
