@@ -31,8 +31,9 @@ pub struct ServiceView {
 }
 
 impl Engine {
+    /// The store, sealing credentials in git URLs.
     fn projects(&self) -> ProjectStore {
-        ProjectStore::new(self.db.clone())
+        ProjectStore::sealing(self.db.clone(), self.secrets.clone())
     }
 
     /// Every project with its services, each with its live deployment and
@@ -118,16 +119,16 @@ impl Engine {
     ) -> Result<ServiceView, EngineError> {
         let actor = require(caller, Role::Deployer)?;
         service_env::check(env)?;
-        // Views show the git URL with its password masked; the form sends
-        // that back unchanged, which keeps the stored credentials.
-        let current = self.projects().get_service(service_id).await.ok();
+        // Views show the git URL with its credentials masked; the form sends
+        // that back unchanged, which keeps the stored (sealed) credentials.
+        let current = match self.projects().get_service(service_id).await {
+            Ok(c) => Some(c.real_git_url(&self.secrets)?),
+            Err(_) => None,
+        };
         let kept;
         let spec = match current {
-            Some(c)
-                if spec.git_url != c.spec.git_url
-                    && spec.git_url == validate::redact_url(&c.spec.git_url) =>
-            {
-                kept = ServiceSpec { git_url: c.spec.git_url, ..spec.clone() };
+            Some(real) if spec.git_url != real && spec.git_url == validate::redact_url(&real) => {
+                kept = ServiceSpec { git_url: real, ..spec.clone() };
                 &kept
             }
             _ => spec,

@@ -14,6 +14,7 @@ use sqlx::{sqlite::SqliteRow, Row};
 
 use crate::{
     db::{now_rfc3339, Db},
+    secrets::Secrets,
     validate::{self, ValidationError},
 };
 
@@ -197,7 +198,11 @@ impl ServiceSpec {
 pub struct Service {
     pub id: i64,
     pub project_id: i64,
+    /// `spec.git_url` has any credentials masked when they are sealed here
+    /// (see [`Service::real_git_url`]).
     pub spec: ServiceSpec,
+    /// The git URL with its credentials, sealed; `None` when it has none.
+    pub git_url_sealed: Option<String>,
     pub next_build_number: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -290,7 +295,7 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, next_build_number, created_at, updated_at";
+     drain_secs, domain, git_url_sealed, next_build_number, created_at, updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -345,10 +350,21 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             drain_secs: int(row, "drain_secs")?,
             domain: row.try_get("domain")?,
         },
+        git_url_sealed: row.try_get("git_url_sealed")?,
         next_build_number: row.try_get("next_build_number")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+impl Service {
+    /// The git URL to fetch from, credentials included.
+    pub fn real_git_url(&self, secrets: &Secrets) -> Result<String> {
+        match &self.git_url_sealed {
+            Some(sealed) => secrets.open(sealed).map_err(|e| corrupt("git_url_sealed", e)),
+            None => Ok(self.spec.git_url.clone()),
+        }
+    }
 }
 
 /// Binds a service's settings in the column order shared by INSERT and UPDATE.
@@ -415,11 +431,34 @@ impl SpecRow {
 #[derive(Clone)]
 pub struct ProjectStore {
     db: Db,
+    /// Seals git URL credentials; without it they are stored as given.
+    sealer: Option<Secrets>,
 }
 
 impl ProjectStore {
     pub fn new(db: Db) -> Self {
-        ProjectStore { db }
+        ProjectStore { db, sealer: None }
+    }
+
+    /// A store that keeps git URL credentials sealed (what every use-case
+    /// that takes a URL from a user goes through).
+    pub fn sealing(db: Db, secrets: Secrets) -> Self {
+        ProjectStore { db, sealer: Some(secrets) }
+    }
+
+    /// The validated spec to store, with its git URL's credentials masked,
+    /// and the sealed URL when it carried any.
+    fn for_storage(&self, spec: &ServiceSpec) -> Result<(ServiceSpec, Option<String>)> {
+        let mut spec = spec.validate()?;
+        let masked = validate::redact_url(&spec.git_url);
+        let sealed = match &self.sealer {
+            Some(sealer) if masked != spec.git_url => Some(sealer.seal(&spec.git_url)),
+            _ => None,
+        };
+        if sealed.is_some() {
+            spec.git_url = masked;
+        }
+        Ok((spec, sealed))
     }
 
     pub async fn create_project(&self, name: &str) -> Result<Project> {
@@ -499,18 +538,19 @@ impl ProjectStore {
     }
 
     pub async fn create_service(&self, project_id: i64, spec: &ServiceSpec) -> Result<Service> {
-        let spec = spec.validate()?;
+        let (spec, sealed) = self.for_storage(spec)?;
         let cols = SpecRow::new(&spec)?;
         let now = now_rfc3339();
         let sql = format!(
             "INSERT INTO services (project_id, name, git_url, branch, context_path, dockerfile_path, \
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
-                 auto_deploy, build_timeout_secs, drain_secs, domain, created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
+                 auto_deploy, build_timeout_secs, drain_secs, domain, git_url_sealed, created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
+            .bind(&sealed)
             .bind(&now)
             .bind(&now)
             .bind(project_id)
@@ -523,17 +563,18 @@ impl ProjectStore {
 
     /// Replaces a service's settings (its name included).
     pub async fn update_service(&self, id: i64, spec: &ServiceSpec) -> Result<Service> {
-        let spec = spec.validate()?;
+        let (spec, sealed) = self.for_storage(spec)?;
         let cols = SpecRow::new(&spec)?;
         let sql = format!(
             "UPDATE services SET name = ?, git_url = ?, branch = ?, context_path = ?, dockerfile_path = ?, \
                  build_args = ?, port = ?, health_kind = ?, health_path = ?, health_command = ?, \
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
-                 build_timeout_secs = ?, drain_secs = ?, domain = ?, updated_at = ? \
+                 build_timeout_secs = ?, drain_secs = ?, domain = ?, git_url_sealed = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
+            .bind(&sealed)
             .bind(now_rfc3339())
             .bind(id)
             .fetch_optional(&self.db)

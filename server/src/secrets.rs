@@ -28,6 +28,7 @@ pub enum SecretsError {
 }
 
 /// Seals and opens secret values.
+#[derive(Clone)]
 pub struct Secrets {
     cipher: Aes256Gcm,
 }

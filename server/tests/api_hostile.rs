@@ -632,10 +632,18 @@ async fn git_url_passwords_are_masked_and_kept_when_sent_back() -> anyhow::Resul
     assert_eq!(reply.status, 200, "{reply:?}");
     let get = api.send(Method::GET, &service, Body::empty()).await?;
     assert!(!get.body.contains("tok3n-value"), "{}", get.body);
-    let (url, branch): (String, String) = sqlx::query_as("SELECT git_url, branch FROM services WHERE id = ?")
-        .bind(f.service)
-        .fetch_one(&api.engine.db)
-        .await?;
-    assert_eq!((url.as_str(), branch.as_str()), (real, "release"), "the stored credentials are kept");
+    let (url, sealed, branch): (String, Option<String>, String) =
+        sqlx::query_as("SELECT git_url, git_url_sealed, branch FROM services WHERE id = ?")
+            .bind(f.service)
+            .fetch_one(&api.engine.db)
+            .await?;
+    assert_eq!(
+        (url.as_str(), branch.as_str()),
+        ("https://ci:********@example.com/shop/private.git", "release")
+    );
+    let sealed = sealed.unwrap_or_default();
+    assert!(!sealed.is_empty() && !sealed.contains("tok3n-value"), "sealed at rest: {sealed}");
+    let stored = server::projects::ProjectStore::new(api.engine.db.clone()).get_service(f.service).await?;
+    assert_eq!(stored.real_git_url(&api.engine.secrets)?, real, "the credentials are kept");
     Ok(())
 }

@@ -144,7 +144,8 @@ impl BuildHandler {
         self.progress(ctx, build.id, "checkout", 5).await?;
         let workspace = self.engine.workspace(build.id);
         self.remove_workspace(build.id).await;
-        let checkout = git::checkout(&service.spec.git_url, &build.git_ref, &workspace, log).await?;
+        let url = service.real_git_url(&self.engine.secrets)?;
+        let checkout = git::checkout(&url, &build.git_ref, &workspace, log).await?;
         sqlx::query("UPDATE builds SET commit_sha = ? WHERE id = ?")
             .bind(&checkout.commit)
             .bind(build.id)
