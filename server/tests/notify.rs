@@ -239,10 +239,16 @@ async fn a_build_notifies_webhook_after_a_retry_and_slack_while_a_dead_target_bl
     let built = build(&t, service.id, false).await?;
     eprintln!("build took {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(built.status, JobStatus::Succeeded, "{:?}", built.error);
-    let build_job: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-        .bind(built.job_id)
-        .fetch_one(&t.engine.db)
-        .await?;
+    // The build row is final before its job row (the job ends after its
+    // completion hook): wait for the job to leave `running`.
+    let build_job = wait_until("the build's job ends", DELIVERY_LIMIT, || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+            .bind(built.job_id)
+            .fetch_one(&t.engine.db)
+            .await?;
+        Ok((status != "running").then_some(status))
+    })
+    .await?;
     assert_eq!(build_job, "succeeded", "a dead target must not fail the build's job");
 
     // The flaky receiver: 500 first, then the same notification after ~1 s.
