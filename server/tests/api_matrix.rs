@@ -19,14 +19,11 @@ use serde_json::{json, Value};
 use server::{
     api::ApiDoc,
     auth::Auth,
-    builds::TriggerBuild,
-    deploys::DeployRequest,
     engine::Engine,
-    notify::NewTarget,
-    projects::{ProjectStore, ServiceSpec},
+    projects::ProjectStore,
     testkit::{
-        app::OpenedApp,
-        engine::{anyhow_of, user},
+        app::{sealed_webhook_secret, seed_history, OpenedApp, Seeded},
+        engine::anyhow_of,
         DockerKit, TestDataDir, BASE_IMAGE,
     },
 };
@@ -239,62 +236,30 @@ impl Matrix {
     }
 
     async fn fixture(&self, tag: &'static str, owner: &server::auth::User) -> anyhow::Result<Fixture> {
-        let store = ProjectStore::new(self.engine.db.clone());
-        let project = store.create_project(&format!("prj-{tag}")).await?;
-        let spec = ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080);
-        let service = store.create_service(project.id, &spec).await?;
-        let deployer = user(Role::Deployer);
-        let trigger = || TriggerBuild {
-            service_id: service.id,
-            git_ref: None,
-            trigger: "manual".into(),
-            deploy: false,
-        };
-        let queued = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
-        let good = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
-        sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")
-            .bind(&self.image_id)
-            .bind(good.id)
-            .execute(&self.engine.db)
-            .await?;
-        let req =
-            DeployRequest { service_id: service.id, build_id: Some(good.id), image: None, reason: None };
-        let old = self.engine.deploy(&deployer, req).await.map_err(anyhow_of)?;
-        sqlx::query("UPDATE deployments SET status = 'superseded' WHERE id = ?")
-            .bind(old.id)
-            .execute(&self.engine.db)
-            .await?;
+        let seeded = seed_history(&self.engine, &self.image_id, tag).await?;
         let (spare, _) = self.auth.tokens.create(&owner.caller(), "spare", None).await?;
-        let admin = user(Role::Admin);
-        self.engine.webhook_info(&admin, service.id).await.map_err(anyhow_of)?;
-        let new = NewTarget {
-            name: "fixture".into(),
-            kind: "slack".into(),
-            url: "https://hooks.example.com/T/B/x".into(),
-            events: vec!["deploy.failed".into()],
-        };
-        let target =
-            self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+        let Seeded {
+            project,
+            service,
+            queued_build,
+            job,
+            good_build,
+            old_deployment,
+            webhook_secret,
+            target,
+        } = seeded;
         Ok(Fixture {
             tag,
-            project: project.id,
-            service: service.id,
-            queued_build: queued.id,
-            job: queued.job_id.unwrap_or_default(),
-            good_build: good.id,
-            old_deployment: old.id,
+            project,
+            service,
+            queued_build,
+            job,
+            good_build,
+            old_deployment,
             spare_token: spare.id,
-            webhook_secret: self.sealed_secret(service.id).await?,
-            target: target.id,
+            webhook_secret,
+            target,
         })
-    }
-
-    async fn sealed_secret(&self, service_id: i64) -> anyhow::Result<String> {
-        let sealed: Option<String> = sqlx::query_scalar("SELECT webhook_secret FROM services WHERE id = ?")
-            .bind(service_id)
-            .fetch_one(&self.engine.db)
-            .await?;
-        sealed.ok_or_else(|| anyhow::anyhow!("service {service_id} has no webhook secret"))
     }
 
     /// Whether each mutating row's work is visible in the fixture.
@@ -331,7 +296,7 @@ impl Matrix {
             ),
             (
                 "POST /api/v1/services/{id}/webhook/rotate",
-                self.sealed_secret(f.service).await? != f.webhook_secret,
+                sealed_webhook_secret(&self.engine, f.service).await? != f.webhook_secret,
             ),
             (
                 "POST /api/v1/projects/{id}/notifications",

@@ -20,15 +20,12 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use server::{
     auth::{password, Auth},
-    builds::TriggerBuild,
-    deploys::DeployRequest,
     engine::Engine,
     jobs::JobStatus,
-    notify::NewTarget,
-    projects::{ProjectStore, ServiceSpec},
+    projects::ProjectStore,
     testkit::{
-        app::OpenedApp,
-        engine::{anyhow_of, user},
+        app::{sealed_webhook_secret, seed_history, OpenedApp, Seeded},
+        engine::anyhow_of,
         DockerKit, TestDataDir, BASE_IMAGE,
     },
 };
@@ -166,14 +163,6 @@ fn table() -> Vec<Row> {
     ]
 }
 
-async fn sealed_secret(engine: &Engine, service_id: i64) -> anyhow::Result<String> {
-    let sealed: Option<String> = sqlx::query_scalar("SELECT webhook_secret FROM services WHERE id = ?")
-        .bind(service_id)
-        .fetch_one(&engine.db)
-        .await?;
-    sealed.ok_or_else(|| anyhow::anyhow!("service {service_id} has no webhook secret"))
-}
-
 fn settings(name: &str) -> ServiceSettings {
     ServiceSettings {
         name: name.into(),
@@ -222,61 +211,25 @@ async fn matrix() -> anyhow::Result<Matrix> {
 
 impl Matrix {
     async fn fixture(&self, tag: &'static str, login: &str) -> anyhow::Result<Fixture> {
-        let store = ProjectStore::new(self.engine.db.clone());
-        let project = store.create_project(&format!("prj-{tag}")).await?;
-        let service = store
-            .create_service(
-                project.id,
-                &ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080),
-            )
-            .await?;
-        let deployer = user(Role::Deployer);
-        let trigger = || TriggerBuild {
-            service_id: service.id,
-            git_ref: None,
-            trigger: "manual".into(),
-            deploy: false,
-        };
-        let queued = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
-        let good = self.engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
-        sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")
-            .bind(&self.image_id)
-            .bind(good.id)
-            .execute(&self.engine.db)
-            .await?;
-        let req =
-            DeployRequest { service_id: service.id, build_id: Some(good.id), image: None, reason: None };
-        let old = self.engine.deploy(&deployer, req).await.map_err(anyhow_of)?;
-        sqlx::query("UPDATE deployments SET status = 'superseded' WHERE id = ?")
-            .bind(old.id)
-            .execute(&self.engine.db)
-            .await?;
+        let seeded = seed_history(&self.engine, &self.image_id, tag).await?;
         let victim = self.auth.users.create(&format!("victim-{tag}"), PW, Role::Viewer).await?;
         let owner = self.auth.users.get_by_name(login).await?.ok_or_else(|| anyhow::anyhow!("no {login}"))?;
         let (token, _) = self.auth.tokens.create(&owner.caller(), "matrix", None).await?;
-        let admin = user(Role::Admin);
-        self.engine.webhook_info(&admin, service.id).await.map_err(anyhow_of)?;
-        let webhook_secret = sealed_secret(&self.engine, service.id).await?;
-        let new = NewTarget {
-            name: "fixture".into(),
-            kind: "slack".into(),
-            url: "https://hooks.example.com/T/B/x".into(),
-            events: vec!["deploy.failed".into()],
-        };
-        let target =
-            self.engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+        let Seeded {
+            project, service, queued_build, good_build, old_deployment, webhook_secret, target, ..
+        } = seeded;
         Ok(Fixture {
             tag,
             login: login.into(),
-            project: project.id,
-            service: service.id,
-            queued_build: queued.id,
-            good_build: good.id,
-            old_deployment: old.id,
+            project,
+            service,
+            queued_build,
+            good_build,
+            old_deployment,
             victim: victim.id,
             token: token.id,
             webhook_secret,
-            target: target.id,
+            target,
         })
     }
 
@@ -312,7 +265,10 @@ impl Matrix {
             ("/rpc/set_user_role", victim.role == Role::Deployer),
             ("/rpc/set_user_disabled", victim.disabled),
             ("/rpc/reset_password", password::verify(RESET_PW, &victim_hash)),
-            ("/rpc/rotate_webhook_secret", sealed_secret(&self.engine, f.service).await? != f.webhook_secret),
+            (
+                "/rpc/rotate_webhook_secret",
+                sealed_webhook_secret(&self.engine, f.service).await? != f.webhook_secret,
+            ),
             (
                 "/rpc/create_notification_target",
                 count(

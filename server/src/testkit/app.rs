@@ -6,13 +6,21 @@ use std::{path::Path, sync::Arc};
 use axum::Router;
 use leptos::prelude::LeptosOptions;
 
-use super::{DockerKit, TestDataDir, TestEngine};
+use app::wire::Role;
+
+use super::{
+    engine::{anyhow_of, user},
+    DockerKit, TestDataDir, TestEngine,
+};
 use crate::{
     auth::{Auth, SessionSettings},
     backend::ServerBackend,
-    deploys::switch::RouteTable,
+    builds::TriggerBuild,
+    deploys::{switch::RouteTable, DeployRequest},
     docker::DockerEngine,
     engine::Engine,
+    notify::NewTarget,
+    projects::{ProjectStore, ServiceSpec},
     status::StatusService,
     web::{router, AppState},
 };
@@ -66,4 +74,72 @@ pub async fn app_router(
         metrics_token: None,
     };
     Ok((router(state), auth))
+}
+
+/// A service with the history the authorization matrices' rows act on: a
+/// queued build, a succeeded one (of `image_id`), a superseded deployment
+/// of it, a webhook secret and a notification target of its project.
+pub struct Seeded {
+    pub project: i64,
+    pub service: i64,
+    pub queued_build: i64,
+    /// The queued build's job.
+    pub job: i64,
+    pub good_build: i64,
+    pub old_deployment: i64,
+    /// The service's sealed webhook secret as seeded.
+    pub webhook_secret: String,
+    pub target: i64,
+}
+
+/// Writes a [`Seeded`] project `prj-<tag>` with service `svc-<tag>`.
+pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow::Result<Seeded> {
+    let store = ProjectStore::new(engine.db.clone());
+    let project = store.create_project(&format!("prj-{tag}")).await?;
+    let spec = ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080);
+    let service = store.create_service(project.id, &spec).await?;
+    let deployer = user(Role::Deployer);
+    let trigger =
+        || TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let queued = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
+    let good = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
+    sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")
+        .bind(image_id)
+        .bind(good.id)
+        .execute(&engine.db)
+        .await?;
+    let req = DeployRequest { service_id: service.id, build_id: Some(good.id), image: None, reason: None };
+    let old = engine.deploy(&deployer, req).await.map_err(anyhow_of)?;
+    sqlx::query("UPDATE deployments SET status = 'superseded' WHERE id = ?")
+        .bind(old.id)
+        .execute(&engine.db)
+        .await?;
+    let admin = user(Role::Admin);
+    engine.webhook_info(&admin, service.id).await.map_err(anyhow_of)?;
+    let new = NewTarget {
+        name: "fixture".into(),
+        kind: "slack".into(),
+        url: "https://hooks.example.com/T/B/x".into(),
+        events: vec!["deploy.failed".into()],
+    };
+    let target = engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+    Ok(Seeded {
+        project: project.id,
+        service: service.id,
+        queued_build: queued.id,
+        job: queued.job_id.unwrap_or_default(),
+        good_build: good.id,
+        old_deployment: old.id,
+        webhook_secret: sealed_webhook_secret(engine, service.id).await?,
+        target: target.id,
+    })
+}
+
+/// The service's webhook secret as stored (sealed).
+pub async fn sealed_webhook_secret(engine: &Engine, service_id: i64) -> anyhow::Result<String> {
+    let sealed: Option<String> = sqlx::query_scalar("SELECT webhook_secret FROM services WHERE id = ?")
+        .bind(service_id)
+        .fetch_one(&engine.db)
+        .await?;
+    sealed.ok_or_else(|| anyhow::anyhow!("service {service_id} has no webhook secret"))
 }
