@@ -59,7 +59,7 @@ else
     rm -rf "$STD"; mkdir -p "$STD/src"
     printf '[package]\nname = "wasmstd_dummy"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n[workspace]\n' > "$STD/Cargo.toml"
     printf '#![no_std]\n' > "$STD/src/lib.rs"
-    (cd "$STD" && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= \
+    (cd "$STD" && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= CARGO_TARGET_DIR="$STD/target" \
       /usr/bin/cargo build -q --release --target wasm32-unknown-unknown \
       -Zbuild-std=std,panic_abort,panic_unwind) || fail "building the wasm32 std with -Zbuild-std failed"
     DEST="$SYSROOT/lib/rustlib/wasm32-unknown-unknown/lib"
