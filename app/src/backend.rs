@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildView, Caller, DeliveryView, DeploymentView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildView, Caller, DeliveryView, DeploymentView,
         HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationTargetView,
         ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings, SetupInfo, SystemStatus,
         TokenView, UserView, WebhookInfoView,
@@ -74,6 +74,12 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<BuildView>>;
+    async fn build_durations(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        limit: Option<u32>,
+    ) -> Res<Vec<BuildPoint>>;
     async fn trigger_build(
         &self,
         caller: &Caller,

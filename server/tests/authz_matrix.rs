@@ -88,6 +88,9 @@ fn table() -> Vec<Row> {
         row("/rpc/list_builds", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": null }))
         }),
+        row("/rpc/build_durations", VIEWER, 200, |f| {
+            Call::Json(json!({ "service_id": f.service, "limit": 50 }))
+        }),
         row("/rpc/get_build", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/build_log", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build, "after": 0 }))),
         row(STREAM, VIEWER, 200, |f| Call::Stream(f.queued_build)),

@@ -6,7 +6,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{BuildDetail, BuildView, HistoryPage, LogLineView},
+    wire::{BuildDetail, BuildPoint, BuildView, HistoryPage, LogLineView},
 };
 
 /// A service's builds, newest first; `before` from the previous page's
@@ -19,6 +19,14 @@ pub async fn list_builds(
 ) -> Result<HistoryPage<BuildView>, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.list_builds(&caller(), service_id, before, limit).await)
+}
+
+/// The newest `limit` builds (1–200, default 25) as chart points: number,
+/// status, run time (viewer).
+#[server(prefix = "/rpc", endpoint = "build_durations", input = Json)]
+pub async fn build_durations(service_id: i64, limit: Option<u32>) -> Result<Vec<BuildPoint>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_durations(&caller(), service_id, limit).await)
 }
 
 /// Queues a build of `git_ref` (the service's branch when empty), deploying

@@ -16,3 +16,8 @@ pub async fn sleep(ms: i32) {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// Loads the current page afresh.
+pub fn reload() {
+    let _ = window().location().reload();
+}

@@ -158,6 +158,16 @@ pub struct BuildView {
     pub image_removed: bool,
 }
 
+/// One bar of the service page's build duration chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildPoint {
+    pub id: i64,
+    pub number: i64,
+    pub status: String,
+    pub duration_ms: Option<i64>,
+    pub created_at: String,
+}
+
 impl BuildView {
     /// Whether the build can still change (queued or running).
     pub fn is_active(&self) -> bool {

@@ -6,7 +6,7 @@ use app::wire::{
 
 use crate::{
     auth::User,
-    builds::Build,
+    builds::{Build, BuildRef},
     catalog::ServiceView,
     deploys::{health_text, service_host, DeployConfig, Deployment},
     logs::{LogLine, LogStream},
@@ -44,7 +44,7 @@ pub fn build(b: Build) -> BuildView {
 
 /// A deployment for the browser; `d` must be masked already. `build` is the
 /// build it came from, when known (for its number and commit).
-pub fn deployment(d: Deployment, build: Option<&Build>) -> DeploymentView {
+pub fn deployment(d: Deployment, build: Option<&BuildRef>) -> DeploymentView {
     DeploymentView {
         id: d.id,
         service_id: d.service_id,

@@ -10,7 +10,7 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildView, Caller, ConfigChange, DeliveryView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildView, Caller, ConfigChange, DeliveryView,
         DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
         NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings,
         ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
@@ -23,7 +23,7 @@ pub use errors::internal;
 use crate::{
     access::require,
     auth::Auth,
-    builds::{Build, TriggerBuild},
+    builds::{Build, BuildRef, TriggerBuild},
     deploys::{service_host, DeployRequest, Deployment},
     engine::Engine,
     history::{Page, PageRequest},
@@ -66,7 +66,7 @@ impl ServerBackend {
     /// A deployment with its build's number and commit.
     async fn deployment_view(&self, d: Deployment) -> Res<DeploymentView> {
         let build = match d.build_id {
-            Some(id) => self.engine()?.build(id).await.ok(),
+            Some(id) => self.engine()?.build(id).await.ok().map(BuildRef::from),
             None => None,
         };
         Ok(convert::deployment(d, build.as_ref()))
@@ -77,7 +77,7 @@ impl ServerBackend {
         let mut ids: Vec<i64> = page.items.iter().filter_map(|d| d.build_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let builds = self.engine()?.builds_by_id(&ids).await.map_err(errors::engine)?;
+        let builds = self.engine()?.build_refs(&ids).await.map_err(errors::engine)?;
         let items = page
             .items
             .into_iter()
@@ -213,6 +213,16 @@ impl Backend for ServerBackend {
             .await
             .map_err(errors::engine)?;
         Ok(HistoryPage { items: p.items.into_iter().map(convert::build).collect(), next: p.next })
+    }
+
+    async fn build_durations(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        limit: Option<u32>,
+    ) -> Res<Vec<BuildPoint>> {
+        let limit = page(None, limit).limit();
+        self.engine()?.build_durations(caller, service_id, limit).await.map_err(errors::engine)
     }
 
     async fn trigger_build(

@@ -53,6 +53,20 @@ pub(crate) const COLUMNS: &str = "id, service_id, number, job_id, commit_sha, gi
      status, image_id, tags, phase, progress, attempt, error, created_at, started_at, finished_at, \
      image_removed_at";
 
+/// What a deployment shows of its build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRef {
+    pub id: i64,
+    pub number: i64,
+    pub commit_sha: Option<String>,
+}
+
+impl From<Build> for BuildRef {
+    fn from(b: Build) -> Self {
+        BuildRef { id: b.id, number: b.number, commit_sha: b.commit_sha }
+    }
+}
+
 pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
     let status: String = row.try_get("status")?;
     let tags: String = row.try_get("tags")?;

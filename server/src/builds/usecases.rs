@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use app::wire::{Caller, Role};
+use app::wire::{BuildPoint, Caller, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{from_row, Build, COLUMNS};
+use super::{from_row, Build, BuildRef, COLUMNS};
 use crate::{
     access::require,
     audit::{self, Event},
@@ -153,21 +153,21 @@ impl Engine {
         Ok(from_row(&row)?)
     }
 
-    /// Several builds by id in one query, for a page of deployments
-    /// (internal, no role check). Missing ids are left out.
-    pub async fn builds_by_id(&self, ids: &[i64]) -> Result<Vec<Build>, EngineError> {
+    /// Number and commit of several builds in one query, for a page of
+    /// deployments (internal, no role check). Missing ids are left out.
+    pub async fn build_refs(&self, ids: &[i64]) -> Result<Vec<BuildRef>, EngineError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         // Only placeholders are formatted in; the ids are bound.
         let marks = vec!["?"; ids.len()].join(", ");
-        let sql = format!("SELECT {COLUMNS} FROM builds WHERE id IN ({marks})");
-        let mut query = sqlx::query(&sql);
+        let sql = format!("SELECT id, number, commit_sha FROM builds WHERE id IN ({marks})");
+        let mut query = sqlx::query_as::<_, (i64, i64, Option<String>)>(&sql);
         for id in ids {
             query = query.bind(id);
         }
         let rows = query.fetch_all(&self.db).await?;
-        Ok(rows.iter().map(from_row).collect::<anyhow::Result<_>>()?)
+        Ok(rows.into_iter().map(|(id, number, commit_sha)| BuildRef { id, number, commit_sha }).collect())
     }
 
     /// The service's newest build, if any (internal, no role check).
@@ -200,6 +200,36 @@ impl Engine {
         .await?;
         let builds = rows.iter().map(from_row).collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Page::from_rows(builds, limit, |b| b.id))
+    }
+
+    /// The service's newest builds as chart points (viewer): five columns,
+    /// the run time computed by SQLite, rather than whole builds.
+    pub async fn build_durations(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        limit: u32,
+    ) -> Result<Vec<BuildPoint>, EngineError> {
+        require(caller, Role::Viewer)?;
+        let rows: Vec<(i64, i64, String, Option<i64>, String)> = sqlx::query_as(
+            "SELECT id, number, status, \
+             CAST(ROUND((julianday(finished_at) - julianday(started_at)) * 86400000) AS INTEGER), created_at \
+             FROM builds WHERE service_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(service_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, number, status, duration_ms, created_at)| BuildPoint {
+                id,
+                number,
+                status,
+                duration_ms,
+                created_at,
+            })
+            .collect())
     }
 
     /// A build's stored log lines from `from_seq` on (viewer). For a live

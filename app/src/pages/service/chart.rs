@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::{
     components::format::{duration, duration_opt, short_time},
-    wire::BuildView,
+    wire::BuildPoint,
 };
 
 const WIDTH: f64 = 600.0;
@@ -39,7 +39,7 @@ pub fn bar_height(ms: Option<i64>, max: i64) -> f64 {
 }
 
 #[component]
-pub fn BuildChart(builds: Vec<BuildView>) -> impl IntoView {
+pub fn BuildChart(builds: Vec<BuildPoint>) -> impl IntoView {
     let mut builds = builds;
     builds.truncate(50);
     builds.reverse();
@@ -63,7 +63,7 @@ pub fn BuildChart(builds: Vec<BuildView>) -> impl IntoView {
             let h = bar_height(b.duration_ms, max);
             let class = if unsuccessful(&b.status) {
                 "bar failed"
-            } else if b.is_active() {
+            } else if matches!(b.status.as_str(), "queued" | "running") {
                 "bar active"
             } else {
                 "bar"

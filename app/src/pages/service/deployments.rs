@@ -2,25 +2,28 @@
 
 use leptos::prelude::*;
 
-use super::paged::Paged;
+use super::paged::{Fetch, Paged};
 use crate::{
     api::deploys::list_deployments,
     components::{
         format::{duration_opt, short_commit, short_image, short_time},
         StatusBadge,
     },
-    wire::{DeploymentView, HistoryPage},
+    wire::DeploymentView,
 };
+
+/// Pages of the service's deployments, newest first.
+pub fn fetch_deployments(service_id: i64) -> Fetch<DeploymentView> {
+    std::sync::Arc::new(move |before| Box::pin(list_deployments(service_id, before, None)))
+}
 
 #[component]
 pub fn DeploymentsTable(
-    service_id: i64,
-    first: HistoryPage<DeploymentView>,
+    paged: Paged<DeploymentView>,
     /// Whether the caller may roll back (deployer).
     deployer: bool,
     on_rollback: Callback<i64>,
 ) -> impl IntoView {
-    let paged = Paged::new(first, move |before| list_deployments(service_id, Some(before), None));
     let items = paged.items;
     view! {
         <div class="table-wrap">
@@ -29,7 +32,7 @@ pub fn DeploymentsTable(
                 <DeploymentRows items deployer on_rollback />
             </table>
         </div>
-        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"Nothing deployed yet."</p> }.into_any())}
+        {move || (items.with(Vec::is_empty) && paged.error.with(Option::is_none)).then(|| view! { <p class="muted">"Nothing deployed yet."</p> }.into_any())}
         {paged.footer("deployments-more")}
     }
     .into_any()

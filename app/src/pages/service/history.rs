@@ -3,19 +3,23 @@
 
 use leptos::prelude::*;
 
-use super::paged::Paged;
+use super::paged::{Fetch, Paged};
 use crate::{
     api::builds::list_builds,
     components::{
         format::{duration_opt, short_commit, short_time},
         StatusBadge,
     },
-    wire::{BuildView, HistoryPage},
+    wire::BuildView,
 };
 
+/// Pages of the service's builds, newest first.
+pub fn fetch_builds(service_id: i64) -> Fetch<BuildView> {
+    std::sync::Arc::new(move |before| Box::pin(list_builds(service_id, before, None)))
+}
+
 #[component]
-pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoView {
-    let paged = Paged::new(first, move |before| list_builds(service_id, Some(before), None));
+pub fn BuildsTable(paged: Paged<BuildView>) -> impl IntoView {
     let items = paged.items;
     view! {
         <div class="table-wrap">
@@ -24,7 +28,7 @@ pub fn BuildsTable(service_id: i64, first: HistoryPage<BuildView>) -> impl IntoV
                 <BuildRows items />
             </table>
         </div>
-        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No builds yet."</p> }.into_any())}
+        {move || (items.with(Vec::is_empty) && paged.error.with(Option::is_none)).then(|| view! { <p class="muted">"No builds yet."</p> }.into_any())}
         {paged.footer("builds-more")}
     }
     .into_any()

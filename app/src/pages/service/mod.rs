@@ -16,19 +16,18 @@ pub use actions::deploy_error as deploy_error_text;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use paged::Paged;
 
 use crate::{
     api::{
-        builds::list_builds,
+        builds::{build_durations, list_builds},
         deploys::list_deployments,
         services::{get_service, update_service},
     },
-    components::{deploys, error_view, loading, require_user, resource, use_session, Res},
+    components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
     error::AppError,
-    wire::{BuildView, Caller, DeploymentView, HistoryPage, Role, ServiceDetail},
+    wire::{BuildPoint, BuildView, Caller, DeploymentView, HistoryPage, Role, ServiceDetail},
 };
-
-type PageRes<T> = Res<Result<HistoryPage<T>, AppError>>;
 
 /// The `:id` route parameter as a number.
 pub fn id_param() -> Memo<Option<i64>> {
@@ -52,33 +51,52 @@ pub fn ServicePage() -> impl IntoView {
     let session = use_session();
     let id = id_param();
     let service = resource(move || id.get(), |id| with_id(id, get_service));
-    let chart = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, Some(50))));
+    let chart = resource(move || id.get(), |id| with_id(id, |id| build_durations(id, Some(CHART_BUILDS))));
     let builds = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
     let deployments = resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
+    // The body reads its data once and keeps it in signals. A plain Suspend
+    // (no `move ||` around it) is resolved once: server rendering re-runs a
+    // reactive closure on each of its passes, and this page's body was being
+    // built three times per request. So the body does not follow `id`: a
+    // client-side move to another service loads that page afresh.
+    Effect::new(move |seen: Option<Option<i64>>| {
+        let now = id.get();
+        if seen.is_some_and(|seen| seen != now) {
+            crate::components::browser::reload();
+        }
+        now
+    });
     view! {
         <Suspense fallback=loading>
-            {move || Suspend::new(async move {
+            {Suspend::new(async move {
                 let caller = session.caller().await;
                 if let Some(prompt) = require_user(&caller) {
                     return prompt;
                 }
-                match service.await {
-                    Err(e) => error_view(e),
-                    Ok(detail) => view! { <ServiceBody caller detail chart builds deployments /> }.into_any(),
-                }
+                let detail = match service.await {
+                    Err(e) => return error_view(e),
+                    Ok(detail) => detail,
+                };
+                let (chart, builds, deployments) = (chart.await, builds.await, deployments.await);
+                view! { <ServiceBody caller detail chart builds deployments /> }.into_any()
             })}
         </Suspense>
     }
     .into_any()
 }
 
+/// How many builds the duration chart shows.
+const CHART_BUILDS: u32 = 50;
+
+type Answer<T> = Result<HistoryPage<T>, AppError>;
+
 #[component]
 fn ServiceBody(
     caller: Caller,
     detail: ServiceDetail,
-    chart: PageRes<BuildView>,
-    builds: PageRes<BuildView>,
-    deployments: PageRes<DeploymentView>,
+    chart: Result<Vec<BuildPoint>, AppError>,
+    builds: Answer<BuildView>,
+    deployments: Answer<DeploymentView>,
 ) -> impl IntoView {
     let deployer = caller.may(Role::Deployer);
     let service_id = detail.id;
@@ -91,15 +109,16 @@ fn ServiceBody(
         done: Callback::new(move |d: ServiceDetail| title.set(d.settings.name)),
     };
     let rollback = rollback::Rollback::new();
-    let refresh = move || {
-        chart.refetch();
-        builds.refetch();
-        deployments.refetch();
-    };
+    let chart = Chart::new(chart);
+    let builds = Paged::new(builds, history::fetch_builds(service_id));
+    let deployments = Paged::new(deployments, deployments::fetch_deployments(service_id));
     let watch = Callback::new(move |d: DeploymentView| {
-        refresh();
+        chart.reload(service_id);
+        builds.reload();
+        deployments.reload();
         leptos::task::spawn_local(follow_deployment(service_id, d.id, notice, deployments));
     });
+    let on_rollback = Callback::new(move |id: i64| rollback.open(id));
     let project_link = format!("/#project-{}", detail.project_id);
     view! {
         <div class="page-head">
@@ -116,39 +135,18 @@ fn ServiceBody(
         {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> }.into_any())}
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
-            <Transition fallback=loading>
-                {move || Suspend::new(async move {
-                    match chart.await {
-                        Ok(p) => view! { <chart::BuildChart builds=p.items /> }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || match chart.points.get() {
+                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                Ok(builds) => view! { <chart::BuildChart builds /> }.into_any(),
+            }}
         </section>
         <section class="card" aria-labelledby="builds-title">
             <h2 id="builds-title">"Builds"</h2>
-            <Transition fallback=loading>
-                {move || Suspend::new(async move {
-                    match builds.await {
-                        Ok(first) => view! { <history::BuildsTable service_id first /> }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <history::BuildsTable paged=builds />
         </section>
         <section class="card" aria-labelledby="deployments-title">
             <h2 id="deployments-title">"Deployments"</h2>
-            <Transition fallback=loading>
-                {move || Suspend::new(async move {
-                    match deployments.await {
-                        Ok(first) => {
-                            let on_rollback = Callback::new(move |id: i64| rollback.open(id));
-                            view! { <deployments::DeploymentsTable service_id first deployer on_rollback /> }.into_any()
-                        }
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <deployments::DeploymentsTable paged=deployments deployer on_rollback />
         </section>
         <section class="card" aria-labelledby="settings-title">
             <h2 id="settings-title">"Settings"</h2>
@@ -169,17 +167,37 @@ fn ServiceBody(
     .into_any()
 }
 
+/// The chart's points, reloaded after a build or deploy.
+#[derive(Clone, Copy)]
+struct Chart {
+    points: RwSignal<Result<Vec<BuildPoint>, String>>,
+    task: Task,
+}
+
+impl Chart {
+    fn new(first: Result<Vec<BuildPoint>, AppError>) -> Self {
+        Chart { points: RwSignal::new(first.map_err(|e| error_text(&e))), task: Task::new() }
+    }
+
+    fn reload(self, service_id: i64) {
+        let points = self.points;
+        self.task.run(build_durations(service_id, Some(CHART_BUILDS)), move |answer| {
+            let _ = points.try_set(answer.map_err(|e| error_text(&e)));
+        });
+    }
+}
+
 /// Follows a new deployment until it settles, then refreshes the history
 /// and says how it ended. Stops when the page is gone.
 async fn follow_deployment(
     service_id: i64,
     deployment_id: i64,
     notice: RwSignal<Option<String>>,
-    deployments: PageRes<DeploymentView>,
+    deployments: Paged<DeploymentView>,
 ) {
     let alive = move || notice.try_get_untracked().is_some();
     if let Some(d) = deploys::settled(service_id, deployment_id, alive).await {
         let _ = notice.try_set(Some(deploys::outcome(&d)));
-        deployments.refetch();
+        deployments.reload();
     }
 }

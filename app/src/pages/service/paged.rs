@@ -1,7 +1,6 @@
 //! A history table's paging state: the rows so far, the next page's `before`
-//! and the last error, with the "More" button that appends the next page.
-
-use std::future::Future;
+//! and the last error, with the "More" button that appends the next page and
+//! `reload` that replaces the rows with a fresh first page.
 
 use leptos::prelude::*;
 
@@ -11,13 +10,20 @@ use crate::{
     wire::HistoryPage,
 };
 
+/// Loads the page before the given id (`None`: the first page).
+pub type Fetch<T> = std::sync::Arc<
+    dyn Fn(Option<i64>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Answer<T>> + Send>>
+        + Send
+        + Sync,
+>;
+type Answer<T> = Result<HistoryPage<T>, AppError>;
+
 pub struct Paged<T: Send + Sync + 'static> {
     pub items: RwSignal<Vec<T>>,
     pub next: RwSignal<Option<i64>>,
     pub error: RwSignal<Option<String>>,
     pub more: Task,
-    /// Loads the page before the given id.
-    pub load: Callback<i64>,
+    fetch: StoredValue<Fetch<T>>,
 }
 
 impl<T: Send + Sync + 'static> Clone for Paged<T> {
@@ -29,35 +35,52 @@ impl<T: Send + Sync + 'static> Clone for Paged<T> {
 impl<T: Send + Sync + 'static> Copy for Paged<T> {}
 
 impl<T: Send + Sync + 'static> Paged<T> {
-    /// Starts from the server-rendered first page; `fetch(before)` loads the
-    /// following ones.
-    pub fn new<F, Fut>(first: HistoryPage<T>, fetch: F) -> Self
-    where
-        F: Fn(i64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<HistoryPage<T>, AppError>> + Send + 'static,
-    {
-        let items = RwSignal::new(first.items);
-        let next = RwSignal::new(first.next);
-        let error = RwSignal::new(None::<String>);
-        let more = Task::new();
-        let load = Callback::new(move |before: i64| {
-            more.run(fetch(before), move |answer| match answer {
-                Ok(page) => {
-                    let _ = items.try_update(|v| v.extend(page.items));
-                    let _ = next.try_set(page.next);
-                    let _ = error.try_set(None);
-                }
-                Err(e) => {
-                    let _ = error.try_set(Some(error_text(&e)));
-                }
-            });
-        });
-        Paged { items, next, error, more, load }
+    /// Starts from the server-rendered first page (or its error); `fetch`
+    /// loads the following ones and fresh first pages.
+    pub fn new(first: Answer<T>, fetch: Fetch<T>) -> Self {
+        let paged = Paged {
+            items: RwSignal::new(Vec::new()),
+            next: RwSignal::new(None),
+            error: RwSignal::new(None),
+            more: Task::new(),
+            fetch: StoredValue::new(fetch),
+        };
+        paged.take(first, false);
+        paged
+    }
+
+    /// Appends (`append`) or replaces the rows with `answer`'s page.
+    fn take(self, answer: Answer<T>, append: bool) {
+        match answer {
+            Ok(page) => {
+                let _ = self.items.try_update(|v| {
+                    if !append {
+                        v.clear();
+                    }
+                    v.extend(page.items)
+                });
+                let _ = self.next.try_set(page.next);
+                let _ = self.error.try_set(None);
+            }
+            Err(e) => {
+                let _ = self.error.try_set(Some(error_text(&e)));
+            }
+        }
+    }
+
+    fn load(self, before: Option<i64>) {
+        let Some(fetch) = self.fetch.try_get_value() else { return };
+        self.more.run(fetch(before), move |answer| self.take(answer, before.is_some()));
+    }
+
+    /// Replaces the rows with a fresh first page (after a build or deploy).
+    pub fn reload(self) {
+        self.load(None);
     }
 
     /// The error line and the "More" button (`id`), while a next page exists.
     pub fn footer(self, id: &'static str) -> impl IntoView {
-        let Paged { next, error, more, load, .. } = self;
+        let Paged { next, error, more, .. } = self;
         view! {
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> }.into_any())}
             {move || next.get().map(|before| view! {
@@ -66,7 +89,7 @@ impl<T: Send + Sync + 'static> Paged<T> {
                     type="button"
                     class="secondary"
                     disabled=move || more.pending()
-                    on:click=move |_| load.run(before)
+                    on:click=move |_| self.load(Some(before))
                 >
                     "More"
                 </button>
