@@ -172,10 +172,7 @@ impl Engine {
     /// The project and service a build or deployment belongs to (internal:
     /// call after the caller's role was checked for that object).
     pub async fn owner_of(&self, service_id: i64) -> Result<(Project, Service), EngineError> {
-        let store = self.projects();
-        let service = store.get_service(service_id).await?;
-        let project = store.get_project(service.project_id).await?;
-        Ok((project, service))
+        Ok(self.projects().get_service_and_project(service_id).await?)
     }
 
     async fn service_view(&self, service_id: i64) -> Result<ServiceView, EngineError> {

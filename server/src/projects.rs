@@ -615,6 +615,27 @@ impl ProjectStore {
         row_to_service(&row)
     }
 
+    /// A service and its project, read in one query.
+    pub async fn get_service_and_project(&self, id: i64) -> Result<(Project, Service)> {
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS}, \
+             (SELECT name FROM projects WHERE id = services.project_id) AS project_name, \
+             (SELECT created_at FROM projects WHERE id = services.project_id) AS project_created_at \
+             FROM services WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or(ProjectError::NotFound { what: "service" })?;
+        let service = row_to_service(&row)?;
+        let project = Project {
+            id: service.project_id,
+            name: row.try_get("project_name")?,
+            created_at: row.try_get("project_created_at")?,
+        };
+        Ok((project, service))
+    }
+
     /// A project's services, by name.
     pub async fn list_services(&self, project_id: i64) -> Result<Vec<Service>> {
         let rows = sqlx::query(&format!(
@@ -661,6 +682,13 @@ mod tests {
         assert_eq!(service.spec.health, spec.health);
         assert_eq!(service.next_build_number, 1);
         assert_eq!(store.get_service(service.id).await?, service);
+        let other = store.create_project("other").await?;
+        store.create_service(other.id, &ServiceSpec::new("api", "https://example.com/b.git", 8080)).await?;
+        assert_eq!(store.get_service_and_project(service.id).await?, (project.clone(), service.clone()));
+        assert!(matches!(
+            store.get_service_and_project(service.id + 100).await,
+            Err(ProjectError::NotFound { what: "service" })
+        ));
 
         let mut changed = service.spec.clone();
         changed.port = 9090;
@@ -673,7 +701,7 @@ mod tests {
         assert!(matches!(store.delete_project(project.id).await, Err(ProjectError::InUse(_))));
         store.delete_service(service.id).await?;
         store.delete_project(project.id).await?;
-        assert!(store.list_projects().await?.is_empty());
+        assert_eq!(store.list_projects().await?, vec![other]);
         assert!(matches!(
             store.get_project(project.id).await,
             Err(ProjectError::NotFound { what: "project" })
