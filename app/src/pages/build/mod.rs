@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::{
     api::builds::{build_log, get_build},
     components::{badge_class, browser, error_view, loading, require_user, resource, use_session},
-    pages::service::{id_param, with_id},
+    pages::service::{id_param, reload_when_changed, with_id},
     wire::{BuildDetail, BuildView, Caller, LogLineView, Role},
 };
 
@@ -21,9 +21,11 @@ pub fn BuildPage() -> impl IntoView {
     let id = id_param();
     let detail = resource(move || id.get(), |id| with_id(id, get_build));
     let lines = resource(move || id.get(), |id| with_id(id, |id| build_log(id, 0)));
+    // Built once on the server (the log can be long); see `reload_when_changed`.
+    reload_when_changed(id);
     view! {
         <Suspense fallback=loading>
-            {move || Suspend::new(async move {
+            {Suspend::new(async move {
                 let caller = session.caller().await;
                 if let Some(prompt) = require_user(&caller) {
                     return prompt;

@@ -35,6 +35,21 @@ pub fn id_param() -> Memo<Option<i64>> {
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()))
 }
 
+/// For a page whose body is a plain `Suspend` (no `move ||` around it): it
+/// is resolved once, where server rendering re-runs a reactive closure on
+/// each of its passes (the service page's body was built three times per
+/// request). Such a body does not follow the route's `id`, so a client-side
+/// move to another id loads that page afresh.
+pub fn reload_when_changed(id: Memo<Option<i64>>) {
+    Effect::new(move |seen: Option<Option<i64>>| {
+        let now = id.get();
+        if seen.is_some_and(|seen| seen != now) {
+            crate::components::browser::reload();
+        }
+        now
+    });
+}
+
 /// Calls `f` with a valid id, or answers "not found".
 pub async fn with_id<T, Fut>(id: Option<i64>, f: impl FnOnce(i64) -> Fut) -> Result<T, AppError>
 where
@@ -54,18 +69,9 @@ pub fn ServicePage() -> impl IntoView {
     let chart = resource(move || id.get(), |id| with_id(id, |id| build_durations(id, Some(CHART_BUILDS))));
     let builds = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
     let deployments = resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
-    // The body reads its data once and keeps it in signals. A plain Suspend
-    // (no `move ||` around it) is resolved once: server rendering re-runs a
-    // reactive closure on each of its passes, and this page's body was being
-    // built three times per request. So the body does not follow `id`: a
-    // client-side move to another service loads that page afresh.
-    Effect::new(move |seen: Option<Option<i64>>| {
-        let now = id.get();
-        if seen.is_some_and(|seen| seen != now) {
-            crate::components::browser::reload();
-        }
-        now
-    });
+    // The body reads its data once and keeps it in signals: see
+    // `reload_when_changed`.
+    reload_when_changed(id);
     view! {
         <Suspense fallback=loading>
             {Suspend::new(async move {
