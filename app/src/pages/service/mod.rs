@@ -16,7 +16,7 @@ pub use actions::deploy_error as deploy_error_text;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use paged::Paged;
+use paged::{Answer, Paged};
 
 use crate::{
     api::{
@@ -26,7 +26,7 @@ use crate::{
     },
     components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
     error::AppError,
-    wire::{BuildPoint, BuildView, Caller, DeploymentView, HistoryPage, Role, ServiceDetail},
+    wire::{BuildPoint, BuildView, Caller, DeploymentView, Role, ServiceDetail},
 };
 
 /// The `:id` route parameter as a number.
@@ -93,8 +93,6 @@ pub fn ServicePage() -> impl IntoView {
 
 /// How many builds the duration chart shows.
 const CHART_BUILDS: u32 = 50;
-
-type Answer<T> = Result<HistoryPage<T>, AppError>;
 
 #[component]
 fn ServiceBody(

@@ -16,7 +16,8 @@ pub type Fetch<T> = std::sync::Arc<
         + Send
         + Sync,
 >;
-type Answer<T> = Result<HistoryPage<T>, AppError>;
+/// A page of a history, or why it could not be read.
+pub type Answer<T> = Result<HistoryPage<T>, AppError>;
 
 pub struct Paged<T: Send + Sync + 'static> {
     pub items: RwSignal<Vec<T>>,
