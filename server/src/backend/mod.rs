@@ -23,7 +23,7 @@ pub use errors::internal;
 use crate::{
     access::require,
     auth::Auth,
-    builds::{Build, BuildRef, TriggerBuild},
+    builds::{Build, TriggerBuild},
     deploys::{service_host, DeployRequest, Deployment},
     engine::Engine,
     history::{Page, PageRequest},
@@ -65,10 +65,8 @@ impl ServerBackend {
 
     /// A deployment with its build's number and commit.
     async fn deployment_view(&self, d: Deployment) -> Res<DeploymentView> {
-        let build = match d.build_id {
-            Some(id) => self.engine()?.build(id).await.ok().map(BuildRef::from),
-            None => None,
-        };
+        let ids: Vec<i64> = d.build_id.into_iter().collect();
+        let build = self.engine()?.build_refs(&ids).await.map_err(errors::engine)?.pop();
         Ok(convert::deployment(d, build.as_ref()))
     }
 

@@ -61,12 +61,6 @@ pub struct BuildRef {
     pub commit_sha: Option<String>,
 }
 
-impl From<Build> for BuildRef {
-    fn from(b: Build) -> Self {
-        BuildRef { id: b.id, number: b.number, commit_sha: b.commit_sha }
-    }
-}
-
 pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
     let status: String = row.try_get("status")?;
     let tags: String = row.try_get("tags")?;
