@@ -253,9 +253,14 @@ async fn a_secret_echoed_by_the_build_and_the_container_is_never_revealed() -> a
     .await;
     let done = done?;
     assert_eq!(done.status, "succeeded", "{:?}", done.error);
-    // The build names its job; the jobs endpoint reports its end.
+    // The build names its job; the jobs endpoint reports its end (the job
+    // row is finished just after the build row, so wait for it).
     let job_id = build.job_id.context("a queued build names its job")?;
-    let job: JobView = live.json(reqwest::Method::GET, &format!("/api/v1/jobs/{job_id}"), None).await?;
+    let job = server::testkit::wait::wait_until("job finished", Duration::from_secs(30), || async {
+        let job: JobView = live.json(reqwest::Method::GET, &format!("/api/v1/jobs/{job_id}"), None).await?;
+        Ok((job.status != "queued" && job.status != "running").then_some(job))
+    })
+    .await?;
     assert_eq!((job.id, job.kind.as_str(), job.status.as_str()), (job_id, "build", "succeeded"), "{job:?}");
     let (_, log_body) =
         live.api(reqwest::Method::GET, &format!("/api/v1/builds/{}/log", build.id), None).await?;
