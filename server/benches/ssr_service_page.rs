@@ -7,11 +7,13 @@
 //! database. The bench signs in over HTTP, checks that the page's first
 //! HTML response holds the newest build, then runs
 //! `wrk -t2 -c16 -d<BENCH_SECONDS>s --latency` with the session cookie, twice
-//! (after a 3 s warm-up), and reports requests/s and p50/p99 latency.
+//! (after a 3 s warm-up), and reports requests/s and p50/p99 latency, and
+//! the server's CPU time per page (from /proc: steadier than the others when
+//! the machine is busy).
 //! Goals: p50 ≤ 10 ms, ≥ 1,000 req/s on 2 cores.
 //!
 //! `cargo bench -p server --bench ssr_service_page` (`BENCH_BUILDS`,
-//! `BENCH_SECONDS`). Needs `wrk` on the PATH (`apt-get install wrk`).
+//! `BENCH_SECONDS`; `BENCH_SAVE_HTML=<file>` keeps the page's HTML). Needs `wrk` on the PATH (`apt-get install wrk`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -49,12 +51,18 @@ async fn main() -> anyhow::Result<()> {
         "the first HTML lacks the newest build row"
     );
     println!("service page: {} bytes of HTML with {builds} builds in history", page.len());
+    if let Ok(path) = std::env::var("BENCH_SAVE_HTML") {
+        std::fs::write(&path, &page).with_context(|| format!("cannot write {path}"))?;
+    }
 
     wrk(&url, &cookie, 3)?;
     for run in 1..=2 {
+        let cpu_before = cpu_seconds(server.pid())?;
         let out = wrk(&url, &cookie, seconds)?;
-        let (p50, p99, rps) = parse_wrk(&out)?;
+        let cpu = cpu_seconds(server.pid())? - cpu_before;
+        let (p50, p99, rps, requests) = parse_wrk(&out)?;
         println!("run {run}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (16 connections, {seconds} s)");
+        println!("  server CPU {:.2} ms per page ({requests} pages)", cpu * 1000.0 / requests as f64);
         println!(
             "  goals: p50 ≤ 10 ms {} ; ≥ 1000 req/s {}",
             if p50 <= 10.0 { "met" } else { "MISSED" },
@@ -157,8 +165,21 @@ fn wrk(url: &str, cookie: &str, seconds: u64) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// p50 and p99 in ms and requests/s from wrk's `--latency` output.
-fn parse_wrk(out: &str) -> anyhow::Result<(f64, f64, f64)> {
+/// User plus system CPU time of a process so far, in seconds (Linux).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).context("unexpected /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).context("no CPU times in /proc stat");
+    // utime and stime (fields 14 and 15 of stat) at 11 and 12 after the name.
+    let per_second = 100.0; // USER_HZ on Linux
+    Ok((ticks(11)? + ticks(12)?) / per_second)
+}
+
+/// p50 and p99 in ms, requests/s and the request count from wrk's
+/// `--latency` output.
+fn parse_wrk(out: &str) -> anyhow::Result<(f64, f64, f64, u64)> {
     let ms = |v: &str| -> Option<f64> {
         if let Some(x) = v.strip_suffix("us") {
             x.parse::<f64>().ok().map(|x| x / 1000.0)
@@ -173,5 +194,10 @@ fn parse_wrk(out: &str) -> anyhow::Result<(f64, f64, f64)> {
     let p50 = pick("50%").and_then(|v| ms(&v)).context("no p50 in wrk output")?;
     let p99 = pick("99%").and_then(|v| ms(&v)).context("no p99 in wrk output")?;
     let rps = pick("Requests/sec:").and_then(|v| v.parse().ok()).context("no Requests/sec in wrk output")?;
-    Ok((p50, p99, rps))
+    // "  12345 requests in 10.00s, 1.23GB read"
+    let requests = out
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse().ok()))
+        .context("no request count in wrk output")?;
+    Ok((p50, p99, rps, requests))
 }

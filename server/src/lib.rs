@@ -31,6 +31,7 @@ pub mod projects;
 pub mod retention;
 pub mod secrets;
 pub mod service_env;
+pub mod service_page;
 pub mod status;
 pub mod telemetry;
 pub mod validate;

@@ -85,9 +85,11 @@ fn table() -> Vec<Row> {
         }),
         row("/rpc/overview", VIEWER, 200, |_| Call::Json(json!({}))),
         row("/rpc/get_service", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
+        row("/rpc/service_page", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
         row("/rpc/list_builds", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": null }))
         }),
+        row("/rpc/build_rows", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service, "before": null }))),
         row("/rpc/build_durations", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "limit": 50 }))
         }),
@@ -96,6 +98,9 @@ fn table() -> Vec<Row> {
         row(STREAM, VIEWER, 200, |f| Call::Stream(f.queued_build)),
         row("/rpc/list_deployments", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": null }))
+        }),
+        row("/rpc/deployment_rows", VIEWER, 200, |f| {
+            Call::Json(json!({ "service_id": f.service, "before": null }))
         }),
         row("/rpc/rollback_preview", VIEWER, 200, |f| {
             Call::Json(json!({ "deployment_id": f.old_deployment }))

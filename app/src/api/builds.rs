@@ -6,7 +6,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{BuildDetail, BuildPoint, BuildView, HistoryPage, LogLineView},
+    wire::{BuildDetail, BuildPoint, BuildRow, BuildView, HistoryPage, LogLineView},
 };
 
 /// A service's builds, newest first; `before` from the previous page's
@@ -19,6 +19,14 @@ pub async fn list_builds(
 ) -> Result<HistoryPage<BuildView>, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.list_builds(&caller(), service_id, before, limit).await)
+}
+
+/// A page of the service page's build table (viewer): 25 rows before
+/// `before`, newest first.
+#[server(prefix = "/rpc", endpoint = "build_rows", input = Json)]
+pub async fn build_rows(service_id: i64, before: Option<i64>) -> Result<HistoryPage<BuildRow>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_rows(&caller(), service_id, before).await)
 }
 
 /// The newest `limit` builds (1–200, default 25) as chart points: number,

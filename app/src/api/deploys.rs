@@ -5,7 +5,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{DeploymentView, HistoryPage, RollbackPlanView},
+    wire::{DeploymentRow, DeploymentView, HistoryPage, RollbackPlanView},
 };
 
 /// A service's deployments, newest first, secrets masked (viewer).
@@ -17,6 +17,17 @@ pub async fn list_deployments(
 ) -> Result<HistoryPage<DeploymentView>, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.list_deployments(&caller(), service_id, before, limit).await)
+}
+
+/// A page of the service page's deployment table (viewer): 25 rows before
+/// `before`, newest first.
+#[server(prefix = "/rpc", endpoint = "deployment_rows", input = Json)]
+pub async fn deployment_rows(
+    service_id: i64,
+    before: Option<i64>,
+) -> Result<HistoryPage<DeploymentRow>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.deployment_rows(&caller(), service_id, before).await)
 }
 
 /// Deploys a build (the service's newest successful one when `build_id` is

@@ -5,7 +5,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{ProjectView, ServiceDetail, ServiceSettings},
+    wire::{ProjectView, ServiceDetail, ServicePageView, ServiceSettings},
 };
 
 /// Every project with its services, live deployment and last build (viewer).
@@ -34,6 +34,14 @@ pub async fn create_service(project_id: i64, settings: ServiceSettings) -> Resul
 pub async fn get_service(service_id: i64) -> Result<ServiceDetail, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.get_service(&caller(), service_id).await)
+}
+
+/// The service page's data in one call: the service, the duration chart and
+/// the first page of each history (viewer).
+#[server(prefix = "/rpc", endpoint = "service_page", input = Json)]
+pub async fn service_page(service_id: i64) -> Result<ServicePageView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.service_page(&caller(), service_id).await)
 }
 
 /// Replaces a service's settings and env, all or nothing (deployer).

@@ -168,6 +168,61 @@ pub struct BuildPoint {
     pub created_at: String,
 }
 
+/// A build's line in the service page's history table: only what the table
+/// shows (the full [`BuildView`] is on the build page and the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRow {
+    pub id: i64,
+    pub number: i64,
+    pub status: String,
+    pub git_ref: String,
+    pub commit_sha: Option<String>,
+    pub trigger: String,
+    pub actor: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub created_at: String,
+}
+
+/// A deployment's line in the service page's history table (no config: the
+/// rollback dialog reads it with the preview).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRow {
+    pub id: i64,
+    pub status: String,
+    pub build_id: Option<i64>,
+    pub build_number: Option<i64>,
+    pub commit_sha: Option<String>,
+    pub image_id: String,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub rollback_of: Option<i64>,
+    pub error: Option<String>,
+    pub log_tail: Option<String>,
+    pub created_at: String,
+    pub duration_ms: Option<i64>,
+}
+
+impl DeploymentRow {
+    /// Whether it can be rolled back to (it served), as
+    /// [`DeploymentView::can_roll_back_to`].
+    pub fn can_roll_back_to(&self) -> bool {
+        served(&self.status)
+    }
+}
+
+/// How many builds the service page's duration chart shows.
+pub const CHART_BUILDS: u32 = 50;
+
+/// Everything the service page shows, read by one use-case: the service,
+/// the duration chart and the first page of each history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServicePageView {
+    pub detail: ServiceDetail,
+    pub chart: Vec<BuildPoint>,
+    pub builds: HistoryPage<BuildRow>,
+    pub deployments: HistoryPage<DeploymentRow>,
+}
+
 impl BuildView {
     /// Whether the build can still change (queued or running).
     pub fn is_active(&self) -> bool {
@@ -225,12 +280,17 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// Whether an earlier deployment can be rolled back to (it served).
     pub fn can_roll_back_to(&self) -> bool {
-        matches!(self.status.as_str(), "superseded" | "rolled_back")
+        served(&self.status)
     }
 
     pub fn is_active(&self) -> bool {
         matches!(self.status.as_str(), "pending" | "starting")
     }
+}
+
+/// A deployment status of one that served traffic and was replaced.
+fn served(status: &str) -> bool {
+    matches!(status, "superseded" | "rolled_back")
 }
 
 /// One page of a history, newest first; `next` is the `before` of the next.

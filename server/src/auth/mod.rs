@@ -1,6 +1,6 @@
 //! Authentication: users and passwords (argon2id), sign-in with a rate
-//! limit, sessions (tower-sessions, SQLite store), the origin check, and the
-//! `slipway admin create` command.
+//! limit, sessions (tower-sessions, SQLite store behind a memory cache), the
+//! origin check, and the `slipway admin create` command.
 //!
 //! Who may do what (roles) is checked by the use-cases through
 //! `crate::access`; this module only says who the caller is.
@@ -11,6 +11,7 @@ pub mod login;
 pub mod origin;
 pub mod password;
 pub mod session;
+pub mod session_cache;
 pub mod setup;
 pub mod team;
 pub mod tokens;
@@ -23,10 +24,11 @@ use std::{
 };
 
 use anyhow::Context;
-use tower_sessions::{ExpiredDeletion, SessionManagerLayer};
+use tower_sessions::SessionManagerLayer;
 use tower_sessions_sqlx_store::SqliteStore;
 
 pub use limiter::LoginLimiter;
+pub use session_cache::CachedSessions;
 pub use login::LoginError;
 pub use session::SessionSettings;
 pub use users::{User, UserError, UserStore};
@@ -41,7 +43,8 @@ const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 pub struct Auth {
     pub users: UserStore,
     pub limiter: Arc<LoginLimiter>,
-    pub sessions: SqliteStore,
+    /// The SQLite session store behind a write-through memory cache.
+    pub sessions: CachedSessions,
     pub settings: SessionSettings,
     pub setup: setup::SetupToken,
     pub tokens: tokens::TokenStore,
@@ -52,8 +55,9 @@ pub struct Auth {
 impl Auth {
     /// Creates the session table if needed (the store's own migration).
     pub async fn open(db: Db, settings: SessionSettings) -> anyhow::Result<Self> {
-        let sessions = SqliteStore::new(db.clone());
-        sessions.migrate().await.context("cannot create the session table")?;
+        let store = SqliteStore::new(db.clone());
+        store.migrate().await.context("cannot create the session table")?;
+        let sessions = CachedSessions::new(store, session_cache::CACHED_SESSIONS);
         Ok(Auth {
             users: UserStore::new(db.clone()),
             tokens: tokens::TokenStore::new(db.clone()),
@@ -66,7 +70,7 @@ impl Auth {
     }
 
     /// The session layer for the dashboard's router.
-    pub fn session_layer(&self) -> SessionManagerLayer<SqliteStore> {
+    pub fn session_layer(&self) -> SessionManagerLayer<CachedSessions> {
         self.settings.layer(self.sessions.clone())
     }
 

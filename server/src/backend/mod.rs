@@ -10,10 +10,10 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildView, Caller, ConfigChange, DeliveryView,
-        DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
-        NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServiceSettings,
-        ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildRow, BuildView, Caller, ConfigChange,
+        DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget,
+        NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
+        ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -98,6 +98,11 @@ fn session(request: &http::request::Parts) -> Res<tower_sessions::Session> {
 
 fn page(before: Option<i64>, limit: Option<u32>) -> PageRequest {
     PageRequest { before, limit }
+}
+
+/// A domain page as the wire's history page.
+fn history<T>(p: Page<T>) -> HistoryPage<T> {
+    HistoryPage { items: p.items, next: p.next }
 }
 
 #[async_trait::async_trait]
@@ -196,6 +201,31 @@ impl Backend for ServerBackend {
         let view =
             self.engine()?.update_service(caller, service_id, &spec, &env).await.map_err(errors::engine)?;
         Ok(convert::service_detail(view))
+    }
+
+    async fn service_page(&self, caller: &Caller, service_id: i64) -> Res<ServicePageView> {
+        let p = self.engine()?.service_page(caller, service_id).await.map_err(errors::engine)?;
+        Ok(ServicePageView {
+            detail: convert::service_detail(p.service),
+            chart: p.chart,
+            builds: history(p.builds),
+            deployments: history(p.deployments),
+        })
+    }
+
+    async fn build_rows(&self, caller: &Caller, service_id: i64, before: Option<i64>) -> Res<HistoryPage<BuildRow>> {
+        let p = self.engine()?.build_rows(caller, service_id, page(before, None)).await;
+        Ok(history(p.map_err(errors::engine)?))
+    }
+
+    async fn deployment_rows(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+    ) -> Res<HistoryPage<DeploymentRow>> {
+        let p = self.engine()?.deployment_rows(caller, service_id, page(before, None)).await;
+        Ok(history(p.map_err(errors::engine)?))
     }
 
     async fn list_builds(

@@ -23,6 +23,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `bin serve` and waits (up to 30 s) until the dashboard accepts
     /// connections. stdout and stderr go to `<data_dir>/server.log`.
     pub fn start(bin: &Path, data_dir: &Path, site_root: &Path) -> anyhow::Result<Self> {

@@ -4,22 +4,22 @@ use leptos::prelude::*;
 
 use super::paged::{Fetch, Paged};
 use crate::{
-    api::deploys::list_deployments,
+    api::deploys::deployment_rows,
     components::{
         format::{duration_opt, short_commit, short_image, short_time},
         StatusBadge,
     },
-    wire::DeploymentView,
+    wire::DeploymentRow,
 };
 
 /// Pages of the service's deployments, newest first.
-pub fn fetch_deployments(service_id: i64) -> Fetch<DeploymentView> {
-    std::sync::Arc::new(move |before| Box::pin(list_deployments(service_id, before, None)))
+pub fn fetch_deployments(service_id: i64) -> Fetch<DeploymentRow> {
+    std::sync::Arc::new(move |before| Box::pin(deployment_rows(service_id, before)))
 }
 
 #[component]
 pub fn DeploymentsTable(
-    paged: Paged<DeploymentView>,
+    paged: Paged<DeploymentRow>,
     /// Whether the caller may roll back (deployer).
     deployer: bool,
     on_rollback: Callback<i64>,
@@ -39,7 +39,7 @@ pub fn DeploymentsTable(
 }
 
 #[component]
-fn DeploymentRow(d: DeploymentView, deployer: bool, on_rollback: Callback<i64>) -> impl IntoView {
+fn DeploymentLine(d: DeploymentRow, deployer: bool, on_rollback: Callback<i64>) -> impl IntoView {
     let id = d.id;
     let can_roll_back = deployer && d.can_roll_back_to();
     let build = match (d.build_id, d.build_number) {
@@ -102,14 +102,14 @@ fn deployments_head() -> AnyView {
 
 #[component]
 fn DeploymentRows(
-    items: RwSignal<Vec<DeploymentView>>,
+    items: RwSignal<Vec<DeploymentRow>>,
     deployer: bool,
     on_rollback: Callback<i64>,
 ) -> impl IntoView {
     view! {
         <tbody>
             <For each=move || items.get() key=|d| (d.id, d.status.clone()) let:d>
-                <DeploymentRow d deployer on_rollback />
+                <DeploymentLine d deployer on_rollback />
             </For>
         </tbody>
     }

@@ -5,21 +5,21 @@ use leptos::prelude::*;
 
 use super::paged::{Fetch, Paged};
 use crate::{
-    api::builds::list_builds,
+    api::builds::build_rows,
     components::{
         format::{duration_opt, short_commit, short_time},
         StatusBadge,
     },
-    wire::BuildView,
+    wire::BuildRow,
 };
 
 /// Pages of the service's builds, newest first.
-pub fn fetch_builds(service_id: i64) -> Fetch<BuildView> {
-    std::sync::Arc::new(move |before| Box::pin(list_builds(service_id, before, None)))
+pub fn fetch_builds(service_id: i64) -> Fetch<BuildRow> {
+    std::sync::Arc::new(move |before| Box::pin(build_rows(service_id, before)))
 }
 
 #[component]
-pub fn BuildsTable(paged: Paged<BuildView>) -> impl IntoView {
+pub fn BuildsTable(paged: Paged<BuildRow>) -> impl IntoView {
     let items = paged.items;
     view! {
         <div class="table-wrap">
@@ -35,7 +35,7 @@ pub fn BuildsTable(paged: Paged<BuildView>) -> impl IntoView {
 }
 
 #[component]
-fn BuildRow(b: BuildView) -> impl IntoView {
+fn BuildLine(b: BuildRow) -> impl IntoView {
     let href = format!("/builds/{}", b.id);
     view! {
         <tr data-build-id=b.id.to_string()>
@@ -71,11 +71,11 @@ fn builds_head() -> AnyView {
 }
 
 #[component]
-fn BuildRows(items: RwSignal<Vec<BuildView>>) -> impl IntoView {
+fn BuildRows(items: RwSignal<Vec<BuildRow>>) -> impl IntoView {
     view! {
         <tbody>
             <For each=move || items.get() key=|b| b.id let:b>
-                <BuildRow b />
+                <BuildLine b />
             </For>
         </tbody>
     }

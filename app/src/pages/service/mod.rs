@@ -16,17 +16,16 @@ pub use actions::deploy_error as deploy_error_text;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use paged::{Answer, Paged};
+use paged::Paged;
 
 use crate::{
     api::{
-        builds::{build_durations, list_builds},
-        deploys::list_deployments,
-        services::{get_service, update_service},
+        builds::build_durations,
+        services::{service_page, update_service},
     },
     components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
     error::AppError,
-    wire::{BuildPoint, BuildView, Caller, DeploymentView, Role, ServiceDetail},
+    wire::{BuildPoint, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView, CHART_BUILDS},
 };
 
 /// The `:id` route parameter as a number.
@@ -65,10 +64,7 @@ where
 pub fn ServicePage() -> impl IntoView {
     let session = use_session();
     let id = id_param();
-    let service = resource(move || id.get(), |id| with_id(id, get_service));
-    let chart = resource(move || id.get(), |id| with_id(id, |id| build_durations(id, Some(CHART_BUILDS))));
-    let builds = resource(move || id.get(), |id| with_id(id, |id| list_builds(id, None, None)));
-    let deployments = resource(move || id.get(), |id| with_id(id, |id| list_deployments(id, None, None)));
+    let page = resource(move || id.get(), |id| with_id(id, service_page));
     // The body reads its data once and keeps it in signals: see
     // `reload_when_changed`.
     reload_when_changed(id);
@@ -79,29 +75,19 @@ pub fn ServicePage() -> impl IntoView {
                 if let Some(prompt) = require_user(&caller) {
                     return prompt;
                 }
-                let detail = match service.await {
-                    Err(e) => return error_view(e),
-                    Ok(detail) => detail,
-                };
-                let (chart, builds, deployments) = (chart.await, builds.await, deployments.await);
-                view! { <ServiceBody caller detail chart builds deployments /> }.into_any()
+                match page.await {
+                    Err(e) => error_view(e),
+                    Ok(page) => view! { <ServiceBody caller page /> }.into_any(),
+                }
             })}
         </Suspense>
     }
     .into_any()
 }
 
-/// How many builds the duration chart shows.
-const CHART_BUILDS: u32 = 50;
-
 #[component]
-fn ServiceBody(
-    caller: Caller,
-    detail: ServiceDetail,
-    chart: Result<Vec<BuildPoint>, AppError>,
-    builds: Answer<BuildView>,
-    deployments: Answer<DeploymentView>,
-) -> impl IntoView {
+fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
+    let ServicePageView { detail, chart, builds, deployments } = page;
     let deployer = caller.may(Role::Deployer);
     let service_id = detail.id;
     let title = RwSignal::new(detail.settings.name.clone());
@@ -179,8 +165,8 @@ struct Chart {
 }
 
 impl Chart {
-    fn new(first: Result<Vec<BuildPoint>, AppError>) -> Self {
-        Chart { points: RwSignal::new(first.map_err(|e| error_text(&e))), task: Task::new() }
+    fn new(first: Vec<BuildPoint>) -> Self {
+        Chart { points: RwSignal::new(Ok(first)), task: Task::new() }
     }
 
     fn reload(self, service_id: i64) {
@@ -197,7 +183,7 @@ async fn follow_deployment(
     service_id: i64,
     deployment_id: i64,
     notice: RwSignal<Option<String>>,
-    deployments: Paged<DeploymentView>,
+    deployments: Paged<DeploymentRow>,
 ) {
     let alive = move || notice.try_get_untracked().is_some();
     if let Some(d) = deploys::settled(service_id, deployment_id, alive).await {

@@ -36,9 +36,9 @@ impl<T: Send + Sync + 'static> Clone for Paged<T> {
 impl<T: Send + Sync + 'static> Copy for Paged<T> {}
 
 impl<T: Send + Sync + 'static> Paged<T> {
-    /// Starts from the server-rendered first page (or its error); `fetch`
-    /// loads the following ones and fresh first pages.
-    pub fn new(first: Answer<T>, fetch: Fetch<T>) -> Self {
+    /// Starts from the server-rendered first page; `fetch` loads the
+    /// following ones and fresh first pages.
+    pub fn new(first: HistoryPage<T>, fetch: Fetch<T>) -> Self {
         let paged = Paged {
             items: RwSignal::new(Vec::new()),
             next: RwSignal::new(None),
@@ -46,7 +46,7 @@ impl<T: Send + Sync + 'static> Paged<T> {
             more: Task::new(),
             fetch: StoredValue::new(fetch),
         };
-        paged.take(first, false);
+        paged.take(Ok(first), false);
         paged
     }
 
