@@ -33,13 +33,27 @@ run: setup
 test: setup
 	@$(MAKE) --no-print-directory site server test-unit test-server test-e2e
 
-# Browser bundle: wasm32 build of `frontend`, wasm-bindgen, plain CSS.
+# Browser bundle: wasm32 build of `frontend`, wasm-bindgen, wasm-opt, plain CSS.
 # Rust flags (`--cfg=erase_components` for server and bundle alike) are in
 # .cargo/config.toml, so plain cargo and cargo-leptos builds match.
+# wasm-opt (binaryen 116, the `wasm-opt` crate that setup.sh installs) shrinks
+# the bundle for gzip, not for raw bytes: one-caller inlining (-ocimfs 0) and
+# merge-similar-functions make the gzipped file larger, so both are off.
+# Functions are ordered by their generic function (names rewritten by
+# frontend/tools/order_names.py; wasm-opt then strips all names), which puts
+# the instantiations of one generic next to each other for gzip.
+WASM_OPT ?= wasm-opt
+WASM_OPT_FLAGS := -Oz -ocimfs 0 --skip-pass=merge-similar-functions \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  --reorder-functions-by-name --strip-debug --strip-producers
 site:
 	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 	@mkdir -p $(SITE)/pkg
-	wasm-bindgen --target web --no-typescript --remove-name-section --out-dir $(SITE)/pkg --out-name slipway $(WASM)
+	wasm-bindgen --target web --no-typescript --out-dir $(SITE)/pkg --out-name slipway $(WASM)
+	python3 frontend/tools/order_names.py $(SITE)/pkg/slipway_bg.wasm $(SITE)/pkg/slipway_bg.named.wasm
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(SITE)/pkg/slipway_bg.named.wasm -o $(SITE)/pkg/slipway_bg.wasm
+	@rm -f $(SITE)/pkg/slipway_bg.named.wasm
 	cp style/main.css $(SITE)/pkg/slipway.css
 	@printf 'site: %s  wasm %s bytes, gzipped %s bytes\n' "$(SITE)/pkg" \
 	  "$$(stat -c %s $(SITE)/pkg/slipway_bg.wasm)" "$$(gzip -9c $(SITE)/pkg/slipway_bg.wasm | wc -c)"
