@@ -38,12 +38,13 @@ test: setup
 # .cargo/config.toml, so plain cargo and cargo-leptos builds match.
 # wasm-opt (binaryen 116, the `wasm-opt` crate that setup.sh installs) shrinks
 # the bundle for gzip, not for raw bytes: one-caller inlining (-ocimfs 0) and
-# merge-similar-functions make the gzipped file larger, so both are off.
+# merge-similar-functions make the gzipped file larger, so both are off; the
+# -Oz pipeline runs twice, repeated while it still shrinks (--converge).
 # Functions are ordered by their generic function (names rewritten by
 # frontend/tools/order_names.py; wasm-opt then strips all names), which puts
 # the instantiations of one generic next to each other for gzip.
 WASM_OPT ?= wasm-opt
-WASM_OPT_FLAGS := -Oz -ocimfs 0 --skip-pass=merge-similar-functions \
+WASM_OPT_FLAGS := -Oz -Oz --converge -ocimfs 0 --skip-pass=merge-similar-functions \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --reorder-functions-by-name --strip-debug --strip-producers

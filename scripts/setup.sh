@@ -50,26 +50,37 @@ has_wasm_std() { # $1 = sysroot
 TOOLCHAIN=""
 if command -v rustc >/dev/null && has_wasm_std "$(rustc --print sysroot 2>/dev/null)"; then
   say "toolchain: default rustc ($(rustc --version)) already has the wasm32 std"
+  # A toolchain chosen earlier (build/setup.mk, exported by make) stays chosen.
+  TOOLCHAIN="${RUSTUP_TOOLCHAIN:-}"
 else
   say "toolchain: default rustc has no wasm32 std; using Debian rustc-web"
   apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy rustfmt-web lld-22
   SYSROOT="$(/usr/bin/rustc --print sysroot)"
-  if ! has_wasm_std "$SYSROOT"; then
+  # The std is built at opt-level z with LLVM bitcode, so the bundle's
+  # link-time optimisation covers it too (about 3 KB smaller gzipped); the
+  # marker tells a std built so from an older plain one.
+  STD_MARK="$SYSROOT/lib/rustlib/wasm32-unknown-unknown/lib/.slipway-std-z-bitcode"
+  if ! has_wasm_std "$SYSROOT" || [ ! -f "$STD_MARK" ]; then
     say "building the wasm32 std into $SYSROOT (about a minute, once)"
     STD="$CACHE/wasm-std"
     rm -rf "$STD"; mkdir -p "$STD/src"
     printf '[package]\nname = "wasmstd_dummy"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n[workspace]\n' > "$STD/Cargo.toml"
     printf '#![no_std]\n' > "$STD/src/lib.rs"
     (cd "$STD" && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= CARGO_TARGET_DIR="$STD/target" \
+      RUSTFLAGS=-Cembed-bitcode=yes CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
       /usr/bin/cargo build -q --release --target wasm32-unknown-unknown \
       -Zbuild-std=std,panic_abort,panic_unwind) || fail "building the wasm32 std with -Zbuild-std failed"
     DEST="$SYSROOT/lib/rustlib/wasm32-unknown-unknown/lib"
     as_root mkdir -p "$DEST"
+    as_root rm -f "$DEST"/*.rlib  # an older build's crates would be ambiguous
     for f in "$STD"/target/wasm32-unknown-unknown/release/deps/*.rlib; do
       case "$(basename "$f")" in libwasmstd_dummy*) continue ;; esac
       as_root cp "$f" "$DEST/"
     done
     has_wasm_std "$SYSROOT" || fail "wasm32 std not found in $DEST after build"
+    as_root touch "$STD_MARK"
+    # Crates built against the previous std no longer link with this one.
+    rm -rf "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown"
   fi
   if command -v rustup >/dev/null; then
     if ! rustup toolchain list | grep -q '^web'; then

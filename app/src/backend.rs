@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildRow, BuildView, Caller, DeliveryView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller, DeliveryView,
         DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
         NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
         ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
@@ -99,6 +99,8 @@ pub trait Backend: Send + Sync + 'static {
         deploy: bool,
     ) -> Res<BuildView>;
     async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
+    /// The build and its stored log, for the build page.
+    async fn build_page(&self, caller: &Caller, build_id: i64) -> Res<BuildPageView>;
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>>;
     async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Res<BuildView>;
 

@@ -94,6 +94,7 @@ fn table() -> Vec<Row> {
             Call::Json(json!({ "service_id": f.service, "limit": 50 }))
         }),
         row("/rpc/get_build", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
+        row("/rpc/build_page", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/build_log", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build, "after": 0 }))),
         row(STREAM, VIEWER, 200, |f| Call::Stream(f.queued_build)),
         row("/rpc/list_deployments", VIEWER, 200, |f| {
@@ -102,6 +103,7 @@ fn table() -> Vec<Row> {
         row("/rpc/deployment_rows", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null }))
         }),
+        row("/rpc/get_deployment", VIEWER, 200, |f| Call::Json(json!({ "deployment_id": f.old_deployment }))),
         row("/rpc/rollback_preview", VIEWER, 200, |f| {
             Call::Json(json!({ "deployment_id": f.old_deployment }))
         }),

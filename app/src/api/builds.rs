@@ -6,7 +6,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{BuildDetail, BuildPoint, BuildRow, BuildView, HistoryPage, LogLineView},
+    wire::{BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, HistoryPage, LogLineView},
 };
 
 /// A service's builds, newest first; `before` from the previous page's
@@ -47,6 +47,14 @@ pub async fn trigger_build(
 ) -> Result<BuildView, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy).await)
+}
+
+/// The build page's data in one call: the build with its service and
+/// project names, and its stored log (viewer).
+#[server(prefix = "/rpc", endpoint = "build_page", input = Json)]
+pub async fn build_page(build_id: i64) -> Result<BuildPageView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_page(&caller(), build_id).await)
 }
 
 /// One build with its service and project names (viewer).

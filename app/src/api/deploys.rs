@@ -30,6 +30,13 @@ pub async fn deployment_rows(
     respond(backend()?.deployment_rows(&caller(), service_id, before).await)
 }
 
+/// One deployment, secrets masked (viewer).
+#[server(prefix = "/rpc", endpoint = "get_deployment", input = Json)]
+pub async fn get_deployment(deployment_id: i64) -> Result<DeploymentView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.get_deployment(&caller(), deployment_id).await)
+}
+
 /// Deploys a build (the service's newest successful one when `build_id` is
 /// `None`) with an optional reason (deployer).
 #[server(prefix = "/rpc", endpoint = "deploy_build", input = Json)]

@@ -1,23 +1,18 @@
 //! Following a deployment that was just started, until it settles.
 
-use crate::{api::deploys::list_deployments, components::browser, wire::DeploymentView};
+use crate::{api::deploys::get_deployment, components::browser, wire::DeploymentView};
 
-/// Polls the service's newest deployments every second until
-/// `deployment_id` is no longer pending or starting (10 minutes at most).
-/// `None` when `alive` says the page is gone, or it never settled.
-pub async fn settled(
-    service_id: i64,
-    deployment_id: i64,
-    alive: impl Fn() -> bool,
-) -> Option<DeploymentView> {
+/// Polls the deployment every second until it is no longer pending or
+/// starting (10 minutes at most). `None` when `alive` says the page is gone,
+/// or it never settled.
+pub async fn settled(deployment_id: i64, alive: impl Fn() -> bool) -> Option<DeploymentView> {
     for _ in 0..600 {
         browser::sleep(1000).await;
         if !alive() {
             return None;
         }
-        let Ok(page) = list_deployments(service_id, None, Some(20)).await else { continue };
-        match page.items.into_iter().find(|d| d.id == deployment_id) {
-            Some(d) if !d.is_active() => return Some(d),
+        match get_deployment(deployment_id).await {
+            Ok(d) if !d.is_active() => return Some(d),
             _ => {}
         }
     }

@@ -110,7 +110,7 @@ fn Audit(page: Vec<AuditEventView>) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=move || events.get() key=|e| e.id let:e>
+                        {move || events.get().into_iter().map(|e| view! {
                             <tr data-audit-id=e.id>
                                 <td>{short_time(&e.at)}</td>
                                 <td>{e.actor}</td>
@@ -119,7 +119,7 @@ fn Audit(page: Vec<AuditEventView>) -> impl IntoView {
                                 <td>{e.target.unwrap_or_default()}</td>
                                 <td>{e.detail.unwrap_or_default()}</td>
                             </tr>
-                        </For>
+                        }).collect_view()}
                     </tbody>
                 </table>
             </div>

@@ -73,7 +73,7 @@ fn Targets(project: i64, list: Vec<NotificationTargetView>, caller: Caller) -> i
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=move || targets.get() key=|t| t.id let:t>
+                        {move || targets.get().into_iter().map(|t| view! {
                             <tr data-target-id=t.id>
                                 <td>{t.name}</td>
                                 <td>{t.kind}</td>
@@ -93,7 +93,7 @@ fn Targets(project: i64, list: Vec<NotificationTargetView>, caller: Caller) -> i
                                         })}
                                 </td>
                             </tr>
-                        </For>
+                        }).collect_view()}
                     </tbody>
                 </table>
             </div>

@@ -34,7 +34,7 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
         deploy.run(deploy_build(id, None, None), move |answer| match answer {
             Ok(d) => {
                 message.set(Some((true, format!("Deployment #{} {}…", d.id, d.status))));
-                leptos::task::spawn_local(follow(id, d.id, live, message));
+                leptos::task::spawn_local(follow(d.id, live, message));
             }
             Err(e) => message.set(Some((false, super::service::deploy_error_text(&e)))),
         });
@@ -90,13 +90,12 @@ fn live_text(live: Option<&DeploymentView>) -> String {
 /// Follows the deployment until it settles; shows the result and, when it
 /// went live, the new live deployment.
 async fn follow(
-    service_id: i64,
     deployment_id: i64,
     live: RwSignal<Option<DeploymentView>>,
     message: RwSignal<Option<(bool, String)>>,
 ) {
     let alive = move || message.try_get_untracked().is_some();
-    if let Some(d) = deploys::settled(service_id, deployment_id, alive).await {
+    if let Some(d) = deploys::settled(deployment_id, alive).await {
         let ok = d.status == "live";
         let _ = message.try_set(Some((ok, deploys::outcome(&d))));
         if ok {

@@ -111,9 +111,9 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=move || tokens.get() key=|t| (t.id, t.revoked_at.clone()) let:token>
+                        {move || tokens.get().into_iter().map(|token| view! {
                             <TokenRow token tokens error />
-                        </For>
+                        }).collect_view()}
                     </tbody>
                 </table>
             </div>

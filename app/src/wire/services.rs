@@ -221,7 +221,12 @@ pub struct ServicePageView {
     pub chart: Vec<BuildPoint>,
     pub builds: HistoryPage<BuildRow>,
     pub deployments: HistoryPage<DeploymentRow>,
+    /// The newest [`RECENT_DELIVERIES`] webhook deliveries, for admins only.
+    pub deliveries: Option<HistoryPage<super::DeliveryView>>,
 }
+
+/// How many webhook deliveries the service page lists.
+pub const RECENT_DELIVERIES: u32 = 20;
 
 impl BuildView {
     /// Whether the build can still change (queued or running).
@@ -237,6 +242,13 @@ pub struct BuildDetail {
     pub build: BuildView,
     pub service: String,
     pub project: String,
+}
+
+/// The build page's data in one call: the build and its stored log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildPageView {
+    pub detail: BuildDetail,
+    pub lines: Vec<LogLineView>,
 }
 
 /// A deployment's configuration snapshot (secrets masked).

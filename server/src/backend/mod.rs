@@ -10,10 +10,11 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPoint, BuildRow, BuildView, Caller, ConfigChange,
+        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller, ConfigChange,
         DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget,
         NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
         ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        RECENT_DELIVERIES,
     },
     AppError,
 };
@@ -205,11 +206,16 @@ impl Backend for ServerBackend {
 
     async fn service_page(&self, caller: &Caller, service_id: i64) -> Res<ServicePageView> {
         let p = self.engine()?.service_page(caller, service_id).await.map_err(errors::engine)?;
+        let deliveries = match caller.may(Role::Admin) {
+            true => Some(self.deliveries(caller, service_id, None, Some(RECENT_DELIVERIES)).await?),
+            false => None,
+        };
         Ok(ServicePageView {
             detail: convert::service_detail(p.service),
             chart: p.chart,
             builds: history(p.builds),
             deployments: history(p.deployments),
+            deliveries,
         })
     }
 
@@ -275,6 +281,12 @@ impl Backend for ServerBackend {
         let build = engine.get_build(caller, build_id).await.map_err(errors::engine)?;
         let (project, service) = engine.owner_of(build.service_id).await.map_err(errors::engine)?;
         Ok(BuildDetail { build: convert::build(build), service: service.spec.name, project: project.name })
+    }
+
+    async fn build_page(&self, caller: &Caller, build_id: i64) -> Res<BuildPageView> {
+        let detail = self.get_build(caller, build_id).await?;
+        let lines = self.build_log(caller, build_id, 0).await?;
+        Ok(BuildPageView { detail, lines })
     }
 
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>> {

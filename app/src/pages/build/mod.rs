@@ -9,18 +9,17 @@ mod log;
 use leptos::prelude::*;
 
 use crate::{
-    api::builds::{build_log, get_build},
+    api::builds::{build_page, get_build},
     components::{badge_class, browser, error_view, loading, require_user, resource, use_session},
     pages::service::{id_param, reload_when_changed, with_id},
-    wire::{BuildDetail, BuildView, Caller, LogLineView, Role},
+    wire::{BuildDetail, BuildPageView, BuildView, Caller, LogLineView, Role},
 };
 
 #[component]
 pub fn BuildPage() -> impl IntoView {
     let session = use_session();
     let id = id_param();
-    let detail = resource(move || id.get(), |id| with_id(id, get_build));
-    let lines = resource(move || id.get(), |id| with_id(id, |id| build_log(id, 0)));
+    let page = resource(move || id.get(), |id| with_id(id, build_page));
     // Built once on the server (the log can be long); see `reload_when_changed`.
     reload_when_changed(id);
     view! {
@@ -30,12 +29,9 @@ pub fn BuildPage() -> impl IntoView {
                 if let Some(prompt) = require_user(&caller) {
                     return prompt;
                 }
-                match detail.await {
+                match page.await {
                     Err(e) => error_view(e),
-                    Ok(detail) => {
-                        let lines = lines.await.unwrap_or_default();
-                        view! { <BuildBody caller detail lines /> }.into_any()
-                    }
+                    Ok(BuildPageView { detail, lines }) => view! { <BuildBody caller detail lines /> }.into_any(),
                 }
             })}
         </Suspense>

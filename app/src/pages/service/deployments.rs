@@ -108,9 +108,9 @@ fn DeploymentRows(
 ) -> impl IntoView {
     view! {
         <tbody>
-            <For each=move || items.get() key=|d| (d.id, d.status.clone()) let:d>
+            {move || items.get().into_iter().map(|d| view! {
                 <DeploymentLine d deployer on_rollback />
-            </For>
+            }).collect_view()}
         </tbody>
     }
     .into_any()

@@ -74,9 +74,9 @@ fn builds_head() -> AnyView {
 fn BuildRows(items: RwSignal<Vec<BuildRow>>) -> impl IntoView {
     view! {
         <tbody>
-            <For each=move || items.get() key=|b| b.id let:b>
+            {move || items.get().into_iter().map(|b| view! {
                 <BuildLine b />
-            </For>
+            }).collect_view()}
         </tbody>
     }
     .into_any()

@@ -19,13 +19,10 @@ use leptos_router::hooks::use_params_map;
 use paged::Paged;
 
 use crate::{
-    api::{
-        builds::build_durations,
-        services::{service_page, update_service},
-    },
+    api::services::{service_page, update_service},
     components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
     error::AppError,
-    wire::{BuildPoint, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView, CHART_BUILDS},
+    wire::{BuildPoint, BuildRow, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView},
 };
 
 /// The `:id` route parameter as a number.
@@ -87,7 +84,7 @@ pub fn ServicePage() -> impl IntoView {
 
 #[component]
 fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
-    let ServicePageView { detail, chart, builds, deployments } = page;
+    let ServicePageView { detail, chart, builds, deployments, deliveries } = page;
     let deployer = caller.may(Role::Deployer);
     let service_id = detail.id;
     let title = RwSignal::new(detail.settings.name.clone());
@@ -99,14 +96,18 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         done: Callback::new(move |d: ServiceDetail| title.set(d.settings.name)),
     };
     let rollback = rollback::Rollback::new();
-    let chart = Chart::new(chart);
-    let builds = Paged::new(builds, history::fetch_builds(service_id));
-    let deployments = Paged::new(deployments, deployments::fetch_deployments(service_id));
+    let refresh = Refresh {
+        service_id,
+        chart: RwSignal::new(chart),
+        builds: Paged::new(builds, history::fetch_builds(service_id)),
+        deployments: Paged::new(deployments, deployments::fetch_deployments(service_id)),
+        notice,
+        task: Task::new(),
+    };
+    let Refresh { chart, builds, deployments, .. } = refresh;
     let watch = Callback::new(move |d: DeploymentView| {
-        chart.reload(service_id);
-        builds.reload();
-        deployments.reload();
-        leptos::task::spawn_local(follow_deployment(service_id, d.id, notice, deployments));
+        refresh.run();
+        leptos::task::spawn_local(follow_deployment(d.id, refresh));
     });
     let on_rollback = Callback::new(move |id: i64| rollback.open(id));
     let project_link = format!("/#project-{}", detail.project_id);
@@ -125,10 +126,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> }.into_any())}
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
-            {move || match chart.points.get() {
-                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                Ok(builds) => view! { <chart::BuildChart builds /> }.into_any(),
-            }}
+            {move || view! { <chart::BuildChart builds=chart.get() /> }}
         </section>
         <section class="card" aria-labelledby="builds-title">
             <h2 id="builds-title">"Builds"</h2>
@@ -148,7 +146,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
                 submit_label="Save settings"
             />
         </section>
-        <webhooks::WebhookSection service_id caller />
+        <webhooks::WebhookSection service_id caller deliveries />
         <rollback::RollbackDialog state=rollback on_done=Callback::new(move |d: DeploymentView| {
             notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, d.status)));
             watch.run(d);
@@ -157,37 +155,40 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
     .into_any()
 }
 
-/// The chart's points, reloaded after a build or deploy.
+/// The page's lists (chart, both histories' first pages), read again in one
+/// `service_page` call after a build or deploy.
 #[derive(Clone, Copy)]
-struct Chart {
-    points: RwSignal<Result<Vec<BuildPoint>, String>>,
+struct Refresh {
+    service_id: i64,
+    chart: RwSignal<Vec<BuildPoint>>,
+    builds: Paged<BuildRow>,
+    deployments: Paged<DeploymentRow>,
+    notice: RwSignal<Option<String>>,
     task: Task,
 }
 
-impl Chart {
-    fn new(first: Vec<BuildPoint>) -> Self {
-        Chart { points: RwSignal::new(Ok(first)), task: Task::new() }
-    }
-
-    fn reload(self, service_id: i64) {
-        let points = self.points;
-        self.task.run(build_durations(service_id, Some(CHART_BUILDS)), move |answer| {
-            let _ = points.try_set(answer.map_err(|e| error_text(&e)));
+impl Refresh {
+    fn run(self) {
+        self.task.run(service_page(self.service_id), move |answer| match answer {
+            Ok(page) => {
+                let _ = self.chart.try_set(page.chart);
+                self.builds.replace(page.builds);
+                self.deployments.replace(page.deployments);
+            }
+            Err(e) => {
+                let _ = self.notice.try_set(Some(error_text(&e)));
+            }
         });
     }
 }
 
-/// Follows a new deployment until it settles, then refreshes the history
-/// and says how it ended. Stops when the page is gone.
-async fn follow_deployment(
-    service_id: i64,
-    deployment_id: i64,
-    notice: RwSignal<Option<String>>,
-    deployments: Paged<DeploymentRow>,
-) {
+/// Follows a new deployment until it settles, then refreshes the lists and
+/// says how it ended. Stops when the page is gone.
+async fn follow_deployment(deployment_id: i64, refresh: Refresh) {
+    let notice = refresh.notice;
     let alive = move || notice.try_get_untracked().is_some();
-    if let Some(d) = deploys::settled(service_id, deployment_id, alive).await {
+    if let Some(d) = deploys::settled(deployment_id, alive).await {
         let _ = notice.try_set(Some(deploys::outcome(&d)));
-        deployments.reload();
+        refresh.run();
     }
 }

@@ -1,6 +1,6 @@
 //! A history table's paging state: the rows so far, the next page's `before`
 //! and the last error, with the "More" button that appends the next page and
-//! `reload` that replaces the rows with a fresh first page.
+//! `replace` that puts a fresh first page in place of the rows.
 
 use leptos::prelude::*;
 
@@ -69,14 +69,15 @@ impl<T: Send + Sync + 'static> Paged<T> {
         }
     }
 
-    fn load(self, before: Option<i64>) {
+    /// Appends the page before `before`.
+    fn load(self, before: i64) {
         let Some(fetch) = self.fetch.try_get_value() else { return };
-        self.more.run(fetch(before), move |answer| self.take(answer, before.is_some()));
+        self.more.run(fetch(Some(before)), move |answer| self.take(answer, true));
     }
 
     /// Replaces the rows with a fresh first page (after a build or deploy).
-    pub fn reload(self) {
-        self.load(None);
+    pub fn replace(self, first: HistoryPage<T>) {
+        self.take(Ok(first), false);
     }
 
     /// The error line and the "More" button (`id`), while a next page exists.
@@ -90,7 +91,7 @@ impl<T: Send + Sync + 'static> Paged<T> {
                     type="button"
                     class="secondary"
                     disabled=move || more.pending()
-                    on:click=move |_| self.load(Some(before))
+                    on:click=move |_| self.load(before)
                 >
                     "More"
                 </button>

@@ -4,13 +4,18 @@
 use leptos::prelude::*;
 
 use crate::{
-    api::integrations::{list_deliveries, rotate_webhook_secret, webhook_info},
-    components::{error_text, format::short_time, resource, Task},
-    wire::{Caller, DeliveryView, Role, WebhookInfoView},
+    api::integrations::{rotate_webhook_secret, webhook_info},
+    components::{error_text, format::short_time, Task},
+    wire::{Caller, DeliveryView, HistoryPage, Role, WebhookInfoView},
 };
 
 #[component]
-pub fn WebhookSection(service_id: i64, caller: Caller) -> impl IntoView {
+pub fn WebhookSection(
+    service_id: i64,
+    caller: Caller,
+    /// The recent deliveries (admins; `None` for others).
+    deliveries: Option<HistoryPage<DeliveryView>>,
+) -> impl IntoView {
     if !caller.may(Role::Deployer) {
         return ().into_any();
     }
@@ -70,26 +75,20 @@ pub fn WebhookSection(service_id: i64, caller: Caller) -> impl IntoView {
                 }
             }}
             {move || error.get().map(|e| view! { <p id="webhook-error" class="error" role="alert">{e}</p> }.into_any())}
-            {caller.may(Role::Admin).then(|| view! { <Deliveries service_id /> }.into_any())}
+            {deliveries.map(|page| view! { <Deliveries page /> }.into_any())}
         </section>
     }
     .into_any()
 }
 
 #[component]
-fn Deliveries(service_id: i64) -> impl IntoView {
-    let page = resource(move || service_id, |id| list_deliveries(id, None, Some(20)));
+fn Deliveries(page: HistoryPage<DeliveryView>) -> impl IntoView {
     view! {
         <h3>"Recent deliveries"</h3>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
-                    Ok(p) if p.items.is_empty() => view! { <p class="muted">"None yet."</p> }.into_any(),
-                    Ok(p) => view! { <DeliveryTable items=p.items /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {match page.items.is_empty() {
+            true => view! { <p class="muted">"None yet."</p> }.into_any(),
+            false => view! { <DeliveryTable items=page.items /> }.into_any(),
+        }}
     }
 }
 
