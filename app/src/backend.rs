@@ -9,10 +9,11 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller, DeliveryView,
-        DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
-        NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
-        ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
+        DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
+        NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
+        ServiceDetail, ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView,
+        WebhookInfoView,
     },
 };
 
@@ -68,8 +69,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The service page: service, chart and first history pages, one read.
     async fn service_page(&self, caller: &Caller, service_id: i64) -> Res<ServicePageView>;
     /// The service page's history tables, a page before `before`.
-    async fn build_rows(&self, caller: &Caller, service_id: i64, before: Option<i64>)
-        -> Res<HistoryPage<BuildRow>>;
+    async fn build_rows(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+    ) -> Res<HistoryPage<BuildRow>>;
     async fn deployment_rows(
         &self,
         caller: &Caller,

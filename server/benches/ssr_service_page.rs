@@ -171,7 +171,8 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // The fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(") ").map(|(_, r)| r).context("unexpected /proc stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).context("no CPU times in /proc stat");
+    let ticks =
+        |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).context("no CPU times in /proc stat");
     // utime and stime (fields 14 and 15 of stat) at 11 and 12 after the name.
     let per_second = 100.0; // USER_HZ on Linux
     Ok((ticks(11)? + ticks(12)?) / per_second)

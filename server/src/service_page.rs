@@ -42,17 +42,15 @@ fn builds_sql() -> String {
 
 /// The newest deployments before `?2` of service `?1`, at most `?3`, with
 /// their builds' number and commit, as a JSON array.
-fn deployments_sql() -> String {
-    format!(
-        "SELECT json_group_array(json_object('id', d.id, 'status', d.status, 'build_id', d.build_id, \
+fn deployments_sql() -> &'static str {
+    "SELECT json_group_array(json_object('id', d.id, 'status', d.status, 'build_id', d.build_id, \
          'build_number', b.number, 'commit_sha', b.commit_sha, 'image_id', d.image_id, \
          'reason', d.reason, 'actor', d.actor, 'rollback_of', d.rollback_of, 'error', d.error, \
          'log_tail', d.log_tail, 'created_at', d.created_at, \
          'duration_ms', CAST(ROUND((julianday(d.finished_at) - julianday(d.started_at)) * 86400000) AS INTEGER)) \
          ORDER BY d.id DESC) \
          FROM (SELECT * FROM deployments WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3) d \
-         LEFT JOIN builds b ON b.id = d.build_id"
-    )
+     LEFT JOIN builds b ON b.id = d.build_id"
 }
 
 /// The newest `?4` builds of service `?1` as chart points, as a JSON array.
@@ -72,7 +70,11 @@ impl Engine {
     /// The service page in one use-case (viewer): the service (with its
     /// project and masked env), the chart and both histories' first pages,
     /// the three lists in one query.
-    pub async fn service_page(&self, caller: &Caller, service_id: i64) -> Result<ServicePageData, EngineError> {
+    pub async fn service_page(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+    ) -> Result<ServicePageData, EngineError> {
         let service = self.get_service(caller, service_id).await?;
         let limit = DEFAULT_PAGE;
         let sql = format!("SELECT ({}), ({}), ({})", chart_sql(), builds_sql(), deployments_sql());
@@ -110,7 +112,7 @@ impl Engine {
         page: PageRequest,
     ) -> Result<Page<DeploymentRow>, EngineError> {
         require(caller, Role::Viewer)?;
-        self.rows(&deployments_sql(), service_id, page, |d: &DeploymentRow| d.id).await
+        self.rows(deployments_sql(), service_id, page, |d: &DeploymentRow| d.id).await
     }
 
     async fn rows<T: DeserializeOwned>(

@@ -89,7 +89,9 @@ fn table() -> Vec<Row> {
         row("/rpc/list_builds", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": null }))
         }),
-        row("/rpc/build_rows", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service, "before": null }))),
+        row("/rpc/build_rows", VIEWER, 200, |f| {
+            Call::Json(json!({ "service_id": f.service, "before": null }))
+        }),
         row("/rpc/build_durations", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "limit": 50 }))
         }),

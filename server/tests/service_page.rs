@@ -30,7 +30,8 @@ async fn service_page_rows_equal_the_domain_histories() -> anyhow::Result<()> {
     assert_eq!(page.service.project.name, "page-prj");
 
     // Builds: the first page equals the domain's first page, projected.
-    let full = engine.list_builds(&viewer, service, PageRequest::first(DEFAULT_PAGE)).await.map_err(anyhow_of)?;
+    let full =
+        engine.list_builds(&viewer, service, PageRequest::first(DEFAULT_PAGE)).await.map_err(anyhow_of)?;
     assert_eq!(page.builds.items.len(), DEFAULT_PAGE as usize);
     assert_eq!(page.builds.next, full.next);
     let expected: Vec<BuildRow> = full
@@ -53,8 +54,10 @@ async fn service_page_rows_equal_the_domain_histories() -> anyhow::Result<()> {
     assert!(page.builds.items.iter().any(|b| b.duration_ms == Some(40_500)));
 
     // Deployments: with their builds' number and commit; none for an image deploy.
-    let full =
-        engine.list_deployments(&viewer, service, PageRequest::first(DEFAULT_PAGE)).await.map_err(anyhow_of)?;
+    let full = engine
+        .list_deployments(&viewer, service, PageRequest::first(DEFAULT_PAGE))
+        .await
+        .map_err(anyhow_of)?;
     assert_eq!(page.deployments.next, full.next);
     let refs = engine.build_refs(&full.items.iter().filter_map(|d| d.build_id).collect::<Vec<_>>()).await;
     let refs = refs.map_err(anyhow_of)?;
@@ -137,7 +140,8 @@ async fn service_page_checks_the_caller_and_the_service() -> anyhow::Result<()> 
 async fn seed(engine: &Engine) -> anyhow::Result<i64> {
     let store = ProjectStore::new(engine.db.clone());
     let project = store.create_project("page-prj").await?;
-    let service = store.create_service(project.id, &ServiceSpec::new("page-svc", "file:///x/repo", 8080)).await?;
+    let service =
+        store.create_service(project.id, &ServiceSpec::new("page-svc", "file:///x/repo", 8080)).await?;
     let mut tx = engine.db.begin().await?;
     for n in 1..=BUILDS {
         let (status, finished) = match n {

@@ -66,6 +66,10 @@ where
     Resource::new_with_options(source, fetcher, false)
 }
 
+/// A call boxed by [`Task::run`]: its answer, already bound to the code that
+/// takes it.
+type TaskCall = std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn FnOnce()>>>>;
+
 /// A server call started by the page (a button, a form). `pending` while one
 /// runs; only the newest call's answer is handed on, like `Action`. Each
 /// `Action<I, O>` type costs the browser bundle about 4.5 KB of generic code;
@@ -102,7 +106,7 @@ impl Task {
     /// The part of [`Task::run`] that does not depend on the call: one copy
     /// in the browser bundle instead of one per call site (52 of them).
     #[inline(never)]
-    fn start(&self, call: std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn FnOnce()>>>>) {
+    fn start(&self, call: TaskCall) {
         let Task { running, latest } = *self;
         let Some(n) = latest.try_update_value(|v| {
             *v += 1;

@@ -28,9 +28,9 @@ use tower_sessions::SessionManagerLayer;
 use tower_sessions_sqlx_store::SqliteStore;
 
 pub use limiter::LoginLimiter;
-pub use session_cache::CachedSessions;
 pub use login::LoginError;
 pub use session::SessionSettings;
+pub use session_cache::CachedSessions;
 pub use users::{User, UserError, UserStore};
 
 use crate::db::Db;

@@ -10,11 +10,11 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller, ConfigChange,
-        DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget,
-        NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
-        ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
-        RECENT_DELIVERIES,
+        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
+        ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
+        NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
+        ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
+        UserView, WebhookInfoView, RECENT_DELIVERIES,
     },
     AppError,
 };
@@ -219,7 +219,12 @@ impl Backend for ServerBackend {
         })
     }
 
-    async fn build_rows(&self, caller: &Caller, service_id: i64, before: Option<i64>) -> Res<HistoryPage<BuildRow>> {
+    async fn build_rows(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        before: Option<i64>,
+    ) -> Res<HistoryPage<BuildRow>> {
         let p = self.engine()?.build_rows(caller, service_id, page(before, None)).await;
         Ok(history(p.map_err(errors::engine)?))
     }

@@ -22,7 +22,9 @@ use crate::{
     api::services::{service_page, update_service},
     components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
     error::AppError,
-    wire::{BuildPoint, BuildRow, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView},
+    wire::{
+        BuildPoint, BuildRow, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView,
+    },
 };
 
 /// The `:id` route parameter as a number.
