@@ -15,6 +15,7 @@ pub mod session_cache;
 pub mod setup;
 pub mod team;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;
 
 use std::{

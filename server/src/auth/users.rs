@@ -5,10 +5,15 @@
 //! store; the store keeps the invariants that hold for everyone: valid
 //! names, the password rules, and at least one enabled admin once one exists.
 
+use std::sync::Arc;
+
 use app::wire::{Caller, Role, Via};
 use sqlx::Row;
 
-use super::password::{self, PasswordError};
+use super::{
+    password::{self, PasswordError},
+    user_cache::UserCache,
+};
 use crate::{
     db::{now_rfc3339, Db},
     validate::{self, ValidationError},
@@ -93,11 +98,13 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[derive(Clone)]
 pub struct UserStore {
     db: Db,
+    /// Rows by id for [`UserStore::get`]; every write below forgets its row.
+    cache: Arc<UserCache>,
 }
 
 impl UserStore {
     pub fn new(db: Db) -> Self {
-        UserStore { db }
+        UserStore { db, cache: Arc::default() }
     }
 
     /// Creates a user after checking the name and the password rules.
@@ -126,12 +133,21 @@ impl UserStore {
         self.get(id).await?.ok_or(UserError::NotFound)
     }
 
+    /// User `id`, from the cache when it was read lately (see `user_cache`).
     pub async fn get(&self, id: i64) -> Result<Option<User>, UserError> {
+        if let Some(user) = self.cache.get(id) {
+            return Ok(Some(user));
+        }
+        let read_at = self.cache.generation();
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.db)
             .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        if let Some(user) = &user {
+            self.cache.keep(user, read_at);
+        }
+        Ok(user)
     }
 
     pub async fn get_by_name(&self, name: &str) -> Result<Option<User>, UserError> {
@@ -168,6 +184,7 @@ impl UserStore {
             return Err(UserError::NotFound);
         }
         tx.commit().await?;
+        self.cache.forget(id);
         tracing::info!(user_id = id, role = role.as_str(), "user role changed");
         self.get(id).await?.ok_or(UserError::NotFound)
     }
@@ -191,6 +208,7 @@ impl UserStore {
             return Err(UserError::NotFound);
         }
         tx.commit().await?;
+        self.cache.forget(id);
         tracing::info!(user_id = id, disabled, "user disabled flag changed");
         self.get(id).await?.ok_or(UserError::NotFound)
     }
@@ -208,6 +226,7 @@ impl UserStore {
         .bind(id)
         .execute(&self.db)
         .await?;
+        self.cache.forget(id);
         if done.rows_affected() == 0 {
             return Err(UserError::NotFound);
         }
