@@ -107,14 +107,22 @@ pub async fn replace(
     Ok(())
 }
 
+/// The variables of service `?1` with secret values masked (null), by name,
+/// as a JSON array of [`EnvView`]s (one value, however many variables).
+pub const LIST_JSON_SQL: &str = "SELECT json_group_array(json_object('name', name, \
+     'value', CASE WHEN secret THEN NULL ELSE value END, \
+     'secret', json(CASE WHEN secret THEN 'true' ELSE 'false' END)) ORDER BY name) \
+     FROM service_env WHERE service_id = ?1";
+
 /// The variables with secret values masked, by name.
 pub async fn list(db: &Db, service_id: i64) -> Result<Vec<EnvView>, ProjectError> {
-    let mut conn = db.acquire().await?;
-    Ok(stored_on(&mut conn, service_id)
-        .await?
-        .into_iter()
-        .map(|v| EnvView { value: (!v.secret).then_some(v.value), name: v.name, secret: v.secret })
-        .collect())
+    let json: String = sqlx::query_scalar(LIST_JSON_SQL).bind(service_id).fetch_one(db).await?;
+    parse_list(&json)
+}
+
+/// Reads [`LIST_JSON_SQL`]'s answer.
+pub fn parse_list(json: &str) -> Result<Vec<EnvView>, ProjectError> {
+    serde_json::from_str(json).map_err(|e| ProjectError::Corrupt { field: "env", message: e.to_string() })
 }
 
 /// The variables as stored (secrets sealed), by name.

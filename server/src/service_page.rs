@@ -1,5 +1,6 @@
 //! The service page's read model: the service, its build duration chart and
-//! the first page of its build and deployment histories as slim rows.
+//! the first page of its build and deployment histories as slim rows, in two
+//! statements.
 //!
 //! The histories are read as JSON built by SQLite (`json_group_array` of
 //! `json_object`, ordered inside the aggregate): one row and one value per
@@ -9,7 +10,7 @@
 //! converted twice. Postgres has the same shape (`json_agg`,
 //! `json_build_object`).
 
-use app::wire::{BuildPoint, BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS};
+use app::wire::{BuildPoint, BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS, RECENT_DELIVERIES};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -17,6 +18,8 @@ use crate::{
     catalog::ServiceView,
     engine::{Engine, EngineError},
     history::{Page, PageRequest, DEFAULT_PAGE},
+    service_env,
+    webhooks::deliveries::{self, Delivery},
 };
 
 /// What the service page shows.
@@ -25,6 +28,8 @@ pub struct ServicePageData {
     pub chart: Vec<BuildPoint>,
     pub builds: Page<BuildRow>,
     pub deployments: Page<DeploymentRow>,
+    /// The newest webhook deliveries, for admins only.
+    pub deliveries: Option<Page<Delivery>>,
 }
 
 /// Run time in ms of a row with `started_at` and `finished_at`, in SQL.
@@ -67,29 +72,46 @@ fn parse<T: DeserializeOwned>(json: &str) -> Result<Vec<T>, EngineError> {
 }
 
 impl Engine {
-    /// The service page in one use-case (viewer): the service (with its
-    /// project and masked env), the chart and both histories' first pages,
-    /// the three lists in one query.
+    /// The service page in one use-case (viewer): the service and its
+    /// project, then one statement for everything listed: the masked env,
+    /// the chart, both histories' first pages and, for an admin, the recent
+    /// webhook deliveries.
     pub async fn service_page(
         &self,
         caller: &Caller,
         service_id: i64,
     ) -> Result<ServicePageData, EngineError> {
-        let service = self.get_service(caller, service_id).await?;
+        require(caller, Role::Viewer)?;
+        let (project, service) = self.owner_of(service_id).await?;
         let limit = DEFAULT_PAGE;
-        let sql = format!("SELECT ({}), ({}), ({})", chart_sql(), builds_sql(), deployments_sql());
-        let (chart, builds, deployments): (String, String, String) = sqlx::query_as(&sql)
-            .bind(service_id)
-            .bind(i64::MAX)
-            .bind(i64::from(limit) + 1)
-            .bind(i64::from(CHART_BUILDS))
-            .fetch_one(&self.db)
-            .await?;
+        let admin = caller.may(Role::Admin);
+        let sql = format!(
+            "SELECT ({}), ({}), ({}), ({}), ({})",
+            service_env::LIST_JSON_SQL,
+            chart_sql(),
+            builds_sql(),
+            deployments_sql(),
+            deliveries::list_json_sql("?5"),
+        );
+        let (env, chart, builds, deployments, recent): (String, String, String, String, String) =
+            sqlx::query_as(&sql)
+                .bind(service_id)
+                .bind(i64::MAX)
+                .bind(i64::from(limit) + 1)
+                .bind(i64::from(CHART_BUILDS))
+                .bind(if admin { i64::from(RECENT_DELIVERIES) + 1 } else { 0 })
+                .fetch_one(&self.db)
+                .await?;
+        let deliveries = match admin {
+            true => Some(Page::from_rows(deliveries::parse_list(&recent)?, RECENT_DELIVERIES, |d| d.id)),
+            false => None,
+        };
         Ok(ServicePageData {
-            service,
+            service: ServiceView { project, service, env: service_env::parse_list(&env)? },
             chart: parse(&chart)?,
             builds: Page::from_rows(parse(&builds)?, limit, |b: &BuildRow| b.id),
             deployments: Page::from_rows(parse(&deployments)?, limit, |d: &DeploymentRow| d.id),
+            deliveries,
         })
     }
 

@@ -4,11 +4,16 @@
 //! `list_deployments`, `build_durations`) row by row: same rows, same order,
 //! same values, same paging.
 
-use app::wire::{BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS};
+use app::wire::{BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS, RECENT_DELIVERIES};
 use server::{
     engine::{Engine, EngineError},
     history::{PageRequest, DEFAULT_PAGE},
     projects::{ProjectError, ProjectStore, ServiceSpec},
+    service_env::{self, EnvInput, EnvView},
+    webhooks::{
+        deliveries::{self, Received},
+        Forge,
+    },
     testkit::{
         app::OpenedApp,
         engine::{anyhow_of, user},
@@ -111,6 +116,46 @@ async fn service_page_rows_equal_the_domain_histories() -> anyhow::Result<()> {
     ids.extend(rest.items.iter().map(|d| d.id));
     assert_eq!(ids.len() as i64, DEPLOYMENTS);
     assert!(ids.windows(2).all(|w| w[0] > w[1]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn service_page_masks_secret_env_and_shows_deliveries_to_admins_only() -> anyhow::Result<()> {
+    let app = OpenedApp::new().await?;
+    let engine = &app.engine;
+    let service = seed(engine).await?;
+    let var = |name: &str, value: &str, secret| EnvInput { name: name.into(), value: Some(value.into()), secret };
+    let vars = [var("TOKEN", "s3cret-value", true), var("A_PLAIN", "say \"hi\"\n", false)];
+    service_env::replace(&engine.db, &engine.secrets, service, &vars).await?;
+    for n in 0..(RECENT_DELIVERIES + 5) {
+        let received = Received {
+            service_id: service,
+            forge: Forge::Github,
+            delivery_id: Some(format!("d-{n}")),
+            event: Some("push".into()),
+        };
+        deliveries::reject(&engine.db, &received, &format!("reason {n}")).await;
+    }
+
+    let viewer = engine.service_page(&user(Role::Viewer), service).await.map_err(anyhow_of)?;
+    let expected_env = vec![
+        EnvView { name: "A_PLAIN".into(), value: Some("say \"hi\"\n".into()), secret: false },
+        EnvView { name: "TOKEN".into(), value: None, secret: true },
+    ];
+    assert_eq!(viewer.service.env, expected_env, "by name; the secret's value is never read out");
+    assert!(viewer.deliveries.is_none(), "deliveries are for admins");
+    let deployer = engine.service_page(&user(Role::Deployer), service).await.map_err(anyhow_of)?;
+    assert!(deployer.deliveries.is_none());
+
+    let admin = user(Role::Admin);
+    let page = engine.service_page(&admin, service).await.map_err(anyhow_of)?;
+    let recent = page.deliveries.ok_or_else(|| anyhow::anyhow!("an admin sees deliveries"))?;
+    let listed = engine.list_deliveries(&admin, service, None, Some(RECENT_DELIVERIES)).await.map_err(anyhow_of)?;
+    assert_eq!(recent.items.len(), RECENT_DELIVERIES as usize);
+    assert_eq!(recent.items, listed.items);
+    assert_eq!(recent.next, listed.next);
+    assert_eq!(recent.items[0].reason, format!("reason {}", RECENT_DELIVERIES + 4), "newest first");
+    assert!(recent.next.is_some(), "five more are behind the first page");
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use app::{
 use super::{errors, ServerBackend};
 use crate::{
     audit,
+    history::Page,
     jobs::Job,
     notify::{NewTarget, NotificationTarget},
     webhooks::{Delivery, WebhookInfo},
@@ -25,6 +26,10 @@ fn webhook_view(w: WebhookInfo) -> WebhookInfoView {
         gitea: w.paths.gitea,
         secret: w.secret,
     }
+}
+
+pub(super) fn deliveries_page(page: Page<Delivery>) -> HistoryPage<DeliveryView> {
+    HistoryPage { items: page.items.into_iter().map(delivery_view).collect(), next: page.next }
 }
 
 fn delivery_view(d: Delivery) -> DeliveryView {
@@ -130,7 +135,7 @@ impl ServerBackend {
             .list_deliveries(caller, service_id, before, limit)
             .await
             .map_err(errors::engine)?;
-        Ok(HistoryPage { items: page.items.into_iter().map(delivery_view).collect(), next: page.next })
+        Ok(deliveries_page(page))
     }
 
     pub(super) async fn targets(&self, caller: &Caller, project_id: i64) -> Res<Vec<NotificationTargetView>> {

@@ -14,7 +14,7 @@ use app::{
         ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
         NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
         ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
-        UserView, WebhookInfoView, RECENT_DELIVERIES,
+        UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -206,16 +206,12 @@ impl Backend for ServerBackend {
 
     async fn service_page(&self, caller: &Caller, service_id: i64) -> Res<ServicePageView> {
         let p = self.engine()?.service_page(caller, service_id).await.map_err(errors::engine)?;
-        let deliveries = match caller.may(Role::Admin) {
-            true => Some(self.deliveries(caller, service_id, None, Some(RECENT_DELIVERIES)).await?),
-            false => None,
-        };
         Ok(ServicePageView {
             detail: convert::service_detail(p.service),
             chart: p.chart,
             builds: history(p.builds),
             deployments: history(p.deployments),
-            deliveries,
+            deliveries: p.deliveries.map(integrations::deliveries_page),
         })
     }
 

@@ -140,15 +140,25 @@ pub async fn release(db: &Db, row: i64, reason: &str) {
     }
 }
 
+/// Service `?1`'s deliveries with `id < ?2`, newest first, at most as many
+/// as the parameter `limit` names, as a JSON array of [`Delivery`]s.
+pub fn list_json_sql(limit: &str) -> String {
+    format!(
+        "SELECT json_group_array(json_object('id', id, 'service_id', service_id, 'forge', forge, \
+         'delivery_id', delivery_id, 'event', event, 'status', status, 'reason', reason, \
+         'build_id', build_id, 'received_at', received_at) ORDER BY id DESC) \
+         FROM (SELECT * FROM webhook_deliveries WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT {limit})"
+    )
+}
+
+/// Reads [`list_json_sql`]'s answer.
+pub fn parse_list(json: &str) -> sqlx::Result<Vec<Delivery>> {
+    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 /// A service's deliveries with `id < before`, newest first, at most `limit`.
 pub async fn list(db: &Db, service_id: i64, before: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
-    sqlx::query_as(
-        "SELECT id, service_id, forge, delivery_id, event, status, reason, build_id, received_at \
-         FROM webhook_deliveries WHERE service_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(service_id)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    let json: String =
+        sqlx::query_scalar(&list_json_sql("?3")).bind(service_id).bind(before).bind(limit).fetch_one(db).await?;
+    parse_list(&json)
 }
