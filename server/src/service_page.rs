@@ -11,6 +11,8 @@
 //! `json_build_object`).
 
 use app::wire::{BuildPoint, BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS, RECENT_DELIVERIES};
+use std::sync::LazyLock;
+
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -41,7 +43,8 @@ fn builds_sql() -> String {
         "SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, \
          'git_ref', git_ref, 'commit_sha', commit_sha, 'trigger', trigger, 'actor', actor, \
          'duration_ms', {DURATION}, 'created_at', created_at) ORDER BY id DESC) \
-         FROM (SELECT * FROM builds WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)"
+         FROM (SELECT id, number, status, git_ref, commit_sha, trigger, actor, started_at, finished_at, created_at \
+         FROM builds WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)"
     )
 }
 
@@ -54,7 +57,8 @@ fn deployments_sql() -> &'static str {
          'log_tail', d.log_tail, 'created_at', d.created_at, \
          'duration_ms', CAST(ROUND((julianday(d.finished_at) - julianday(d.started_at)) * 86400000) AS INTEGER)) \
          ORDER BY d.id DESC) \
-         FROM (SELECT * FROM deployments WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3) d \
+         FROM (SELECT id, status, build_id, image_id, reason, actor, rollback_of, error, log_tail, created_at, \
+         started_at, finished_at FROM deployments WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3) d \
      LEFT JOIN builds b ON b.id = d.build_id"
 }
 
@@ -63,9 +67,23 @@ fn chart_sql() -> String {
     format!(
         "SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, \
          'duration_ms', {DURATION}, 'created_at', created_at) ORDER BY id DESC) \
-         FROM (SELECT * FROM builds WHERE service_id = ?1 ORDER BY id DESC LIMIT ?4)"
+         FROM (SELECT id, number, status, started_at, finished_at, created_at \
+         FROM builds WHERE service_id = ?1 ORDER BY id DESC LIMIT ?4)"
     )
 }
+
+/// The service page's lists in one statement (built once; sqlx keeps the
+/// prepared statement per connection).
+static PAGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT ({}), ({}), ({}), ({}), ({})",
+        service_env::LIST_JSON_SQL,
+        chart_sql(),
+        builds_sql(),
+        deployments_sql(),
+        deliveries::list_json_sql("?5"),
+    )
+});
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<Vec<T>, EngineError> {
     serde_json::from_str(json).map_err(|e| EngineError::Internal(anyhow::anyhow!("history JSON: {e}")))
@@ -85,16 +103,8 @@ impl Engine {
         let (project, service) = self.owner_of(service_id).await?;
         let limit = DEFAULT_PAGE;
         let admin = caller.may(Role::Admin);
-        let sql = format!(
-            "SELECT ({}), ({}), ({}), ({}), ({})",
-            service_env::LIST_JSON_SQL,
-            chart_sql(),
-            builds_sql(),
-            deployments_sql(),
-            deliveries::list_json_sql("?5"),
-        );
         let (env, chart, builds, deployments, recent): (String, String, String, String, String) =
-            sqlx::query_as(&sql)
+            sqlx::query_as(PAGE_SQL.as_str())
                 .bind(service_id)
                 .bind(i64::MAX)
                 .bind(i64::from(limit) + 1)

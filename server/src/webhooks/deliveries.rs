@@ -147,7 +147,8 @@ pub fn list_json_sql(limit: &str) -> String {
         "SELECT json_group_array(json_object('id', id, 'service_id', service_id, 'forge', forge, \
          'delivery_id', delivery_id, 'event', event, 'status', status, 'reason', reason, \
          'build_id', build_id, 'received_at', received_at) ORDER BY id DESC) \
-         FROM (SELECT * FROM webhook_deliveries WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT {limit})"
+         FROM (SELECT id, service_id, forge, delivery_id, event, status, reason, build_id, received_at \
+         FROM webhook_deliveries WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT {limit})"
     )
 }
 
