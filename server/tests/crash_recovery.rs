@@ -183,10 +183,16 @@ impl Harness {
         self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)
     }
 
+    /// Waits until the build has ended and so has its job (the job row is
+    /// finished just after the build row).
     async fn wait_build_done(&self, id: i64, limit: Duration) -> anyhow::Result<Build> {
         wait_until(&format!("build {id} to finish"), limit, || async move {
             let build = self.build(id).await?;
-            Ok(build.status.is_terminal().then_some(build))
+            if !build.status.is_terminal() {
+                return Ok(None);
+            }
+            let job = self.job(build.job_id).await?;
+            Ok((job.status != "queued" && job.status != "running").then_some(build))
         })
         .await
     }
