@@ -10,13 +10,13 @@ use server::{
     history::{PageRequest, DEFAULT_PAGE},
     projects::{ProjectError, ProjectStore, ServiceSpec},
     service_env::{self, EnvInput, EnvView},
-    webhooks::{
-        deliveries::{self, Received},
-        Forge,
-    },
     testkit::{
         app::OpenedApp,
         engine::{anyhow_of, user},
+    },
+    webhooks::{
+        deliveries::{self, Received},
+        Forge,
     },
 };
 
@@ -124,7 +124,8 @@ async fn service_page_masks_secret_env_and_shows_deliveries_to_admins_only() -> 
     let app = OpenedApp::new().await?;
     let engine = &app.engine;
     let service = seed(engine).await?;
-    let var = |name: &str, value: &str, secret| EnvInput { name: name.into(), value: Some(value.into()), secret };
+    let var =
+        |name: &str, value: &str, secret| EnvInput { name: name.into(), value: Some(value.into()), secret };
     let vars = [var("TOKEN", "s3cret-value", true), var("A_PLAIN", "say \"hi\"\n", false)];
     service_env::replace(&engine.db, &engine.secrets, service, &vars).await?;
     for n in 0..(RECENT_DELIVERIES + 5) {
@@ -150,7 +151,8 @@ async fn service_page_masks_secret_env_and_shows_deliveries_to_admins_only() -> 
     let admin = user(Role::Admin);
     let page = engine.service_page(&admin, service).await.map_err(anyhow_of)?;
     let recent = page.deliveries.ok_or_else(|| anyhow::anyhow!("an admin sees deliveries"))?;
-    let listed = engine.list_deliveries(&admin, service, None, Some(RECENT_DELIVERIES)).await.map_err(anyhow_of)?;
+    let listed =
+        engine.list_deliveries(&admin, service, None, Some(RECENT_DELIVERIES)).await.map_err(anyhow_of)?;
     assert_eq!(recent.items.len(), RECENT_DELIVERIES as usize);
     assert_eq!(recent.items, listed.items);
     assert_eq!(recent.next, listed.next);

@@ -159,7 +159,11 @@ pub fn parse_list(json: &str) -> sqlx::Result<Vec<Delivery>> {
 
 /// A service's deliveries with `id < before`, newest first, at most `limit`.
 pub async fn list(db: &Db, service_id: i64, before: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
-    let json: String =
-        sqlx::query_scalar(&list_json_sql("?3")).bind(service_id).bind(before).bind(limit).fetch_one(db).await?;
+    let json: String = sqlx::query_scalar(&list_json_sql("?3"))
+        .bind(service_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_one(db)
+        .await?;
     parse_list(&json)
 }
