@@ -10,9 +10,9 @@
 //! converted twice. Postgres has the same shape (`json_agg`,
 //! `json_build_object`).
 
-use app::wire::{BuildPoint, BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS, RECENT_DELIVERIES};
 use std::sync::LazyLock;
 
+use app::wire::{BuildPoint, BuildRow, Caller, DeploymentRow, Role, CHART_BUILDS, RECENT_DELIVERIES};
 use serde::de::DeserializeOwned;
 
 use crate::{

@@ -17,7 +17,7 @@ pub const REJECTED: &str = "rejected";
 pub const CLAIMED: &str = "claimed";
 
 /// A recorded delivery, as admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub id: i64,
     pub service_id: i64,
