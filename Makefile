@@ -48,16 +48,38 @@ WASM_OPT_FLAGS := -Oz -Oz --converge -ocimfs 0 --skip-pass=merge-similar-functio
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --reorder-functions-by-name --strip-debug --strip-producers
-site:
+# cargo runs every time (quick when nothing changed; it rewrites $(WASM)
+# only when the frontend changed); wasm-bindgen and wasm-opt (about a minute)
+# run only when $(WASM) is newer than the bundle, the CSS copy only when
+# style/main.css changed. The bundle is staged and moved into pkg/ last, so
+# a failed wasm-opt never leaves a bundle that looks up to date.
+SITE_WASM := $(SITE)/pkg/slipway_bg.wasm
+SITE_JS := $(SITE)/pkg/slipway.js
+SITE_CSS := $(SITE)/pkg/slipway.css
+STAGE := $(SITE)/.stage
+
+site: $(SITE_WASM) $(SITE_JS) $(SITE_CSS)
+
+.PHONY: FORCE
+FORCE:
+
+$(WASM): FORCE
 	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
-	@mkdir -p $(SITE)/pkg
-	wasm-bindgen --target web --no-typescript --out-dir $(SITE)/pkg --out-name slipway $(WASM)
-	python3 frontend/tools/order_names.py $(SITE)/pkg/slipway_bg.wasm $(SITE)/pkg/slipway_bg.named.wasm
-	$(WASM_OPT) $(WASM_OPT_FLAGS) $(SITE)/pkg/slipway_bg.named.wasm -o $(SITE)/pkg/slipway_bg.wasm
-	@rm -f $(SITE)/pkg/slipway_bg.named.wasm
-	cp style/main.css $(SITE)/pkg/slipway.css
+
+$(SITE_WASM) $(SITE_JS) &: $(WASM) frontend/tools/order_names.py Makefile
+	@rm -rf $(STAGE) && mkdir -p $(STAGE) $(SITE)/pkg
+	wasm-bindgen --target web --no-typescript --out-dir $(STAGE) --out-name slipway $(WASM)
+	python3 frontend/tools/order_names.py $(STAGE)/slipway_bg.wasm $(STAGE)/slipway_bg.named.wasm
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(STAGE)/slipway_bg.named.wasm -o $(STAGE)/slipway_bg.opt.wasm
+	mv -f $(STAGE)/slipway.js $(SITE_JS)
+	mv -f $(STAGE)/slipway_bg.opt.wasm $(SITE_WASM)
+	@rm -rf $(STAGE)
 	@printf 'site: %s  wasm %s bytes, gzipped %s bytes\n' "$(SITE)/pkg" \
-	  "$$(stat -c %s $(SITE)/pkg/slipway_bg.wasm)" "$$(gzip -9c $(SITE)/pkg/slipway_bg.wasm | wc -c)"
+	  "$$(stat -c %s $(SITE_WASM))" "$$(gzip -9c $(SITE_WASM) | wc -c)"
+
+$(SITE_CSS): style/main.css
+	@mkdir -p $(SITE)/pkg
+	cp style/main.css $(SITE_CSS)
 
 server:
 	$(CARGO) build -p server --bin slipway

@@ -79,6 +79,7 @@ impl Engine {
         env: &[EnvInput],
     ) -> Result<ServiceView, EngineError> {
         let actor = require(caller, Role::Deployer)?;
+        validate::local_repo_allowed(&spec.git_url, self.settings.allow_local_repos)?;
         service_env::check(env)?;
         if let Some(var) = env.iter().find(|v| v.value.is_none()) {
             return Err(ProjectError::Invalid {
@@ -136,6 +137,7 @@ impl Engine {
         // Validate the spec before anything is written, so a refused field
         // leaves the environment untouched too.
         spec.validate()?;
+        validate::local_repo_allowed(&spec.git_url, self.settings.allow_local_repos)?;
         let stored = service_env::stored(&self.db, service_id).await?;
         if let Some(var) = env
             .iter()

@@ -33,6 +33,17 @@ pub struct ServeArgs {
     /// (16 to 256 visible ASCII characters). Default: open.
     #[arg(long, env = "SLIPWAY_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Allow `file://` git URLs, i.e. cloning any repository on this
+    /// server's disk: true or false (also 1/0, yes/no, on/off). Default: false.
+    #[arg(
+        long,
+        env = "SLIPWAY_ALLOW_LOCAL_REPOS",
+        default_value = "false",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub allow_local_repos: String,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +57,8 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// `None`: `/metrics` is open.
     pub metrics_token: Option<String>,
+    /// `file://` git URLs may be used (off: refused at save and at checkout).
+    pub allow_local_repos: bool,
 }
 
 /// Most workers `SLIPWAY_WORKERS` accepts.
@@ -70,6 +83,19 @@ pub enum ConfigError {
         "SLIPWAY_METRICS_TOKEN (--metrics-token): must be 16 to 256 visible ASCII characters, without spaces"
     )]
     MetricsToken,
+    #[error("SLIPWAY_ALLOW_LOCAL_REPOS (--allow-local-repos): {0:?} is not true or false")]
+    AllowLocalRepos(String),
+}
+
+/// A boolean setting: true/false, 1/0, yes/no, on/off (any case); empty is
+/// the default.
+fn parse_bool(raw: &str, default: bool) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" => Some(default),
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 /// Token length bounds of `SLIPWAY_METRICS_TOKEN`.
@@ -104,6 +130,8 @@ impl Config {
             Some(_) => return Err(ConfigError::MetricsToken),
             None => None,
         };
+        let allow_local_repos = parse_bool(&args.allow_local_repos, false)
+            .ok_or_else(|| ConfigError::AllowLocalRepos(args.allow_local_repos.clone()))?;
         Ok(Config {
             data_dir: args.data_dir,
             dashboard_addr,
@@ -113,6 +141,7 @@ impl Config {
             workers,
             secret_key: args.secret_key,
             metrics_token,
+            allow_local_repos,
         })
     }
 }
@@ -131,6 +160,7 @@ mod tests {
             workers: "2".into(),
             secret_key: None,
             metrics_token: None,
+            allow_local_repos: "false".into(),
         }
     }
 
@@ -168,6 +198,26 @@ mod tests {
             let e = with(bad).expect_err(bad);
             assert!(e.to_string().contains("SLIPWAY_METRICS_TOKEN"), "{e}");
             assert!(!e.to_string().contains(bad), "the error repeats the token: {e}");
+        }
+    }
+
+    #[test]
+    fn local_repos_are_off_unless_allowed() {
+        let with = |value: &str| {
+            Config::from_args(ServeArgs { allow_local_repos: value.into(), ..args("127.0.0.1:1", "info") })
+                .map(|c| c.allow_local_repos)
+        };
+        assert_eq!(with("false"), Ok(false));
+        assert_eq!(with(""), Ok(false));
+        for on in ["true", " TRUE ", "1", "yes", "on"] {
+            assert_eq!(with(on), Ok(true), "{on}");
+        }
+        for off in ["False", "0", "no", "off"] {
+            assert_eq!(with(off), Ok(false), "{off}");
+        }
+        for bad in ["treu", "2", "enabled"] {
+            let e = with(bad).expect_err(bad);
+            assert!(e.to_string().contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "{e}");
         }
     }
 

@@ -72,6 +72,9 @@ pub struct EngineSettings {
     pub retention: RetentionPolicy,
     /// Container log lines kept on a failed deployment.
     pub log_tail_lines: usize,
+    /// `file://` git URLs may be saved and checked out
+    /// (`SLIPWAY_ALLOW_LOCAL_REPOS`; off by default).
+    pub allow_local_repos: bool,
 }
 
 impl EngineSettings {
@@ -82,6 +85,7 @@ impl EngineSettings {
             extra_labels: HashMap::new(),
             retention: RetentionPolicy::default(),
             log_tail_lines: 50,
+            allow_local_repos: false,
         }
     }
 }

@@ -392,6 +392,26 @@ fn percent_decode(field: &'static str, s: &str) -> Result<String> {
     String::from_utf8(out).map_err(|_| ValidationError::new(field, "credentials are not valid UTF-8"))
 }
 
+/// Why a `file://` URL is refused on a server that does not allow local
+/// repositories (`SLIPWAY_ALLOW_LOCAL_REPOS`).
+pub const LOCAL_REPOS_DISABLED: &str =
+    "file:// repositories are disabled on this server; an admin can allow them with SLIPWAY_ALLOW_LOCAL_REPOS=true";
+
+/// Whether `url` names a repository on this server's disk (`file://`, any
+/// case). Other local forms (bare paths) never pass [`git_url`].
+pub fn is_local_repo(url: &str) -> bool {
+    url.trim_start().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("file://"))
+}
+
+/// Refuses a local (`file://`) repository unless the server allows them.
+/// Checked when a service is saved and again before every checkout.
+pub fn local_repo_allowed(url: &str, allowed: bool) -> Result<()> {
+    if !allowed && is_local_repo(url) {
+        return Err(ValidationError::new(GIT_URL, LOCAL_REPOS_DISABLED));
+    }
+    Ok(())
+}
+
 /// Validates `raw` with [`git_url`] and takes the credentials out of an https
 /// URL: returns the URL without userinfo (safe for a command line and logs)
 /// and the decoded credentials to hand to git through a credential helper
@@ -1024,6 +1044,19 @@ mod tests {
                     assert!(!e.message.is_empty());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn local_repos_need_the_setting() {
+        for url in ["file:///srv/repo", "FILE:///srv/repo", "file://localhost/srv/repo"] {
+            let e = local_repo_allowed(url, false).expect_err(url);
+            assert_eq!(e.field, "git_url");
+            assert!(e.message.contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "{}", e.message);
+            assert!(local_repo_allowed(url, true).is_ok(), "{url}");
+        }
+        for url in ["https://github.com/o/r", "git@github.com:o/r.git", "ssh://host/file:///x"] {
+            assert!(local_repo_allowed(url, false).is_ok(), "{url}");
         }
     }
 

@@ -41,6 +41,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let docker = DockerEngine::from_env();
     let mut settings = EngineSettings::new(&config.data_dir);
     settings.worker.workers = config.workers;
+    settings.allow_local_repos = config.allow_local_repos;
+    if config.allow_local_repos {
+        tracing::warn!("file:// git URLs are allowed (SLIPWAY_ALLOW_LOCAL_REPOS): deployers can build any repository on this server's disk");
+    }
     let edge = Arc::new(EdgeRouter::new());
     let engine =
         Engine::open(db.clone(), docker.clone(), edge.clone(), settings, config.secret_key.as_deref())

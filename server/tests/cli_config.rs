@@ -35,6 +35,27 @@ fn invalid_log_filter_exits_non_zero_naming_the_setting() -> anyhow::Result<()> 
 }
 
 #[test]
+fn invalid_allow_local_repos_exits_non_zero_naming_the_setting() -> anyhow::Result<()> {
+    let dir = TestDataDir::new()?;
+    let by_env = slipway()
+        .arg("serve")
+        .env("SLIPWAY_DATA_DIR", dir.path())
+        .env("SLIPWAY_ALLOW_LOCAL_REPOS", "sure")
+        .output()?;
+    let by_flag = slipway()
+        .args(["serve", "--allow-local-repos=maybe"])
+        .env("SLIPWAY_DATA_DIR", dir.path())
+        .output()?;
+    for out in [by_env, by_flag] {
+        assert!(!out.status.success(), "must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "stderr: {stderr}");
+    }
+    assert!(!dir.path().join("slipway.db").exists(), "nothing is written before config is valid");
+    Ok(())
+}
+
+#[test]
 fn migrate_creates_the_database_and_exits() -> anyhow::Result<()> {
     let dir = TestDataDir::new()?;
     let data = dir.path().join("nested/data");

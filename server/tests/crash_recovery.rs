@@ -83,7 +83,7 @@ impl Harness {
             db.clone(),
             DockerEngine::from_env(),
             Arc::new(RouteTable::new()),
-            EngineSettings::new(data.path()),
+            EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
             None,
         )
         .await?;

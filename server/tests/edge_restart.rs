@@ -80,6 +80,8 @@ impl Serve {
             .env("SLIPWAY_EDGE_ADDR", edge.to_string())
             .env("SLIPWAY_SITE_ROOT", site)
             .env("SLIPWAY_LOG", "info")
+            // Every test repository is a local `file://` one.
+            .env("SLIPWAY_ALLOW_LOCAL_REPOS", "true")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -155,7 +157,7 @@ impl Harness {
             db.clone(),
             DockerEngine::with_client(docker.clone()),
             Arc::new(RouteTable::new()),
-            EngineSettings::new(data.path()),
+            EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
             None,
         )
         .await?;

@@ -393,7 +393,7 @@ async fn bare_engine() -> anyhow::Result<(Engine, TestDataDir)> {
         db,
         DockerEngine::from_env(),
         Arc::new(RouteTable::new()),
-        EngineSettings::new(data.path()),
+        EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
         None,
     )
     .await?;

@@ -46,7 +46,7 @@ async fn dashboard() -> anyhow::Result<Dashboard> {
         db.clone(),
         docker.clone(),
         Arc::new(RouteTable::new()),
-        EngineSettings::new(dir.path()),
+        EngineSettings { allow_local_repos: true, ..EngineSettings::new(dir.path()) },
         None,
     )
     .await?;

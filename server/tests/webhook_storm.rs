@@ -277,7 +277,7 @@ async fn a_storm_of_1000_deliveries_builds_every_distinct_push_exactly_once() ->
         db.clone(),
         DockerEngine::from_env(),
         Arc::new(RouteTable::new()),
-        EngineSettings::new(data.path()),
+        EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
         None,
     )
     .await?;

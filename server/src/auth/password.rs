@@ -1,8 +1,19 @@
 //! Password rules and argon2id hashing with DESIGN.md's parameters
 //! (m = 19456 KiB, t = 2, p = 1). Hashing is CPU-bound: async callers use
-//! [`hash_blocking`] and [`verify_blocking`], which run on the blocking pool.
+//! [`hash_blocking`] and [`verify_blocking`], which run on the blocking pool,
+//! at most [`MAX_CONCURRENT_HASHES`] at once.
+//!
+//! Each hash needs a 19 MiB memory block. Unbounded, a burst of sign-ins grew
+//! the process by 19 MiB per sign-in at once (119 MB for four), and the
+//! allocator kept the freed blocks: the gate makes a burst wait its turn, and
+//! each hash hands its block back to the OS when it is done.
 
-use std::sync::OnceLock;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, LazyLock, OnceLock,
+};
+
+use tokio::sync::Semaphore;
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -78,22 +89,77 @@ pub fn dummy_hash() -> &'static str {
     })
 }
 
-/// [`hash`] on the blocking pool.
-pub async fn hash_blocking(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| PasswordError::Hash(format!("hashing task failed: {e}")))?
+/// Password hashes (and verifications) that run at once, process-wide.
+/// Sign-ins beyond it queue (each waiting one holds only its request).
+pub const MAX_CONCURRENT_HASHES: usize = 1;
+
+/// The gate of [`hash_blocking`] and [`verify_blocking`].
+static GATE: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)));
+/// Gated hashes running now, and the most ever seen at once.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The most gated hashes ever seen running at once in this process (never
+/// above [`MAX_CONCURRENT_HASHES`]).
+pub fn peak_concurrent_hashes() -> usize {
+    PEAK.load(Ordering::SeqCst)
 }
 
-/// [`verify`] on the blocking pool; `None` as the hash verifies against
-/// [`dummy_hash`] and is always false.
+/// Runs `work` on the blocking pool once `gate` gives a permit. The permit
+/// moves into the blocking task, so it is held until `work` has returned,
+/// even when the caller stops waiting (a dropped request cannot let a
+/// further hash start beside a running one).
+pub async fn run_gated<T: Send + 'static>(
+    gate: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let permit = gate.clone().acquire_owned().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| PasswordError::Hash(format!("hashing task failed: {e}")))
+}
+
+/// `work` (one argon2 hash), counted in [`peak_concurrent_hashes`]; then the
+/// freed memory block goes back to the OS.
+fn counted<T>(work: impl FnOnce() -> T) -> T {
+    let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+    let result = work();
+    RUNNING.fetch_sub(1, Ordering::SeqCst);
+    release_memory();
+    result
+}
+
+/// Asks mimalloc (the binary's allocator) to return the memory it freed on
+/// this thread to the OS now: argon2's 19 MiB block would otherwise stay
+/// committed to the process. Nothing else uses it in tests (system
+/// allocator); the call is then a cheap no-op.
+fn release_memory() {
+    // SAFETY: mi_collect takes no pointers; it only walks the calling
+    // thread's heap and mimalloc's arenas.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+/// [`hash`] on the blocking pool, behind the gate.
+pub async fn hash_blocking(password: String) -> Result<String, PasswordError> {
+    run_gated(&GATE, move || counted(|| hash(&password))).await?
+}
+
+/// [`verify`] on the blocking pool, behind the gate; `None` as the hash
+/// verifies against [`dummy_hash`] and is always false.
 pub async fn verify_blocking(password: String, phc: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => verify(&password, &phc),
-        None => {
-            let _ = verify(&password, dummy_hash());
-            false
-        }
+    run_gated(&GATE, move || {
+        counted(|| match phc {
+            Some(phc) => verify(&password, &phc),
+            None => {
+                let _ = verify(&password, dummy_hash());
+                false
+            }
+        })
     })
     .await
     .unwrap_or(false)
@@ -121,5 +187,73 @@ mod tests {
         assert!(!verify("correct horse batterx", &a));
         assert!(!verify("correct horse battery", "not a phc string"));
         assert!(dummy_hash().starts_with("$argon2id$"));
+    }
+
+    /// The most closures seen at once, and a closure that counts itself.
+    fn probe() -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)))
+    }
+
+    fn tracked(running: &Arc<AtomicUsize>, peak: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+        let (running, peak) = (running.clone(), peak.clone());
+        move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_gate_bounds_work_running_at_once() {
+        for permits in [1, 2] {
+            let gate = Arc::new(Semaphore::new(permits));
+            let (running, peak) = probe();
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (gate, work) = (gate.clone(), tracked(&running, &peak));
+                    tokio::spawn(async move { run_gated(&gate, work).await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task").expect("work");
+            }
+            // Eight tasks on four threads and the blocking pool: without the
+            // gate they overlap; with it, exactly `permits` run together.
+            assert_eq!(peak.load(Ordering::SeqCst), permits);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_stops_waiting_keeps_the_permit_until_the_work_ends() {
+        let gate = Arc::new(Semaphore::new(1));
+        let (running, peak) = probe();
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(5),
+            run_gated(&gate, tracked(&running, &peak)),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the caller gave up while the work ran");
+        run_gated(&gate, tracked(&running, &peak)).await.expect("work");
+        assert_eq!(peak.load(Ordering::SeqCst), 1, "the second run waited for the first");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sign_ins_never_hash_more_than_the_limit_at_once() {
+        let phc = hash("correct horse battery").expect("hash");
+        let logins: Vec<_> = (0..8)
+            .map(|i| {
+                let phc = (i % 2 == 0).then(|| phc.clone());
+                tokio::spawn(verify_blocking("correct horse battery".into(), phc))
+            })
+            .collect();
+        let new_password = tokio::spawn(hash_blocking("another good password".into()));
+        for (i, login) in logins.into_iter().enumerate() {
+            assert_eq!(login.await.expect("login"), i % 2 == 0, "login {i}");
+        }
+        assert!(new_password.await.expect("task").expect("hash").starts_with("$argon2id$"));
+        // Process-wide: other tests hashing meanwhile go through the same gate.
+        let peak = peak_concurrent_hashes();
+        assert!((1..=MAX_CONCURRENT_HASHES).contains(&peak), "peak {peak}");
     }
 }

@@ -145,6 +145,9 @@ impl BuildHandler {
         let workspace = self.engine.workspace(build.id);
         self.remove_workspace(build.id).await;
         let url = service.real_git_url(&self.engine.secrets)?;
+        // Checked again here: the service may have been saved while local
+        // repositories were allowed.
+        validate::local_repo_allowed(&url, self.engine.settings.allow_local_repos)?;
         let checkout = git::checkout(&url, &build.git_ref, &workspace, log).await?;
         sqlx::query("UPDATE builds SET commit_sha = ? WHERE id = ?")
             .bind(&checkout.commit)

@@ -18,7 +18,7 @@ use crate::{
     builds::TriggerBuild,
     deploys::{switch::RouteTable, DeployRequest},
     docker::DockerEngine,
-    engine::Engine,
+    engine::{Engine, EngineSettings},
     notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
     status::StatusService,
@@ -38,11 +38,18 @@ pub struct OpenedApp {
 
 impl OpenedApp {
     pub async fn new() -> anyhow::Result<Self> {
+        OpenedApp::with_settings(|_| {}).await
+    }
+
+    /// Like [`new`](Self::new), with the test engine's settings changed by
+    /// `adjust` first.
+    pub async fn with_settings(adjust: impl FnOnce(&mut EngineSettings)) -> anyhow::Result<Self> {
         let kit = DockerKit::new().await?;
         let data = TestDataDir::new()?;
         let db = data.open_db().await?;
         let docker = DockerEngine::with_client(kit.docker.clone());
-        let settings = TestEngine::settings(&kit, &data);
+        let mut settings = TestEngine::settings(&kit, &data);
+        adjust(&mut settings);
         let engine = Engine::open(db, docker.clone(), Arc::new(RouteTable::new()), settings, None).await?;
         let (router, auth) = app_router(&engine, docker, data.path()).await?;
         Ok(OpenedApp { router, auth, engine, data, kit })

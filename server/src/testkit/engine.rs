@@ -50,6 +50,8 @@ impl TestEngine {
         let mut settings = EngineSettings::new(data.path());
         settings.worker = fast_workers(2);
         settings.extra_labels = kit.labels();
+        // Every test repository is a local `file://` one.
+        settings.allow_local_repos = true;
         settings
     }
 

@@ -43,6 +43,8 @@ impl ServerProcess {
             .env("SLIPWAY_EDGE_ADDR", edge_addr.to_string())
             .env("SLIPWAY_SITE_ROOT", site_root)
             .env("SLIPWAY_LOG", "info")
+            // Every test repository is a local `file://` one.
+            .env("SLIPWAY_ALLOW_LOCAL_REPOS", "true")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
