@@ -50,6 +50,7 @@ impl TestEngine {
         let mut settings = EngineSettings::new(data.path());
         settings.worker = fast_workers(2);
         settings.extra_labels = kit.labels();
+        settings.monitor_interval = Duration::from_millis(500);
         settings
     }
 
