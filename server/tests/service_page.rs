@@ -133,6 +133,7 @@ async fn service_page_masks_secret_env_and_shows_deliveries_to_admins_only() -> 
             service_id: service,
             forge: Forge::Github,
             delivery_id: Some(format!("d-{n}")),
+            idempotency_key: None,
             event: Some("push".into()),
         };
         deliveries::reject(&engine.db, &received, &format!("reason {n}")).await;

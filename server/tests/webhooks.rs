@@ -470,13 +470,13 @@ async fn malformed_and_deeply_nested_json_is_refused() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn bodies_over_one_mebibyte_are_refused_with_413() -> anyhow::Result<()> {
+async fn bodies_over_the_cap_are_refused_with_413() -> anyhow::Result<()> {
     let hooks = Hooks::new(false).await?;
     let service = hooks.service(false).await?;
     let secret = hooks.secret(service.id).await?;
     let sha = hooks.repo.head()?;
-    // A valid push padded to 2 MiB, correctly signed.
-    let pad = "x".repeat(2 * 1024 * 1024);
+    // A valid push padded past the cap (25 MiB and a margin), correctly signed.
+    let pad = "x".repeat(MAX_BODY);
     let body = json!({ "ref": "refs/heads/main", "after": sha, "pad": pad }).to_string().into_bytes();
     let d = Delivery::new(Forge::Github, service.id, "push", body);
     let mut headers = d.headers(&secret);

@@ -1,6 +1,7 @@
 //! The delivery record: one row per delivery to a known service, accepted or
-//! not, and the claim that deduplicates delivery ids (see the module docs of
-//! [`super`] for how it makes a build happen at most once).
+//! not, and the claim that deduplicates delivery ids and GitLab idempotency
+//! keys (see the module docs of [`super`] for how it makes a build happen at
+//! most once).
 
 use serde::{Deserialize, Serialize};
 
@@ -38,16 +39,19 @@ pub struct Received {
     pub service_id: i64,
     pub forge: Forge,
     pub delivery_id: Option<String>,
+    /// GitLab's `Idempotency-Key` (the same across retries of one event).
+    pub idempotency_key: Option<String>,
     pub event: Option<String>,
 }
 
 /// The outcome of a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This delivery is the first with its id (or has none): its row.
+    /// This delivery is the first with its id and key (or has neither): its row.
     Won(i64),
-    /// Another verified delivery holds the id; recorded as a duplicate.
-    Duplicate,
+    /// Another verified delivery holds the id or the key; recorded as a
+    /// duplicate with this reason.
+    Duplicate(String),
 }
 
 async fn insert(
@@ -59,12 +63,13 @@ async fn insert(
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "INSERT INTO webhook_deliveries \
-             (service_id, forge, delivery_id, event, status, reason, dedupe, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+             (service_id, forge, delivery_id, idempotency_key, event, status, reason, dedupe, received_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(d.service_id)
     .bind(d.forge.as_str())
     .bind(&d.delivery_id)
+    .bind(&d.idempotency_key)
     .bind(&d.event)
     .bind(status)
     .bind(reason)
@@ -82,31 +87,41 @@ pub async fn reject(db: &Db, d: &Received, reason: &str) {
     }
 }
 
-/// Records a verified delivery with `status`, claiming its id. When another
-/// delivery claimed the id first, this one is recorded as a duplicate.
+/// Records a verified delivery with `status`, claiming its delivery id and
+/// idempotency key. When another delivery claimed either first, this one is
+/// recorded as a duplicate. (`ON CONFLICT DO NOTHING` names no target, so it
+/// covers both partial unique indexes.)
 pub async fn claim(db: &Db, d: &Received, status: &str, reason: &str) -> sqlx::Result<Claim> {
-    let Some(delivery_id) = d.delivery_id.as_deref() else {
+    if d.delivery_id.is_none() && d.idempotency_key.is_none() {
         let id = insert(db, d, status, reason, false).await?;
         return id.map(Claim::Won).ok_or(sqlx::Error::RowNotFound);
-    };
+    }
     if let Some(id) = insert(db, d, status, reason, true).await? {
         return Ok(Claim::Won(id));
     }
-    let first: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM webhook_deliveries \
-         WHERE service_id = ? AND forge = ? AND delivery_id = ? AND dedupe = 1",
+    let first: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, delivery_id FROM webhook_deliveries \
+         WHERE service_id = ? AND forge = ? AND dedupe = 1 AND (delivery_id = ? OR idempotency_key = ?) \
+         ORDER BY id LIMIT 1",
     )
     .bind(d.service_id)
     .bind(d.forge.as_str())
-    .bind(delivery_id)
+    .bind(&d.delivery_id)
+    .bind(&d.idempotency_key)
     .fetch_optional(db)
     .await?;
+    let what = match &first {
+        Some((_, id)) if id.is_some() && *id == d.delivery_id => "delivery id",
+        Some(_) => "idempotency key",
+        None if d.delivery_id.is_some() => "delivery id",
+        None => "idempotency key",
+    };
     let reason = match first {
-        Some(first) => format!("delivery id already received (delivery record #{first})"),
-        None => "delivery id already received".to_string(),
+        Some((first, _)) => format!("{what} already received (delivery record #{first})"),
+        None => format!("{what} already received"),
     };
     insert(db, d, DUPLICATE, &reason, false).await?;
-    Ok(Claim::Duplicate)
+    Ok(Claim::Duplicate(reason))
 }
 
 /// Sets a claimed delivery's final status, reason and build.

@@ -1,27 +1,28 @@
 //! `POST /hooks/{forge}/{service}`: the checks in order (body limit, service,
-//! signature, JSON, event), then the event's effect. Every delivery to a
+//! content type, signature, JSON, event), then the event's effect. Every delivery to a
 //! known service is recorded; the response is `{ status, reason, build_id }`
 //! (202 when a build was queued, else 200) or an error body
 //! `{ "error": { "code", "message" } }`.
 
+use std::borrow::Cow;
+
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{field, Instrument};
 
 use super::{
+    body::{self, BodyError, Encoding},
     deliveries::{self, Claim, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
     payload::{self, EventKind, PayloadError, Push},
     verify::VerifyError,
-    Forge, MAX_BODY,
+    Forge,
 };
 use crate::{
     audit::{self, Event, Source},
@@ -33,17 +34,16 @@ use crate::{
 /// Why a delivery was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("the body is larger than {MAX_BODY} bytes")]
-    TooLarge,
-    #[error("the body could not be read")]
-    BodyRead,
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("no such webhook")]
     NotFound,
     #[error("the service has no webhook secret yet; open its settings to generate one")]
     NoSecret,
     #[error(transparent)]
     Signature(#[from] VerifyError),
-    #[error("the body is not valid JSON ({0}); configure the webhook to send application/json")]
+    /// The whole message (it depends on where the JSON was looked for).
+    #[error("{0}")]
     Json(String),
     #[error(transparent)]
     Payload(#[from] PayloadError),
@@ -57,8 +57,9 @@ pub enum HookError {
 impl HookError {
     fn status(&self) -> StatusCode {
         match self {
-            HookError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            HookError::BodyRead | HookError::Json(_) | HookError::Payload(_) => StatusCode::BAD_REQUEST,
+            HookError::Body(BodyError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            HookError::Body(BodyError::UnsupportedType(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HookError::Body(_) | HookError::Json(_) | HookError::Payload(_) => StatusCode::BAD_REQUEST,
             HookError::NotFound => StatusCode::NOT_FOUND,
             HookError::NoSecret | HookError::Signature(_) => StatusCode::UNAUTHORIZED,
             HookError::Queue | HookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,8 +68,9 @@ impl HookError {
 
     fn code(&self) -> &'static str {
         match self {
-            HookError::TooLarge => "payload_too_large",
-            HookError::BodyRead | HookError::Json(_) | HookError::Payload(_) => "invalid",
+            HookError::Body(BodyError::TooLarge) => "payload_too_large",
+            HookError::Body(BodyError::UnsupportedType(_)) => "unsupported_media_type",
+            HookError::Body(_) | HookError::Json(_) | HookError::Payload(_) => "invalid",
             HookError::NotFound => "not_found",
             HookError::NoSecret | HookError::Signature(_) => "unauthenticated",
             HookError::Queue | HookError::Internal(_) => "internal",
@@ -111,13 +113,25 @@ pub(super) async fn receive(
         return error_response(&HookError::NotFound);
     };
     let service_id = service.parse::<i64>().ok();
-    let delivery = payload::delivery_id(forge, &headers);
-    let span = tracing::info_span!("webhook", forge = forge.as_str(), service_id, delivery = field::Empty);
-    if let Ok(Some(id)) = &delivery {
+    let ids = Ids {
+        delivery: payload::delivery_id(forge, &headers),
+        key: payload::idempotency_key(forge, &headers),
+    };
+    let span = tracing::info_span!(
+        "webhook",
+        forge = forge.as_str(),
+        service_id,
+        delivery = field::Empty,
+        idempotency_key = field::Empty
+    );
+    if let Ok(Some(id)) = &ids.delivery {
         span.record("delivery", id.as_str());
     }
+    if let Ok(Some(key)) = &ids.key {
+        span.record("idempotency_key", key.as_str());
+    }
     async move {
-        match handle(&engine, forge, service_id, &headers, delivery, body).await {
+        match handle(&engine, forge, service_id, &headers, ids, body).await {
             Ok(done) => {
                 let (status, reason, build_id) = (done.status, &done.reason, done.build_id);
                 tracing::info!(status, %reason, build_id, "webhook delivery");
@@ -139,33 +153,43 @@ fn error_response(e: &HookError) -> Response {
     json_error(e.status(), e.code(), &e.to_string())
 }
 
+/// The delivery id and the idempotency key as read from the headers.
+struct Ids {
+    delivery: Result<Option<String>, PayloadError>,
+    key: Result<Option<String>, PayloadError>,
+}
+
 async fn handle(
     engine: &Engine,
     forge: Forge,
     service_id: Option<i64>,
     headers: &HeaderMap,
-    delivery: Result<Option<String>, PayloadError>,
+    ids: Ids,
     body: Body,
 ) -> Result<Accepted, HookError> {
-    let body = read_body(headers, body).await;
+    let read = body::read(headers, body).await;
     let service = match service_id {
         Some(id) => lookup(engine, id).await?,
         None => None,
     };
     let Some(service) = service else {
-        return Err(body.err().unwrap_or(HookError::NotFound));
+        return Err(read.err().map_or(HookError::NotFound, HookError::from));
     };
     let rec = Received {
         service_id: service.id,
         forge,
-        delivery_id: delivery.clone().ok().flatten(),
+        delivery_id: ids.delivery.clone().ok().flatten(),
+        idempotency_key: ids.key.clone().ok().flatten(),
         event: payload::event_name(forge, headers).ok(),
     };
     let result = async {
-        let body = body?;
-        verify(engine, &service, forge, headers, &body)?;
-        let payload: Value = serde_json::from_slice(&body).map_err(|e| HookError::Json(e.to_string()))?;
-        delivery?;
+        let raw = read?;
+        let encoding = body::encoding(headers)?;
+        let json = authentic_json(engine, &service, forge, headers, encoding, &raw)?;
+        let payload: Value =
+            serde_json::from_slice(&json).map_err(|e| payload_json_error(encoding, &raw, &e))?;
+        ids.delivery?;
+        ids.key?;
         let event = payload::event_name(forge, headers)?;
         dispatch(engine, &service, &rec, &event, &payload).await
     }
@@ -178,20 +202,6 @@ async fn handle(
     result
 }
 
-/// The body, at most [`MAX_BODY`] bytes (a larger declared length is
-/// refused before reading).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, HookError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        return Err(HookError::TooLarge);
-    }
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(HookError::TooLarge),
-        Err(_) => Err(HookError::BodyRead),
-    }
-}
-
 async fn lookup(engine: &Engine, id: i64) -> Result<Option<Target>, HookError> {
     let row: Option<(String, bool, Option<String>)> =
         sqlx::query_as("SELECT branch, auto_deploy, webhook_secret FROM services WHERE id = ?")
@@ -202,18 +212,51 @@ async fn lookup(engine: &Engine, id: i64) -> Result<Option<Target>, HookError> {
     Ok(row.map(|(branch, auto_deploy, secret)| Target { id, branch, auto_deploy, secret }))
 }
 
-/// The signature (or token) against the service's secret, in constant time.
-fn verify(
+/// The JSON the forge signed (or, for GitLab, sent with its token): the body
+/// itself, or the `payload` field of a form. The signature is checked, in
+/// constant time, over the bytes the forge signs ([`body::signed_messages`]);
+/// a GitHub form is verified before it is decoded.
+fn authentic_json<'a>(
     engine: &Engine,
     service: &Target,
     forge: Forge,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), HookError> {
+    encoding: Encoding,
+    raw: &'a [u8],
+) -> Result<Cow<'a, [u8]>, HookError> {
     let sealed = service.secret.as_deref().ok_or(HookError::NoSecret)?;
     let secret = engine.secrets.open(sealed).map_err(anyhow::Error::from)?;
-    forge.verify(secret.as_bytes(), body, headers)?;
-    Ok(())
+    // Gitea signs the payload before form encoding: decode first.
+    let early = match (forge, encoding) {
+        (Forge::Gitea, Encoding::Form) => Some(body::form_payload(raw)?),
+        _ => None,
+    };
+    let mut verdict = Err(VerifyError::Mismatch);
+    for message in body::signed_messages(forge, encoding, raw, early.as_deref()) {
+        verdict = forge.verify(secret.as_bytes(), message, headers);
+        if !matches!(verdict, Err(VerifyError::Mismatch)) {
+            break;
+        }
+    }
+    verdict?;
+    Ok(match (encoding, early) {
+        (Encoding::Json, _) => Cow::Borrowed(raw),
+        (Encoding::Form, Some(payload)) => Cow::Owned(payload),
+        (Encoding::Form, None) => Cow::Owned(body::form_payload(raw)?),
+    })
+}
+
+/// A JSON error that says where the JSON was looked for, and names a form
+/// body sent as `application/json`.
+fn payload_json_error(encoding: Encoding, raw: &[u8], e: &serde_json::Error) -> HookError {
+    HookError::Json(match encoding {
+        Encoding::Json if raw.starts_with(b"payload=") => format!(
+            "the body is form-encoded (payload=…) but its content type says application/json \
+             ({e}): send it as application/x-www-form-urlencoded, or send JSON"
+        ),
+        Encoding::Json => format!("the body is not valid JSON ({e})"),
+        Encoding::Form => format!("the form's payload field is not valid JSON ({e})"),
+    })
 }
 
 /// A verified, well-formed delivery: its effect by event.
@@ -228,7 +271,7 @@ async fn dispatch(
         EventKind::Ping => settle(engine, rec, PING, "ping answered".into()).await,
         EventKind::Other => settle(engine, rec, IGNORED, format!("event {event} is not handled")).await,
         EventKind::Push => {
-            if rec.delivery_id.is_none() {
+            if rec.delivery_id.is_none() && rec.idempotency_key.is_none() {
                 return Err(PayloadError::NoDeliveryId.into());
             }
             match payload::push(rec.forge, payload, &service.branch)? {
@@ -239,8 +282,8 @@ async fn dispatch(
     }
 }
 
-fn duplicate() -> Accepted {
-    Accepted { status: DUPLICATE, reason: "delivery id already received".into(), build_id: None }
+fn duplicate(reason: String) -> Accepted {
+    Accepted { status: DUPLICATE, reason, build_id: None }
 }
 
 /// Records a delivery that needs nothing done, claiming its id.
@@ -252,7 +295,7 @@ async fn settle(
 ) -> Result<Accepted, HookError> {
     match deliveries::claim(&engine.db, rec, status, &reason).await.map_err(anyhow::Error::from)? {
         Claim::Won(_) => Ok(Accepted { status, reason, build_id: None }),
-        Claim::Duplicate => Ok(duplicate()),
+        Claim::Duplicate(why) => Ok(duplicate(why)),
     }
 }
 
@@ -266,7 +309,7 @@ async fn build(
     let claim = deliveries::claim(&engine.db, rec, CLAIMED, "queueing a build").await;
     let row = match claim.map_err(anyhow::Error::from)? {
         Claim::Won(row) => row,
-        Claim::Duplicate => return Ok(duplicate()),
+        Claim::Duplicate(why) => return Ok(duplicate(why)),
     };
     let actor = format!("webhook:{}", rec.forge.as_str());
     let deploy = service.auto_deploy;
@@ -290,7 +333,7 @@ async fn build(
         // The build is queued; the record keeps saying `claimed`.
         tracing::error!(error = %e, build_id = build.id, "webhook: cannot link the delivery to its build");
     }
-    let delivery = rec.delivery_id.as_deref().unwrap_or("-");
+    let delivery = rec.delivery_id.as_deref().or(rec.idempotency_key.as_deref()).unwrap_or("-");
     audit::record(
         &engine.db,
         Event::from(actor, Source::Webhook, "build.trigger")

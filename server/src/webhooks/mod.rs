@@ -3,15 +3,19 @@
 //! * [`verify`]: signatures and tokens, compared in constant time.
 //! * [`payload`]: which forge, which event, the delivery id, and the branch
 //!   and commit of a push.
-//! * [`endpoint`]: the handler. Order of checks: body limit (1 MiB, 413) →
-//!   service exists (404) → signature (401) → JSON (400; serde_json's
-//!   recursion limit refuses deep nesting) → event. A push on the service's
+//! * [`body`]: the body read in chunks under [`MAX_BODY`], its content type
+//!   (JSON, or a form with a `payload` field, as GitHub and Gitea can send)
+//!   and which bytes the forge signed.
+//! * [`endpoint`]: the handler. Order of checks: body limit ([`MAX_BODY`],
+//!   413) → service exists (404) → content type (415) → signature (401) →
+//!   JSON (400; serde_json's recursion limit refuses deep nesting) → event.
+//!   A push on the service's
 //!   branch queues a build of exactly the pushed commit (and a deploy when
 //!   auto-deploy is on); pings are answered; other events and other branches
 //!   are acknowledged and ignored.
 //! * [`deliveries`]: every delivery to a known service is recorded with its
 //!   status and reason (never the body or the signature), and delivery ids
-//!   are deduplicated.
+//!   and GitLab's `Idempotency-Key` are deduplicated.
 //! * [`secret`]: the per-service secret (32 random bytes, hex, sealed at
 //!   rest) and the caller-facing use-cases: [`Engine::webhook_info`],
 //!   [`Engine::rotate_webhook_secret`], [`Engine::list_deliveries`].
@@ -19,11 +23,13 @@
 //! ## Exactly-once builds
 //!
 //! Only a *verified* delivery can claim its id: the claim is an insert with
-//! `dedupe = 1`, and the partial unique index on (service, forge, delivery
-//! id) `WHERE dedupe = 1` lets exactly one such row exist, also under
-//! concurrency (the insert says `ON CONFLICT DO NOTHING`; no row back means
-//! somebody claimed the id first, and this delivery is recorded as a
-//! `duplicate`). Forged, malformed and otherwise rejected deliveries are
+//! `dedupe = 1`, and the partial unique indexes on (service, forge, delivery
+//! id) and on (service, forge, idempotency key) `WHERE dedupe = 1` let
+//! exactly one such row exist per id and per key, also under concurrency
+//! (the insert says `ON CONFLICT DO NOTHING`; no row back means somebody
+//! claimed the id or the key first, and this delivery is recorded as a
+//! `duplicate`). GitLab keeps `Idempotency-Key` across the retries of one
+//! event while the event UUID may change, so either match is a duplicate. Forged, malformed and otherwise rejected deliveries are
 //! recorded with `dedupe = 0`, so they never take an id away from the real
 //! delivery.
 //!
@@ -39,13 +45,14 @@
 //! If queueing fails without a crash, the claim is released (`rejected`,
 //! `dedupe = 0`) so the forge's retry can build.
 
+pub mod body;
 pub mod deliveries;
 mod endpoint;
 pub mod payload;
 pub mod secret;
 pub mod verify;
 
-use axum::{routing::post, Router};
+use axum::{extract::DefaultBodyLimit, routing::post, Router};
 
 use crate::engine::Engine;
 
@@ -53,11 +60,19 @@ pub use deliveries::Delivery;
 pub use payload::Forge;
 pub use secret::{HookPaths, WebhookInfo};
 
-/// The largest body accepted (GitHub caps its payloads at 25 MB, but a push
-/// payload is a few KiB; anything near this is hostile).
-pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest body accepted: GitHub caps its payloads at 25 MB, and a
+/// legitimate push of 2,048 commits comes close, so 25 MiB plus a margin of
+/// 512 KiB. Bodies are read in chunks and the read stops as soon as this is
+/// passed ([`body::read`]).
+pub const MAX_BODY: usize = 25 * 1024 * 1024 + 512 * 1024;
 
-/// `POST /hooks/{github,gitlab,gitea}/{service}`.
+/// `POST /hooks/{github,gitlab,gitea}/{service}`. The handler reads the raw
+/// body itself under [`MAX_BODY`]; axum's default limit (2 MB, for the
+/// `Bytes`/`Json` extractors) is raised to the same value so that no
+/// extractor added later cuts deliveries short either.
 pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
-    Router::new().route("/hooks/{forge}/{service}", post(endpoint::receive)).with_state(engine)
+    Router::new()
+        .route("/hooks/{forge}/{service}", post(endpoint::receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(engine)
 }

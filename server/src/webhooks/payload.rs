@@ -66,7 +66,7 @@ pub enum PayloadError {
     MissingHeader(&'static str),
     #[error("malformed {0} header")]
     MalformedHeader(&'static str),
-    #[error("a push needs a delivery id header to be deduplicated")]
+    #[error("a push needs a delivery id header (or GitLab's Idempotency-Key) to be deduplicated")]
     NoDeliveryId,
     #[error("the push payload has no {0}")]
     MissingField(&'static str),
@@ -106,16 +106,34 @@ pub fn delivery_id(forge: Forge, headers: &HeaderMap) -> Result<Option<String>, 
         Forge::Gitlab => &["x-gitlab-event-uuid", "x-gitlab-webhook-uuid"],
     };
     for name in names {
-        let Some(value) = headers.get(*name) else { continue };
-        let text = value.to_str().map_err(|_| PayloadError::MalformedHeader(name))?;
-        // Forges send UUIDs; allow a little more, nothing a reader could trip on.
-        let id_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
-        if !tame(text, 128, false) || !text.bytes().all(id_char) {
-            return Err(PayloadError::MalformedHeader(name));
+        if let Some(id) = id_header(headers, name)? {
+            return Ok(Some(id));
         }
-        return Ok(Some(text.to_string()));
     }
     Ok(None)
+}
+
+/// GitLab's `Idempotency-Key` (GitLab 17.4+): the same on every retry of one
+/// event, when the event UUID may not be. Checked like a delivery id; other
+/// forges do not send it, so it is not read for them.
+pub fn idempotency_key(forge: Forge, headers: &HeaderMap) -> Result<Option<String>, PayloadError> {
+    match forge {
+        Forge::Gitlab => id_header(headers, "idempotency-key"),
+        Forge::Github | Forge::Gitea => Ok(None),
+    }
+}
+
+/// A header holding an id: `None` when absent, refused when not a short
+/// token of letters, digits and `-_.:`.
+fn id_header(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, PayloadError> {
+    let Some(value) = headers.get(name) else { return Ok(None) };
+    let text = value.to_str().map_err(|_| PayloadError::MalformedHeader(name))?;
+    // Forges send UUIDs; allow a little more, nothing a reader could trip on.
+    let id_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
+    if !tame(text, 128, false) || !text.bytes().all(id_char) {
+        return Err(PayloadError::MalformedHeader(name));
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// The event name as sent (`push`, `Push Hook`, …). Refused when missing
@@ -247,6 +265,15 @@ mod tests {
         assert!(delivery_id(Forge::Github, &h).is_err());
         h.insert("x-github-delivery", "x".repeat(129).parse().expect("value"));
         assert!(delivery_id(Forge::Github, &h).is_err());
+        assert_eq!(idempotency_key(Forge::Gitlab, &h), Ok(None));
+        h.insert("idempotency-key", "908a6d9e-45fd-46c8-97e6-c4f350f219dd".parse().expect("value"));
+        assert_eq!(
+            idempotency_key(Forge::Gitlab, &h),
+            Ok(Some("908a6d9e-45fd-46c8-97e6-c4f350f219dd".into()))
+        );
+        assert_eq!(idempotency_key(Forge::Github, &h), Ok(None), "GitLab's header only");
+        h.insert("idempotency-key", "k; DROP".parse().expect("value"));
+        assert_eq!(idempotency_key(Forge::Gitlab, &h), Err(PayloadError::MalformedHeader("idempotency-key")));
         assert_eq!(classify(Forge::Gitlab, "Push Hook"), EventKind::Push);
         assert_eq!(classify(Forge::Gitlab, "push"), EventKind::Other);
         assert_eq!(classify(Forge::Github, "ping"), EventKind::Ping);

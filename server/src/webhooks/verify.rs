@@ -1,7 +1,8 @@
 //! Webhook authenticity, compared in constant time against the service's
 //! secret: GitHub `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`,
-//! Gitea `X-Gitea-Signature: <hex HMAC-SHA256 of the body>`, GitLab
-//! `X-Gitlab-Token: <the secret itself>`.
+//! Gitea `X-Gitea-Signature: <hex HMAC-SHA256 of the JSON payload>`, GitLab
+//! `X-Gitlab-Token: <the secret itself>`. Which bytes are passed as the
+//! body for a form delivery is [`super::body::signed_messages`]'s choice.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
