@@ -26,7 +26,7 @@ use server::{
     testkit::{
         engine::{anyhow_of, quick_http_check, user},
         wait::{unique_suffix, wait_until},
-        GitRepo, BASE_IMAGE,
+        GitRepo,
     },
 };
 use support::{edge, page::UI_LIMIT, Harness};
@@ -42,21 +42,12 @@ async fn logs_restart_stop_start_and_delete_from_the_dashboard() {
 
 /// Ticks a counter on stdout every 200 ms beside its httpd.
 fn ticking_repo() -> anyhow::Result<GitRepo> {
-    let repo = GitRepo::new()?;
-    repo.write(
-        "Dockerfile",
-        &format!(
-            "FROM {BASE_IMAGE}\nCOPY run.sh /run.sh\nRUN chmod +x /run.sh\nEXPOSE 8080\nCMD [\"/run.sh\"]\n"
-        ),
-    )?;
-    repo.write(
-        "run.sh",
+    GitRepo::script_service(
         "#!/bin/sh\necho ok > /www/index.html\n\
          (i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done) &\n\
          exec httpd -f -p 8080 -h /www\n",
-    )?;
-    repo.commit("ticking service")?;
-    Ok(repo)
+        &[],
+    )
 }
 
 /// The highest `tick N` in `text`.

@@ -23,7 +23,7 @@ use server::{
     testkit::{
         app::app_router,
         engine::{anyhow_of, user},
-        DockerKit, GitRepo, TestEngine, BASE_IMAGE,
+        DockerKit, GitRepo, TestEngine,
     },
 };
 
@@ -39,24 +39,17 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// 100 lines, then 10 ms: about 10,000 lines/s, starting 5 s after boot.
 fn chatty_repo(seconds: u64) -> anyhow::Result<GitRepo> {
-    let repo = GitRepo::new()?;
-    repo.write(
-        "Dockerfile",
-        &format!("FROM {BASE_IMAGE}\nCOPY run.sh /run.sh\nRUN chmod +x /run.sh\nEXPOSE 8080\nCMD [\"/run.sh\"]\n"),
-    )?;
-    // 100 lines, then 10 ms: about 10,000 lines/s, starting 5 s after boot.
     let batches = seconds * 100;
-    repo.write(
-        "run.sh",
+    GitRepo::script_service(
         &format!(
             "#!/bin/sh\necho ok > /www/index.html\nhttpd -p 8080 -h /www\nsleep 5\nb=0\n\
              while [ $b -lt {batches} ]; do i=0; while [ $i -lt 100 ]; do echo \"line $b $i\"; i=$((i+1)); done; \
              b=$((b+1)); sleep 0.01; done\necho done\nexec sleep 3600\n"
         ),
-    )?;
-    repo.commit("chatty")?;
-    Ok(repo)
+        &[],
+    )
 }
 
 #[tokio::main]

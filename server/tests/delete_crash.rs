@@ -24,7 +24,7 @@ use server::{
         engine::{anyhow_of, quick_http_check, user},
         instance::InstanceCleanup,
         wait::{unique_suffix, wait_until},
-        GitRepo, ServerProcess, TestDataDir, BASE_IMAGE,
+        GitRepo, ServerProcess, TestDataDir,
     },
 };
 
@@ -33,18 +33,10 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// An httpd that ignores SIGTERM, so stopping it takes the whole grace
 /// period: the window in which the server is killed.
 fn stubborn_repo(body: &str) -> anyhow::Result<GitRepo> {
-    let repo = GitRepo::new()?;
-    repo.write(
-        "Dockerfile",
-        &format!(
-            "FROM {BASE_IMAGE}\nCOPY www /www\nCOPY run.sh /run.sh\nRUN chmod +x /run.sh\nEXPOSE 8080\n\
-             CMD [\"/run.sh\"]\n"
-        ),
-    )?;
-    repo.write("run.sh", "#!/bin/sh\ntrap '' TERM\nexec httpd -f -p 8080 -h /www\n")?;
-    repo.write("www/index.html", body)?;
-    repo.commit("v1")?;
-    Ok(repo)
+    GitRepo::script_service(
+        "#!/bin/sh\ntrap '' TERM\nexec httpd -f -p 8080 -h /app/www\n",
+        &[("www/index.html", body)],
+    )
 }
 
 /// `GET /` through the edge with `Host: host`; the raw answer.

@@ -28,7 +28,7 @@ use server::{
     testkit::{
         engine::{anyhow_of, user},
         wait::wait_until,
-        DockerKit, GitRepo, TestDataDir, TestEngine, BASE_IMAGE,
+        DockerKit, GitRepo, TestDataDir, TestEngine,
     },
 };
 use tokio_util::sync::CancellationToken;
@@ -38,23 +38,12 @@ const SECRET: &str = "op-s3cret-value-42";
 
 /// An httpd that prints a boot line with its secret, then a tick every 100 ms.
 fn ticking_repo() -> anyhow::Result<GitRepo> {
-    let repo = GitRepo::new()?;
-    repo.write(
-        "Dockerfile",
-        &format!(
-            "FROM {BASE_IMAGE}\nCOPY www /www\nCOPY run.sh /run.sh\nRUN chmod +x /run.sh\nEXPOSE 8080\n\
-             CMD [\"/run.sh\"]\n"
-        ),
-    )?;
-    repo.write(
-        "run.sh",
+    GitRepo::script_service(
         "#!/bin/sh\necho \"boot key=$API_KEY\"\n\
          (i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.1; done) &\n\
-         exec httpd -f -p 8080 -h /www\n",
-    )?;
-    repo.write("www/index.html", "v1")?;
-    repo.commit("v1")?;
-    Ok(repo)
+         exec httpd -f -p 8080 -h /app/www\n",
+        &[("www/index.html", "v1")],
+    )
 }
 
 struct Rig {
