@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
+        ActionView, DeploymentEventView, DeploymentPageView, RuntimeView,
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
         DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
         NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
@@ -81,6 +82,22 @@ pub trait Backend: Send + Sync + 'static {
         service_id: i64,
         before: Option<i64>,
     ) -> Res<HistoryPage<DeploymentRow>>;
+
+    // ------------------------------------------------------------ runtime --
+    /// The live container's state, usage and last probe (viewer).
+    async fn service_runtime(&self, caller: &Caller, service_id: i64) -> Res<RuntimeView>;
+    /// A deployment's timeline (viewer).
+    async fn deployment_events(&self, caller: &Caller, deployment_id: i64) -> Res<Vec<DeploymentEventView>>;
+    /// The deployment page: the deployment, its service and timeline (viewer).
+    async fn deployment_page(&self, caller: &Caller, deployment_id: i64) -> Res<DeploymentPageView>;
+    /// One project with its services, as the overview shows it (viewer).
+    async fn project_page(&self, caller: &Caller, project_id: i64) -> Res<ProjectView>;
+    /// Starts deleting a service confirmed by its name (deployer): the job.
+    async fn delete_service(&self, caller: &Caller, service_id: i64, confirm: String) -> Res<ActionView>;
+    /// Deletes a project with no services, confirmed by its name (deployer).
+    async fn delete_project(&self, caller: &Caller, project_id: i64, confirm: String) -> Res<()>;
+    /// `restart`, `stop`, `start` or `redeploy` the service (deployer).
+    async fn service_action(&self, caller: &Caller, service_id: i64, action: String) -> Res<ActionView>;
 
     // ------------------------------------------------------------- builds --
     async fn list_builds(

@@ -79,6 +79,8 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=path!("services/:id") view=pages::service::ServicePage ssr=SsrMode::Async />
                     <Route path=path!("builds/:id") view=pages::build::BuildPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:id") view=pages::project::ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("deployments/:id") view=pages::deployment::DeploymentPage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=pages::users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("account/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async />

@@ -3,10 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 pub mod integrations;
+pub mod runtime;
 pub mod services;
 pub mod team;
 
 pub use integrations::*;
+pub use runtime::*;
 pub use services::*;
 pub use team::*;
 

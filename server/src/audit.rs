@@ -128,7 +128,19 @@ pub async fn list(db: &Db, caller: &Caller, filter: &Filter) -> Result<Vec<Audit
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
     type Row = (i64, String, String, String, String, Option<String>, Option<String>);
     let rows = sqlx::query_as::<_, Row>(
-        "SELECT id, at, actor, source, action, target, detail FROM audit_events \
+        "SELECT id, at, actor, source, action, \
+         COALESCE(CASE \
+           WHEN target LIKE 'service:%' THEN (SELECT 'service ' || s.name || ' (' || p.name || ')' \
+             FROM services s JOIN projects p ON p.id = s.project_id WHERE s.id = CAST(substr(target, 9) AS INTEGER)) \
+           WHEN target LIKE 'project:%' THEN (SELECT 'project ' || name FROM projects \
+             WHERE id = CAST(substr(target, 9) AS INTEGER)) \
+           WHEN target LIKE 'build:%' THEN (SELECT 'build #' || b.number || ' of ' || s.name || ' (' || p.name || ')' \
+             FROM builds b JOIN services s ON s.id = b.service_id JOIN projects p ON p.id = s.project_id \
+             WHERE b.id = CAST(substr(target, 7) AS INTEGER)) \
+           WHEN target LIKE 'deployment:%' THEN (SELECT 'deployment #' || d.id || ' of ' || s.name || ' (' || p.name || ')' \
+             FROM deployments d JOIN services s ON s.id = d.service_id JOIN projects p ON p.id = s.project_id \
+             WHERE d.id = CAST(substr(target, 12) AS INTEGER)) \
+         END, target) AS target, detail FROM audit_events \
          WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2 OR action LIKE ?2 || '.%') \
          AND (?3 IS NULL OR source = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5",
     )

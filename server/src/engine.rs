@@ -75,6 +75,8 @@ pub struct EngineSettings {
     /// `file://` git URLs may be saved and checked out
     /// (`SLIPWAY_ALLOW_LOCAL_REPOS`; off by default).
     pub allow_local_repos: bool,
+    /// How often the runtime monitor samples live containers.
+    pub monitor_interval: Duration,
 }
 
 impl EngineSettings {
@@ -86,6 +88,7 @@ impl EngineSettings {
             retention: RetentionPolicy::default(),
             log_tail_lines: 50,
             allow_local_repos: false,
+            monitor_interval: Duration::from_secs(5),
         }
     }
 }
@@ -100,6 +103,8 @@ pub struct Inner {
     pub settings: EngineSettings,
     /// `instance.uid`, on every object's [`labels::INSTANCE`] label.
     pub instance: String,
+    /// Live containers' state and usage, in memory.
+    pub monitor: Arc<crate::runtime::Monitor>,
 }
 
 /// Cheap to clone; every use-case and handler holds one.
@@ -129,6 +134,7 @@ pub struct Running {
     pub report: StartupReport,
     _lock: std::fs::File,
     retention_timer: tokio::task::JoinHandle<()>,
+    monitor: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -140,6 +146,7 @@ impl Running {
     /// are recovered at the next start.
     pub async fn shutdown(mut self) {
         self.retention_timer.abort();
+        self.monitor.abort();
         if let Some(pool) = self.pool.take() {
             pool.shutdown().await;
         }
@@ -149,6 +156,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.retention_timer.abort();
+        self.monitor.abort();
     }
 }
 
@@ -170,6 +178,7 @@ impl Engine {
             switch,
             settings,
             instance,
+            monitor: Arc::new(crate::runtime::Monitor::new()),
         }))
     }
 
@@ -190,6 +199,11 @@ impl Engine {
         Registry::new()
             .register(BUILD_JOB, Arc::new(BuildHandler::new(self.clone())))
             .register(DEPLOY_JOB, Arc::new(DeployHandler::new(self.clone())))
+            .register(
+                crate::lifecycle::LIFECYCLE_JOB,
+                Arc::new(crate::lifecycle::LifecycleHandler::new(self.clone())),
+            )
+            .register(crate::lifecycle::DELETE_JOB, Arc::new(crate::lifecycle::DeleteHandler::new(self.clone())))
             .register(RETENTION_JOB, Arc::new(RetentionHandler::new(self.clone())))
             .register(crate::notify::NOTIFY_JOB, Arc::new(crate::notify::NotifyHandler::new(self.clone())))
     }
@@ -242,6 +256,7 @@ impl Engine {
         let queue: Arc<dyn JobQueue> = self.queue.clone();
         let (pool, _) = WorkerPool::start(queue, registry, self.settings.worker.clone()).await?;
         let retention_timer = tokio::spawn(crate::retention::timer(self.clone()));
+        let monitor = tokio::spawn(crate::runtime::monitor::run(self.clone(), self.settings.monitor_interval));
         tracing::info!(
             interrupted = report.recovery.interrupted.len(),
             requeued = report.recovery.requeued.len(),
@@ -249,7 +264,7 @@ impl Engine {
             routes = report.routes_restored,
             "engine started"
         );
-        Ok(Running { pool: Some(pool), report, _lock: lock, retention_timer })
+        Ok(Running { pool: Some(pool), report, _lock: lock, retention_timer, monitor })
     }
 }
 

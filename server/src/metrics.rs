@@ -26,6 +26,7 @@
 //! The identity middleware leaves the `Authorization` header of [`PATH`]
 //! alone, so this token is never mistaken for an API token.
 
+mod containers;
 mod text;
 
 use std::collections::HashMap;
@@ -197,6 +198,7 @@ pub async fn render(engine: &Engine, edge: Option<&EdgeRouter>) -> anyhow::Resul
     }
 
     edge_metrics(&mut t, db, edge).await?;
+    containers::write(&mut t, &engine.monitor);
 
     t.family("process_resident_memory_bytes", Kind::Gauge, "Resident memory size in bytes.");
     if let Some(rss) = resident_memory_bytes() {

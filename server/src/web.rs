@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let api = match state.engine.clone() {
         Some(engine) => crate::log_stream::routes(engine.clone())
+            .merge(crate::runtime_log_stream::routes(engine.clone()))
             .merge(crate::api::routes(state.backend.clone()))
             .merge(crate::webhooks::routes(engine.clone()))
             .merge(crate::metrics::routes(engine, state.edge.clone(), state.metrics_token.clone())),

@@ -102,6 +102,26 @@ fn table() -> Vec<Row> {
         row(M::GET, "/api/v1/deployments/{id}/rollback", V, 200, |f| {
             (format!("/api/v1/deployments/{}/rollback", f.old_deployment), None)
         }),
+        row(M::GET, "/api/v1/deployments/{id}/events", V, 200, |f| {
+            (format!("/api/v1/deployments/{}/events", f.old_deployment), None)
+        }),
+        row(M::GET, "/api/v1/services/{id}/runtime", V, 200, |f| {
+            (format!("/api/v1/services/{}/runtime", f.service), None)
+        }),
+        // Nothing is live in the fixture: allowed calls get 409 after the role check.
+        row(M::GET, "/api/v1/services/{id}/logs", V, 409, |f| {
+            (format!("/api/v1/services/{}/logs?tail=10", f.service), None)
+        }),
+        row(M::POST, "/api/v1/services/{id}/restart", D, 409, |f| {
+            (format!("/api/v1/services/{}/restart", f.service), None)
+        }),
+        row(M::POST, "/api/v1/services/{id}/stop", D, 409, |f| (format!("/api/v1/services/{}/stop", f.service), None)),
+        row(M::POST, "/api/v1/services/{id}/start", D, 409, |f| {
+            (format!("/api/v1/services/{}/start", f.service), None)
+        }),
+        row(M::POST, "/api/v1/services/{id}/redeploy", D, 409, |f| {
+            (format!("/api/v1/services/{}/redeploy", f.service), None)
+        }),
         row(M::GET, "/api/v1/jobs/{id}", V, 200, |f| (format!("/api/v1/jobs/{}", f.job), None)),
         row(M::POST, "/api/v1/projects", D, 201, |f| {
             ("/api/v1/projects".into(), Some(json!({ "name": format!("new-{}", f.tag) })))
@@ -164,6 +184,14 @@ fn table() -> Vec<Row> {
         }),
         row(M::DELETE, "/api/v1/notifications/{id}", A, 204, |f| {
             (format!("/api/v1/notifications/{}", f.target), None)
+        }),
+        // A wrong confirmation is refused by field, after the role check.
+        row(M::DELETE, "/api/v1/projects/{id}", D, 422, |f| {
+            (format!("/api/v1/projects/{}?confirm=wrong", f.project), None)
+        }),
+        // Last: the service is marked for deletion (no worker runs here).
+        row(M::DELETE, "/api/v1/services/{id}", D, 202, |f| {
+            (format!("/api/v1/services/{}?confirm=svc-{}", f.service, f.tag), None)
         }),
     ]
 }
@@ -276,6 +304,10 @@ impl Matrix {
                 count("SELECT COUNT(*) FROM services WHERE project_id = ?", f.project).await? == 2,
             ),
             ("PUT /api/v1/services/{id}", service.spec.branch == "updated"),
+            (
+                "DELETE /api/v1/services/{id}",
+                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service).await? == 1,
+            ),
             (
                 "POST /api/v1/services/{id}/builds",
                 count("SELECT COUNT(*) FROM builds WHERE service_id = ?", f.service).await? == 3,

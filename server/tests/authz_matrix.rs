@@ -109,6 +109,13 @@ fn table() -> Vec<Row> {
         row("/rpc/rollback_preview", VIEWER, 200, |f| {
             Call::Json(json!({ "deployment_id": f.old_deployment }))
         }),
+        row("/rpc/project_page", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/deployment_page", VIEWER, 200, |f| Call::Json(json!({ "deployment_id": f.old_deployment }))),
+        row("/rpc/service_runtime", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
+        // Nothing is live in the fixture: an allowed restart is a 409, after the role check.
+        row("/rpc/service_action", DEPLOYER, 409, |f| {
+            Call::Json(json!({ "service_id": f.service, "action": "restart" }))
+        }),
         row("/rpc/create_project", DEPLOYER, 200, |f| {
             Call::Json(json!({ "name": format!("new-{}", f.tag) }))
         }),
@@ -166,6 +173,13 @@ fn table() -> Vec<Row> {
         }),
         row("/rpc/reset_password", ADMIN, 200, |f| {
             Call::Json(json!({ "user_id": f.victim, "password": RESET_PW }))
+        }),
+        row("/rpc/delete_project", DEPLOYER, 422, |f| {
+            Call::Json(json!({ "project_id": f.project, "confirm": "wrong" }))
+        }),
+        // The service is marked for deletion (no worker runs here).
+        row("/rpc/delete_service", DEPLOYER, 200, |f| {
+            Call::Json(json!({ "service_id": f.service, "confirm": format!("svc-{}", f.tag) }))
         }),
         // Same password again: allowed, and the caller stays signed in.
         row("/rpc/change_password", Min::SignedIn, 200, |_| {
@@ -266,6 +280,10 @@ impl Matrix {
                 count("SELECT COUNT(*) FROM services WHERE project_id = ?", f.project).await? == 2,
             ),
             ("/rpc/update_service", service.spec.branch == "updated"),
+            (
+                "/rpc/delete_service",
+                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service).await? == 1,
+            ),
             (
                 "/rpc/trigger_build",
                 count("SELECT COUNT(*) FROM builds WHERE service_id = ?", f.service).await? == 3,

@@ -15,6 +15,7 @@ use crate::{
 pub mod builds;
 pub mod deploys;
 pub mod integrations;
+pub mod runtime;
 pub mod services;
 pub mod team;
 

@@ -21,3 +21,9 @@ pub async fn sleep(ms: i32) {
 pub fn reload() {
     let _ = window().location().reload();
 }
+
+/// Asks the reader to confirm (the browser's own dialog); false when the
+/// dialog cannot be shown.
+pub fn confirm(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}

@@ -3,11 +3,13 @@
 pub mod account;
 pub mod audit;
 pub mod build;
+pub mod deployment;
 pub mod login;
 pub mod new_service;
 pub mod not_found;
 pub mod notifications;
 pub mod overview;
+pub mod project;
 pub mod service;
 pub mod service_row;
 pub mod setup;

@@ -85,14 +85,14 @@ fn NewProjectForm(on_created: Callback<()>) -> impl IntoView {
 }
 
 #[component]
-fn ProjectSection(project: ProjectView, deployer: bool) -> impl IntoView {
+pub fn ProjectSection(project: ProjectView, deployer: bool) -> impl IntoView {
     let new_service = format!("/projects/{}/services/new", project.id);
     let notifications = format!("/projects/{}/notifications", project.id);
     let empty = project.services.is_empty();
     view! {
         <section class="card project" id=format!("project-{}", project.id) data-project=project.name.clone()>
             <div class="card-head">
-                <h2>{project.name.clone()}</h2>
+                <h2><a href=format!("/projects/{}", project.id)>{project.name.clone()}</a></h2>
                 <a class="notifications-link" href=notifications>"Notifications"</a>
                 {deployer.then(|| view! { <a class="new-service button-link" href=new_service>"New service"</a> }.into_any())}
             </div>

@@ -55,6 +55,7 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
                 <StatusBadge status=badge class="build-badge" />
                 {build_link}
                 <span class="live-deployment">{move || live_text(live.get().as_ref())}</span>
+                {svc.state.clone().map(|state| view! { <span class="container-state muted">{format!("· {state}")}</span> })}
             </div>
             {deployer.then(|| view! {
                 <div class="service-actions">

@@ -25,6 +25,9 @@ pub struct ServiceSummary {
     pub branch: String,
     pub live: Option<DeploymentView>,
     pub last_build: Option<BuildView>,
+    /// The live container as last read: running, stopped, exited (code 1), …
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// How the service's container is judged healthy.

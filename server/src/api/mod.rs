@@ -11,6 +11,7 @@ mod catalog;
 mod deploys;
 pub mod extract;
 mod integrations;
+mod runtime;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
         .merge(deploys::routes())
         .merge(account::routes())
         .merge(integrations::routes())
+        .merge(runtime::routes())
         .route("/api/v1/openapi.json", get(openapi_json))
         // Unknown API paths answer in the API's error shape, not with the
         // dashboard's HTML page (static routes win over this wildcard).
@@ -87,6 +89,9 @@ impl Modify for BearerAuth {
         catalog::update_service,
         builds::list_builds, builds::trigger_build, builds::get_build, builds::cancel_build, builds::build_log,
         crate::log_stream::stream,
+        runtime::runtime, runtime::restart, runtime::stop, runtime::start, runtime::redeploy,
+        runtime::deployment_events, runtime::delete_service, runtime::delete_project,
+        crate::runtime_log_stream::stream,
         deploys::list_deployments, deploys::deploy, deploys::get_deployment, deploys::rollback_preview,
         deploys::rollback,
         account::whoami, account::get_job, account::list_tokens, account::create_token, account::revoke_token,

@@ -74,6 +74,11 @@ impl Auth {
         *slot = None;
         session::start(session, &user).await?;
         tracing::info!(user_id = user.id, "first admin created through the setup page");
+        let event = crate::audit::Event::by(&user.caller(), "user.create")
+            .target(format!("user:{}", user.name))
+            .detail("first admin, through the setup page");
+        crate::audit::record(&self.db, event).await;
+        crate::audit::record(&self.db, crate::audit::Event::by(&user.caller(), "login").detail("after setup")).await;
         Ok(user)
     }
 }

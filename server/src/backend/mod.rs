@@ -4,6 +4,7 @@
 
 mod convert;
 mod integrations;
+mod runtime;
 pub use convert::log_line;
 pub mod errors;
 
@@ -150,6 +151,7 @@ impl Backend for ServerBackend {
         for (project, services) in self.engine()?.overview(caller).await.map_err(errors::engine)? {
             let mut summaries = Vec::with_capacity(services.len());
             for s in services {
+                let state = s.live.as_ref().map(|d| self.engine().map(|e| e.runtime_state(d))).transpose()?;
                 let live = match s.live {
                     Some(d) => Some(self.deployment_view(d).await?),
                     None => None,
@@ -163,6 +165,7 @@ impl Backend for ServerBackend {
                     branch: s.service.spec.branch,
                     live,
                     last_build: s.last_build.map(convert::build),
+                    state,
                 });
             }
             out.push(ProjectView { id: project.id, name: project.name, services: summaries });
@@ -425,6 +428,42 @@ impl Backend for ServerBackend {
 
     async fn get_job(&self, caller: &Caller, job_id: i64) -> Res<JobView> {
         self.job(caller, job_id).await
+    }
+
+    async fn service_runtime(&self, caller: &Caller, service_id: i64) -> Res<app::wire::RuntimeView> {
+        self.runtime(caller, service_id).await
+    }
+
+    async fn deployment_events(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+    ) -> Res<Vec<app::wire::DeploymentEventView>> {
+        self.events(caller, deployment_id).await
+    }
+
+    async fn deployment_page(&self, caller: &Caller, deployment_id: i64) -> Res<app::wire::DeploymentPageView> {
+        self.deployment_page_view(caller, deployment_id).await
+    }
+
+    async fn delete_service(&self, caller: &Caller, service_id: i64, confirm: String) -> Res<app::wire::ActionView> {
+        self.delete_service_now(caller, service_id, &confirm).await
+    }
+
+    async fn project_page(&self, caller: &Caller, project_id: i64) -> Res<ProjectView> {
+        self.overview(caller)
+            .await?
+            .into_iter()
+            .find(|p| p.id == project_id)
+            .ok_or_else(|| AppError::NotFound("project".into()))
+    }
+
+    async fn delete_project(&self, caller: &Caller, project_id: i64, confirm: String) -> Res<()> {
+        self.delete_project_now(caller, project_id, &confirm).await
+    }
+
+    async fn service_action(&self, caller: &Caller, service_id: i64, action: String) -> Res<app::wire::ActionView> {
+        self.action(caller, service_id, &action).await
     }
 
     async fn list_tokens(&self, caller: &Caller) -> Res<Vec<TokenView>> {

@@ -73,7 +73,7 @@ impl Engine {
         };
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
         let row: Option<(i64, String, i64)> = sqlx::query_as(
-            "UPDATE services SET next_build_number = next_build_number + 1 WHERE id = ? \
+            "UPDATE services SET next_build_number = next_build_number + 1 WHERE id = ? AND deleting_at IS NULL \
              RETURNING next_build_number - 1, branch, build_timeout_secs",
         )
         .bind(req.service_id)

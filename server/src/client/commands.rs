@@ -68,11 +68,24 @@ pub enum ClientCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Print a build's log; `-f` follows it live until the build ends.
+    /// Print a build's log, or with `--service` the live container's log;
+    /// `-f` follows it (until the build ends, or the container stops or is
+    /// replaced).
     Logs {
-        build_id: i64,
+        #[arg(required_unless_present = "service")]
+        build_id: Option<i64>,
+        /// A service (`id`, `project/service` or a unique name): its live
+        /// container's log.
+        #[arg(long, conflicts_with = "build_id")]
+        service: Option<String>,
         #[arg(long, short = 'f')]
         follow: bool,
+        /// With `--service`: the last N lines first (default 200).
+        #[arg(long, requires = "service")]
+        tail: Option<u32>,
+        /// With `--service`: only lines since a time (RFC 3339) or an age (`15m`).
+        #[arg(long, requires = "service")]
+        since: Option<String>,
     },
     /// List a service's recent builds.
     Builds { service: String },
@@ -125,7 +138,12 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
                 .await?;
             finish_deployment(remote, &client, d, wait).await
         }
-        ClientCommand::Logs { build_id, follow } => {
+        ClientCommand::Logs { service: Some(service), follow, tail, since, .. } => {
+            let id = client.service_id(&service).await?;
+            super::runtime_logs::print(&client, id, follow, tail, since.as_deref()).await
+        }
+        ClientCommand::Logs { build_id, follow, .. } => {
+            let build_id = build_id.context("give a build id or --service")?;
             if follow {
                 let status = follow_log(&client, build_id, 0).await?;
                 println!("build {status}");

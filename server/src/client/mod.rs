@@ -6,6 +6,7 @@
 //! never printed.
 
 mod commands;
+mod runtime_logs;
 mod sse;
 
 pub use commands::{run, ClientCommand, Remote};

@@ -67,7 +67,7 @@ pub async fn wait_healthy(
 /// Probe spacing until the first interval has passed.
 const FAST_PROBE: Duration = Duration::from_millis(25);
 
-async fn probe(
+pub(crate) async fn probe(
     docker: &DockerEngine,
     container_id: &str,
     addr: SocketAddr,

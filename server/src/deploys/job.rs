@@ -8,7 +8,7 @@ use anyhow::Context;
 use tracing::Instrument;
 
 use super::{
-    container_name, from_row,
+    container_name, events, from_row,
     health::wait_healthy,
     service_host,
     switch::{Route, Upstream},
@@ -23,7 +23,29 @@ use crate::{
 };
 
 /// SIGTERM grace before SIGKILL when removing a replaced container.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The container of `dep` (named `name`): its image, its config snapshot's
+/// env (secrets opened), limits and Slipway's labels.
+pub(crate) fn container_spec(
+    engine: &Engine,
+    project: &str,
+    service: &crate::projects::Service,
+    dep: &Deployment,
+    name: String,
+) -> anyhow::Result<ContainerSpec> {
+    let mut container_labels = engine.labels(project, &service.spec.name, service.id);
+    container_labels.insert(labels::DEPLOYMENT_ID.into(), dep.id.to_string());
+    Ok(ContainerSpec {
+        name,
+        image: dep.image_id.clone(),
+        env: service_env::open_all(&engine.secrets, &dep.config.env)?,
+        port: dep.config.port,
+        labels: container_labels,
+        memory_bytes: dep.config.memory_bytes,
+        cpu_millis: dep.config.cpu_millis,
+    })
+}
 
 pub struct DeployHandler {
     engine: Engine,
@@ -72,17 +94,7 @@ impl DeployHandler {
             }
             engine.docker.remove_container(&name, Duration::ZERO).await?;
         }
-        let mut container_labels = engine.labels(&project.name, &service.spec.name, service.id);
-        container_labels.insert(labels::DEPLOYMENT_ID.into(), dep.id.to_string());
-        let spec = ContainerSpec {
-            name,
-            image: dep.image_id.clone(),
-            env: service_env::open_all(&engine.secrets, &dep.config.env)?,
-            port: dep.config.port,
-            labels: container_labels,
-            memory_bytes: dep.config.memory_bytes,
-            cpu_millis: dep.config.cpu_millis,
-        };
+        let spec = container_spec(engine, &project.name, &service, dep, name)?;
 
         ctx.set_progress("start", 20).await?;
         let container_id = engine.docker.run_container(&spec).await?;
@@ -92,10 +104,13 @@ impl DeployHandler {
             .execute(&engine.db)
             .await?;
         tracing::info!(container_id = %container_id, "container started");
+        events::record(&engine.db, dep.id, events::CONTAINER_STARTED, None, None).await;
 
         ctx.set_progress("health", 40).await?;
         let addr = wait_healthy(&engine.docker, &container_id, dep.config.port, &dep.config.health).await?;
         tracing::info!(%addr, "container healthy");
+        events::record(&engine.db, dep.id, events::HEALTHY, None, Some(super::health_text(&dep.config.health)))
+            .await;
 
         ctx.set_progress("switch", 80).await?;
         let old = engine.live_of(service.id).await?;
@@ -111,6 +126,7 @@ impl DeployHandler {
             return Err(e);
         }
         tracing::info!("deployment live");
+        events::record(&engine.db, dep.id, events::SWITCHED, None, None).await;
 
         ctx.set_progress("drain", 90).await?;
         if let Some(old) = old {
@@ -118,10 +134,13 @@ impl DeployHandler {
             if let Some(upstream) = replaced.filter(|u| u.deployment_id == old.id) {
                 let drained = engine.switch.drain(&upstream, drain).await;
                 tracing::info!(old_deployment = old.id, ?drained, "old deployment drained");
+                events::record(&engine.db, dep.id, events::DRAINED, None, Some(format!("{drained:?}"))).await;
             }
             if let Some(old_container) = &old.container_id {
                 engine.docker.remove_container(old_container, STOP_GRACE).await?;
                 tracing::info!(old_deployment = old.id, "old container removed");
+                let detail = format!("deployment #{}", old.id);
+                events::record(&engine.db, dep.id, events::OLD_REMOVED, None, Some(detail)).await;
             }
         }
         ctx.set_progress("done", 100).await?;

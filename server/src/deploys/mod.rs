@@ -8,8 +8,9 @@
 //! or rolled_back (replaced by a rollback); or failed (never became live:
 //! unhealthy, cancelled, timed out, interrupted).
 
-mod health;
-mod job;
+pub mod events;
+pub(crate) mod health;
+pub(crate) mod job;
 mod preview;
 pub(crate) mod startup;
 pub mod switch;
@@ -100,6 +101,8 @@ pub struct Deployment {
     pub container_id: Option<String>,
     pub error: Option<String>,
     pub log_tail: Option<String>,
+    /// Set while an operator has the (live) deployment stopped.
+    pub stopped_at: Option<String>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -118,7 +121,7 @@ impl Deployment {
 
 pub(crate) const COLUMNS: &str =
     "id, service_id, build_id, job_id, image_id, config, status, reason, actor, \
-     rollback_of, container_id, error, log_tail, created_at, started_at, finished_at";
+     rollback_of, container_id, error, log_tail, stopped_at, created_at, started_at, finished_at";
 
 pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Deployment> {
     let status: String = row.try_get("status")?;
@@ -140,6 +143,7 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Deployment> {
         container_id: row.try_get("container_id")?,
         error: row.try_get("error")?,
         log_tail: row.try_get("log_tail")?,
+        stopped_at: row.try_get("stopped_at")?,
         created_at: row.try_get("created_at")?,
         duration_ms: duration_ms(started_at.as_deref(), finished_at.as_deref()),
         started_at,

@@ -13,12 +13,21 @@ use crate::{docker::labels, engine::Engine, projects::ProjectStore};
 /// (left by a crash mid-deploy or mid-switch). Run before any deploy job can
 /// start. Returns the removed container ids.
 pub async fn remove_orphans(engine: &Engine) -> anyhow::Result<Vec<String>> {
-    let live: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM deployments WHERE status = 'live'").fetch_all(&engine.db).await?;
-    let live: Vec<String> = live.into_iter().map(|(id,)| id.to_string()).collect();
+    let live: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, container_id FROM deployments WHERE status = 'live'")
+            .fetch_all(&engine.db)
+            .await?;
+    let live: std::collections::HashMap<String, Option<String>> =
+        live.into_iter().map(|(id, container)| (id.to_string(), container)).collect();
     let mut removed = Vec::new();
     for container in engine.docker.containers_labelled(&[(labels::INSTANCE, &engine.instance)]).await? {
-        let claimed = container.labels.get(labels::DEPLOYMENT_ID).is_some_and(|id| live.contains(id));
+        // A live deployment claims its recorded container only: a restart
+        // that died before its switch leaves a second one with the label.
+        let claimed = container
+            .labels
+            .get(labels::DEPLOYMENT_ID)
+            .and_then(|id| live.get(id))
+            .is_some_and(|recorded| recorded.as_ref().is_none_or(|c| *c == container.id));
         if claimed {
             continue;
         }
@@ -64,6 +73,18 @@ impl Engine {
         let Some(container_id) = live.container_id.clone() else {
             return Ok(false);
         };
+        let store = ProjectStore::new(self.db.clone());
+        let service = store.get_service(service_id).await?;
+        let project = store.get_project(service.project_id).await?;
+        if live.stopped_at.is_some() {
+            // Stopped by an operator: it stays stopped (a crash mid-stop
+            // may have left it running) and its host answers 503.
+            self.switch.park(service_id, service_host(&project, &service)).await;
+            if let Err(e) = self.docker.stop_container(&container_id, Duration::from_secs(10)).await {
+                tracing::debug!(service_id, error = %e, "stopping the stopped service's container");
+            }
+            return Ok(true);
+        }
         let Some(state) = self.docker.container_state(&container_id).await? else {
             tracing::warn!(service_id, deployment_id = live.id, "the live deployment's container is gone");
             return Ok(false);
@@ -72,9 +93,6 @@ impl Engine {
             tracing::warn!(service_id, deployment_id = live.id, "the live container has no address");
             return Ok(false);
         };
-        let store = ProjectStore::new(self.db.clone());
-        let service = store.get_service(service_id).await?;
-        let project = store.get_project(service.project_id).await?;
         let route = Route {
             service_id,
             host: service_host(&project, &service),

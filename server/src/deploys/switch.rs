@@ -51,6 +51,10 @@ pub trait RouteSwitch: Send + Sync + 'static {
     /// Drops the service's route (service deleted, or a switch undone).
     async fn remove(&self, service_id: i64);
 
+    /// The service was stopped: drop its route and answer its `host` with
+    /// "stopped" (503) until its next switch. Returns the upstream it had.
+    async fn park(&self, service_id: i64, host: String) -> Option<Upstream>;
+
     /// The current route of a service.
     fn route(&self, service_id: i64) -> Option<Route>;
 }
@@ -85,6 +89,10 @@ impl RouteSwitch for RouteTable {
 
     async fn remove(&self, service_id: i64) {
         self.routes().remove(&service_id);
+    }
+
+    async fn park(&self, service_id: i64, _host: String) -> Option<Upstream> {
+        self.routes().remove(&service_id).map(|r| r.upstream)
     }
 
     fn route(&self, service_id: i64) -> Option<Route> {

@@ -177,6 +177,13 @@ impl Engine {
         actor: &str,
         rollback_of: Option<i64>,
     ) -> Result<i64, EngineError> {
+        let deleting: Option<String> = sqlx::query_scalar("SELECT deleting_at FROM services WHERE id = ?")
+            .bind(service.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if deleting.is_some() {
+            return Err(EngineError::Conflict("the service is being deleted".into()));
+        }
         let job =
             NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(&config.health, config.drain_secs));
         let job_id = self.queue.enqueue(tx, &job).await?;

@@ -44,6 +44,11 @@ pub struct ContainerState {
     pub status: String,
     pub exit_code: Option<i64>,
     pub restart_count: i64,
+    /// The kernel killed it for using more memory than its limit.
+    pub oom_killed: bool,
+    /// RFC 3339, as the engine reports it (`0001-…` when never).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
     /// Its address on [`NETWORK`].
     pub ip: Option<IpAddr>,
     pub labels: HashMap<String, String>,
@@ -66,6 +71,10 @@ pub enum ImageRemoval {
     InUse,
 }
 
+pub(super) fn engine_error(e: BollardError) -> RuntimeError {
+    engine(e)
+}
+
 fn engine(e: BollardError) -> RuntimeError {
     match e {
         BollardError::HyperResponseError { .. } | BollardError::IOError { .. } => {
@@ -78,7 +87,7 @@ fn engine(e: BollardError) -> RuntimeError {
     }
 }
 
-fn status_code(e: &BollardError) -> Option<u16> {
+pub(super) fn status_code(e: &BollardError) -> Option<u16> {
     match e {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
@@ -205,6 +214,9 @@ impl DockerEngine {
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             exit_code: state.exit_code,
             restart_count: info.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            started_at: state.started_at,
+            finished_at: state.finished_at,
             ip,
             labels,
         }))

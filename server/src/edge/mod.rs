@@ -90,9 +90,12 @@ struct Table {
 #[derive(Default)]
 pub struct EdgeRouter {
     table: RwLock<Table>,
-    /// In-flight counts by deployment id; kept after a switch so the old
-    /// upstream can be drained.
-    inflight: RwLock<HashMap<i64, Arc<InFlight>>>,
+    /// In-flight counts by deployment id and container (a restart gives a
+    /// deployment a new container); kept after a switch so the old upstream
+    /// can be drained.
+    inflight: RwLock<HashMap<(i64, String), Arc<InFlight>>>,
+    /// Hosts of stopped services: answered with 503, not 404.
+    parked: RwLock<HashMap<String, i64>>,
     stats: RwLock<HashMap<i64, Arc<RouteStats>>>,
 }
 
@@ -119,14 +122,24 @@ impl EdgeRouter {
         all
     }
 
-    /// In-flight requests on a deployment's upstream.
+    /// In-flight requests on a deployment's upstreams.
     pub fn in_flight(&self, deployment_id: i64) -> usize {
-        self.inflight.read().unwrap_or_else(|e| e.into_inner()).get(&deployment_id).map_or(0, |i| i.current())
+        let map = self.inflight.read().unwrap_or_else(|e| e.into_inner());
+        map.iter().filter(|((id, _), _)| *id == deployment_id).map(|(_, i)| i.current()).sum()
     }
 
-    fn inflight_of(&self, deployment_id: i64) -> Arc<InFlight> {
+    /// Whether `host` belongs to a stopped service.
+    pub fn is_parked(&self, host: &str) -> bool {
+        self.parked.read().unwrap_or_else(|e| e.into_inner()).contains_key(host)
+    }
+
+    fn unpark(&self, service_id: i64) {
+        self.parked.write().unwrap_or_else(|e| e.into_inner()).retain(|_, id| *id != service_id);
+    }
+
+    fn inflight_of(&self, upstream: &Upstream) -> Arc<InFlight> {
         let mut map = self.inflight.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(deployment_id).or_default().clone()
+        map.entry((upstream.deployment_id, upstream.container_id.clone())).or_default().clone()
     }
 
     fn stats_of(&self, service_id: i64) -> Arc<RouteStats> {
@@ -138,8 +151,9 @@ impl EdgeRouter {
 #[async_trait::async_trait]
 impl RouteSwitch for EdgeRouter {
     async fn switch(&self, route: Route) -> anyhow::Result<Option<Upstream>> {
+        self.unpark(route.service_id);
         let target = Target {
-            inflight: self.inflight_of(route.upstream.deployment_id),
+            inflight: self.inflight_of(&route.upstream),
             stats: self.stats_of(route.service_id),
             route: route.clone(),
         };
@@ -155,8 +169,8 @@ impl RouteSwitch for EdgeRouter {
     }
 
     async fn drain(&self, upstream: &Upstream, timeout: Duration) -> Drained {
-        let existing =
-            self.inflight.read().unwrap_or_else(|e| e.into_inner()).get(&upstream.deployment_id).cloned();
+        let key = (upstream.deployment_id, upstream.container_id.clone());
+        let existing = self.inflight.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
         let Some(inflight) = existing else {
             return Drained::Idle;
         };
@@ -174,16 +188,24 @@ impl RouteSwitch for EdgeRouter {
             }
         };
         if drained == Drained::Idle {
-            self.inflight.write().unwrap_or_else(|e| e.into_inner()).remove(&upstream.deployment_id);
+            self.inflight.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
         }
         drained
     }
 
     async fn remove(&self, service_id: i64) {
+        self.unpark(service_id);
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         if let Some(host) = table.by_service.remove(&service_id) {
             table.by_host.remove(&host);
         }
+    }
+
+    async fn park(&self, service_id: i64, host: String) -> Option<Upstream> {
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let removed = table.by_service.remove(&service_id).and_then(|h| table.by_host.remove(&h));
+        self.parked.write().unwrap_or_else(|e| e.into_inner()).insert(host, service_id);
+        removed.map(|t| t.route.upstream)
     }
 
     fn route(&self, service_id: i64) -> Option<Route> {
@@ -235,6 +257,16 @@ mod tests {
         assert!(edge.acquire("other.localhost").is_none());
         edge.remove(1).await;
         assert!(edge.acquire("web.shop.localhost").is_none());
+
+        // A stopped service's host is parked until its next switch.
+        edge.switch(route(1, 12, 1002)).await?;
+        let parked = edge.park(1, "web.shop.localhost".into()).await.expect("had a route");
+        assert_eq!(parked.deployment_id, 12);
+        assert!(edge.acquire("web.shop.localhost").is_none());
+        assert!(edge.is_parked("web.shop.localhost"));
+        edge.switch(route(1, 12, 1003)).await?;
+        assert!(!edge.is_parked("web.shop.localhost"));
+        assert!(edge.acquire("web.shop.localhost").is_some());
         Ok(())
     }
 }

@@ -152,6 +152,12 @@ impl Proxy {
             return page(StatusCode::BAD_REQUEST, "The request has no Host header.");
         };
         let Some((target, guard)) = self.router.acquire(&host) else {
+            if self.router.is_parked(&host) {
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "This service is stopped. A deployer can start it again from the Slipway dashboard.",
+                );
+            }
             return page(StatusCode::NOT_FOUND, "No service answers on this host.");
         };
         let stats = target.stats.clone();

@@ -52,6 +52,7 @@ impl TestEngine {
         settings.extra_labels = kit.labels();
         // Every test repository is a local `file://` one.
         settings.allow_local_repos = true;
+        settings.monitor_interval = Duration::from_millis(500);
         settings
     }
 

@@ -37,6 +37,26 @@ impl GitRepo {
         Ok(repo)
     }
 
+    /// A repository whose image runs `run_sh` (the base image's `sh`) as its
+    /// command, with `files` (path, contents) copied to `/app` beside it;
+    /// committed. The script serves port 8080 itself (busybox `httpd`).
+    pub fn script_service(run_sh: &str, files: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let repo = GitRepo::new()?;
+        repo.write(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nCOPY . /app\nRUN chmod +x /app/run.sh\nEXPOSE 8080\nCMD [\"/app/run.sh\"]\n",
+                super::BASE_IMAGE
+            ),
+        )?;
+        repo.write("run.sh", run_sh)?;
+        for (path, contents) in files {
+            repo.write(path, contents)?;
+        }
+        repo.commit("script service")?;
+        Ok(repo)
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -58,7 +58,7 @@ fn DeploymentLine(d: DeploymentRow, deployer: bool, on_rollback: Callback<i64>) 
     });
     view! {
         <tr data-deployment-id=id.to_string()>
-            <td>{format!("#{id}")}{rollback_note}</td>
+            <td><a href=format!("/deployments/{id}")>{format!("#{id}")}</a>{rollback_note}</td>
             <td class="status"><StatusBadge status=d.status.clone() /></td>
             <td>{build}</td>
             <td class="mono" title=d.image_id.clone()>{short_image(&d.image_id)}</td>

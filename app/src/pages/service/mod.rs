@@ -3,12 +3,15 @@
 
 mod actions;
 mod chart;
+mod container_log;
+mod delete;
 mod deployments;
 mod env_editor;
 mod fields;
 mod history;
 mod paged;
 mod rollback;
+mod runtime;
 pub mod settings_form;
 mod webhooks;
 
@@ -112,7 +115,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         leptos::task::spawn_local(follow_deployment(d.id, refresh));
     });
     let on_rollback = Callback::new(move |id: i64| rollback.open(id));
-    let project_link = format!("/#project-{}", detail.project_id);
+    let project_link = format!("/projects/{}", detail.project_id);
     view! {
         <div class="page-head">
             <p class="crumbs"><a href=project_link>{detail.project.clone()}</a>" /"</p>
@@ -126,6 +129,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
             </section>
         }.into_any())}
         {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> }.into_any())}
+        <RuntimeTabs service_id deployer />
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
             {move || view! { <chart::BuildChart builds=chart.get() /> }}
@@ -149,12 +153,37 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
             />
         </section>
         <webhooks::WebhookSection service_id caller deliveries />
+        {deployer.then(|| view! { <delete::DeleteService service_id name=title.get_untracked() /> })}
         <rollback::RollbackDialog state=rollback on_done=Callback::new(move |d: DeploymentView| {
             notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, d.status)));
             watch.run(d);
         }) />
     }
     .into_any()
+}
+
+/// The running app: its state and usage, or its container log.
+#[component]
+fn RuntimeTabs(service_id: i64, deployer: bool) -> impl IntoView {
+    let logs = RwSignal::new(false);
+    view! {
+        <section class="card" aria-labelledby="runtime-title">
+            <h2 id="runtime-title">"Running app"</h2>
+            <div class="tabs" role="tablist">
+                <button id="tab-runtime" type="button" role="tab" aria-selected=move || (!logs.get()).to_string()
+                    on:click=move |_| logs.set(false)>"State"</button>
+                <button id="tab-logs" type="button" role="tab" aria-selected=move || logs.get().to_string()
+                    on:click=move |_| logs.set(true)>"Logs"</button>
+            </div>
+            <div role="tabpanel">
+                {move || if logs.get() {
+                    view! { <container_log::LogsTab service_id /> }.into_any()
+                } else {
+                    view! { <runtime::RuntimePanel service_id deployer /> }.into_any()
+                }}
+            </div>
+        </section>
+    }
 }
 
 /// The page's lists (chart, both histories' first pages), read again in one
