@@ -116,6 +116,12 @@ impl Harness {
         Ok(Harness { browser, server, _cleanup: cleanup, _driver: driver, data })
     }
 
+    /// The server's database (a second connection pool on its data dir), to
+    /// seed history that would take builds and deploys to make.
+    pub async fn open_db(&self) -> anyhow::Result<server::db::Db> {
+        self.data.open_db().await
+    }
+
     /// The one-time setup token the server prints (`setup token: <token>`).
     pub async fn setup_token(&self) -> anyhow::Result<String> {
         self.poll(Duration::from_secs(20), "`setup token: ` in the server log", || async {
