@@ -46,6 +46,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         for path in &pages {
             h.open(path).await?;
             check_fits(h, path, width).await?;
+            screenshot(h, path, width).await?;
         }
         check_rollback_button(h, &s, width).await?;
     }
@@ -85,6 +86,17 @@ async fn check_fits(h: &Harness, path: &str, width: u32) -> anyhow::Result<()> {
         "{path} at {width} px: tables wider than their card: {}",
         v["tables"]
     );
+    Ok(())
+}
+
+/// With `SLIPWAY_E2E_SCREENSHOTS=<dir>`, saves the window as
+/// `<dir>/<width>-<path>.png` for a look at the layout.
+async fn screenshot(h: &Harness, path: &str, width: u32) -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("SLIPWAY_E2E_SCREENSHOTS") else { return Ok(()) };
+    let name: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    std::fs::create_dir_all(&dir)?;
+    let png = h.browser.screenshot().await?;
+    std::fs::write(std::path::Path::new(&dir).join(format!("{width}-{name}.png")), png)?;
     Ok(())
 }
 

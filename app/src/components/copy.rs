@@ -20,9 +20,9 @@ extern "C" {
     fn copy_line(button: &wasm_bindgen::JsValue);
 }
 
-/// `<code id=id>text</code>` and its Copy button.
-#[component]
-pub fn CopyLine(#[prop(into)] id: String, #[prop(into)] text: String) -> impl IntoView {
+/// `<code id=id>text</code>` and its Copy button. (A function, not a
+/// component: no props type in the bundle.)
+pub fn copy_line_view(id: &'static str, text: String) -> AnyView {
     view! {
         <span class="copy-line">
             <code id=id>{text}</code>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::{builds::cancel_build, deploys::deploy_build},
-    components::{deploys, error_text, status_label, Task},
+    components::{error_text, Task},
     wire::{BuildView, DeploymentView},
 };
 
@@ -27,21 +27,7 @@ pub fn Controls(current: RwSignal<BuildView>, deployer: bool) -> impl IntoView {
         deploy.run(
             deploy_build(b.service_id, Some(b.id), Some(r).filter(|r| !r.is_empty())),
             move |answer| match answer {
-                Ok(d) => {
-                    let id = d.id;
-                    deployed.set(Some(d));
-                    // Follow it until it settles (while this page is open).
-                    leptos::task::spawn_local(async move {
-                        let alive = move || deployed.try_get_untracked().is_some();
-                        if let Some(done) = deploys::settled(id, &alive).await {
-                            let _ = deployed.try_update(|d| {
-                                if d.as_ref().is_some_and(|d| d.id == id) {
-                                    *d = Some(done);
-                                }
-                            });
-                        }
-                    });
-                }
+                Ok(d) => deployed.set(Some(d)),
                 Err(e) => {
                     deployed.set(None);
                     action_error.set(Some(error_text(&e)));
@@ -75,18 +61,12 @@ pub fn Controls(current: RwSignal<BuildView>, deployer: bool) -> impl IntoView {
                 </button>
             </form>
         }.into_any())}
-        {move || deployed.get().map(|d| {
-            let (class, text) = match (d.is_active(), d.status.as_str()) {
-                (true, _) => ("notice", format!("Deployment #{} started ({})… ", d.id, status_label(&d.status))),
-                (false, "live") => ("notice", format!("{} ", deploys::outcome(&d))),
-                (false, _) => ("notice notice-bad", format!("{} ", deploys::outcome(&d))),
-            };
-            view! {
-                <p id="deploy-message" class=class role="status">
-                    {text}
-                    <a href=format!("/services/{}", d.service_id)>"See it on the service page"</a>
-                </p>
-            }
+        // No status here (it would go stale): the service page follows it.
+        {move || deployed.get().map(|d| view! {
+            <p id="deploy-message" class="notice" role="status">
+                {format!("Deployment #{} started. ", d.id)}
+                <a href=format!("/services/{}", d.service_id)>"Follow it on the service page"</a>
+            </p>
         }.into_any())}
     }
     .into_any()

@@ -21,7 +21,7 @@ use paged::Paged;
 use crate::{
     api::services::{service_page, update_service},
     components::{
-        copy::CopyLine, deploys, error_text, error_view, loading, require_user, resource, status_label,
+        copy::copy_line_view, deploys, error_text, error_view, loading, require_user, resource, status_label,
         use_session, Task,
     },
     error::AppError,
@@ -139,7 +139,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
                 <a id="service-url" class="mono" href=url.clone() target="_blank" rel="noopener">{url.clone()}</a>
             </p>
             {curl.map(|curl| view! {
-                <p class="muted reach">"From this machine: " <CopyLine id="service-curl" text=curl /></p>
+                <p class="muted reach">"From this machine: " {copy_line_view("service-curl", curl)}</p>
             }.into_any())}
         </div>
         {deployer.then(|| view! {

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::integrations::{rotate_webhook_secret, webhook_info},
-    components::{copy::CopyLine, error_text, format::short_time, Task},
+    components::{copy::copy_line_view, error_text, format::short_time, Task},
     wire::{Caller, DeliveryView, HistoryPage, Role, WebhookInfoView},
 };
 
@@ -63,11 +63,11 @@ pub fn WebhookSection(
                     view! {
                         <dl class="webhook-info">
                             <dt>"GitHub"</dt>
-                            <dd><CopyLine id="webhook-github" text=url(w.github) /></dd>
+                            <dd>{copy_line_view("webhook-github", url(w.github))}</dd>
                             <dt>"GitLab"</dt>
-                            <dd><CopyLine id="webhook-gitlab" text=url(w.gitlab) /></dd>
+                            <dd>{copy_line_view("webhook-gitlab", url(w.gitlab))}</dd>
                             <dt>"Gitea"</dt>
-                            <dd><CopyLine id="webhook-gitea" text=url(w.gitea) /></dd>
+                            <dd>{copy_line_view("webhook-gitea", url(w.gitea))}</dd>
                             <dt>"Secret"</dt>
                             <dd><code id="webhook-secret" class="secret-once">{w.secret}</code></dd>
                         </dl>
