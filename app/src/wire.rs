@@ -92,6 +92,13 @@ pub struct SystemStatus {
     pub docker: DockerStatus,
     /// RFC 3339 with milliseconds, server clock.
     pub checked_at: String,
+    /// The edge router's listening address (`SLIPWAY_EDGE_ADDR`).
+    #[serde(default)]
+    pub edge_addr: String,
+    /// Where services answer, `scheme://<service host>:<port>/`: scheme and
+    /// port from `SLIPWAY_PUBLIC_URL`, or derived from the edge address.
+    #[serde(default)]
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +108,10 @@ pub struct DatabaseStatus {
     pub migrations_applied: i64,
     pub latest_migration: Option<String>,
     pub initialised_at: Option<String>,
+    /// Migrations this binary knows; the schema is up to date when all of
+    /// them are applied.
+    #[serde(default)]
+    pub migrations_known: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -44,6 +44,12 @@ pub struct ServeArgs {
         default_missing_value = "true"
     )]
     pub allow_local_repos: String,
+    /// How people reach the edge router, e.g. `http://apps.example.com:8080`
+    /// (scheme and port only; a service answers on
+    /// `scheme://<service host>:<port>/`). Default: `http` and the port of
+    /// SLIPWAY_EDGE_ADDR.
+    #[arg(long, env = "SLIPWAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +65,39 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `file://` git URLs may be used (off: refused at save and at checkout).
     pub allow_local_repos: bool,
+    /// `None`: derived from `edge_addr`.
+    pub public_url: Option<PublicUrl>,
+}
+
+/// `SLIPWAY_PUBLIC_URL`, validated: an http(s) origin without path or query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `http` or `https`.
+    pub scheme: String,
+    pub host: String,
+    /// Explicit, or the scheme's default.
+    pub port: u16,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError::PublicUrl(format!("{raw:?} {why}"));
+        let url = reqwest::Url::parse(raw.trim())
+            .map_err(|_| bad("is not a URL such as http://apps.example.com:8080"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must start with http:// or https://"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            // It may be a credential: not repeated.
+            return Err(ConfigError::PublicUrl("must not hold a user name or password".into()));
+        }
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must have no path, query or fragment (only scheme, host and port count)"));
+        }
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("has no host"))?;
+        let port = url.port_or_known_default().ok_or_else(|| bad("has no port"))?;
+        Ok(PublicUrl { scheme: url.scheme().to_string(), host: host.to_string(), port })
+    }
 }
 
 /// Most workers `SLIPWAY_WORKERS` accepts.
@@ -83,6 +122,8 @@ pub enum ConfigError {
         "SLIPWAY_METRICS_TOKEN (--metrics-token): must be 16 to 256 visible ASCII characters, without spaces"
     )]
     MetricsToken,
+    #[error("SLIPWAY_PUBLIC_URL (--public-url): {0}")]
+    PublicUrl(String),
     #[error("SLIPWAY_ALLOW_LOCAL_REPOS (--allow-local-repos): {0:?} is not true or false")]
     AllowLocalRepos(String),
 }
@@ -132,6 +173,11 @@ impl Config {
         };
         let allow_local_repos = parse_bool(&args.allow_local_repos, false)
             .ok_or_else(|| ConfigError::AllowLocalRepos(args.allow_local_repos.clone()))?;
+        // Empty means unset.
+        let public_url = match args.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(raw) => Some(PublicUrl::parse(raw)?),
+            None => None,
+        };
         Ok(Config {
             data_dir: args.data_dir,
             dashboard_addr,
@@ -142,6 +188,7 @@ impl Config {
             secret_key: args.secret_key,
             metrics_token,
             allow_local_repos,
+            public_url,
         })
     }
 }
@@ -161,7 +208,37 @@ mod tests {
             secret_key: None,
             metrics_token: None,
             allow_local_repos: "false".into(),
+            public_url: None,
         }
+    }
+
+    #[test]
+    fn public_url_is_an_http_origin() {
+        let with = |url: &str| {
+            Config::from_args(ServeArgs { public_url: Some(url.into()), ..args("127.0.0.1:1", "info") })
+                .map(|c| c.public_url)
+        };
+        assert_eq!(with(""), Ok(None));
+        let ok = |scheme: &str, host: &str, port| {
+            Ok(Some(PublicUrl { scheme: scheme.into(), host: host.into(), port }))
+        };
+        assert_eq!(with(" http://apps.example.com:8080 "), ok("http", "apps.example.com", 8080));
+        assert_eq!(with("https://apps.example.com/"), ok("https", "apps.example.com", 443));
+        assert_eq!(with("http://10.0.0.5"), ok("http", "10.0.0.5", 80));
+        for bad in [
+            "apps.example.com:8080",
+            "ftp://apps.example.com",
+            "http://apps.example.com/path",
+            "http://apps.example.com/?q=1",
+            "http://apps.example.com/#top",
+            "http://user:secret@apps.example.com",
+            "http://",
+        ] {
+            let e = with(bad).expect_err(bad);
+            assert!(e.to_string().contains("SLIPWAY_PUBLIC_URL"), "{e}");
+        }
+        let e = with("http://user:hunter2@apps.example.com").expect_err("credentials");
+        assert!(!e.to_string().contains("hunter2"), "the error repeats a password: {e}");
     }
 
     #[test]

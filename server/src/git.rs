@@ -132,6 +132,34 @@ pub async fn checkout(
     Ok(Checkout { commit, short })
 }
 
+/// git exited with an error. Its messages are in the build log already (the
+/// last one is also in this error, for the build's `error`).
+#[derive(Debug)]
+pub struct GitFailed {
+    pub subcommand: String,
+    pub status: std::process::ExitStatus,
+    pub last_line: Option<String>,
+}
+
+impl GitFailed {
+    /// The failure without git's message: for the log, right below it.
+    pub fn summary(&self) -> String {
+        format!("git {} exited with {}", self.subcommand, self.status)
+    }
+}
+
+impl std::fmt::Display for GitFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary())?;
+        match &self.last_line {
+            Some(line) => write!(f, ": {line}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for GitFailed {}
+
 /// What to fetch, validated.
 enum Target {
     /// A full commit id (40 or 64 hex digits).
@@ -331,8 +359,7 @@ impl<'a> Git<'a> {
         let last_line = last_line?;
         let out = out.context("reading git's output failed")?;
         if !status.success() {
-            let detail = last_line.map(|l| format!(": {l}")).unwrap_or_default();
-            bail!("git {subcommand} exited with {status}{detail}");
+            return Err(GitFailed { subcommand: subcommand.to_string(), status, last_line }.into());
         }
         String::from_utf8(out).context("git printed non-UTF-8 output")
     }

@@ -33,6 +33,8 @@ impl StatusService {
             database: database?,
             docker,
             checked_at: crate::db::now_rfc3339(),
+            edge_addr: String::new(),
+            public_url: String::new(),
         })
     }
 
@@ -49,6 +51,7 @@ impl StatusService {
             sqlx::query_scalar("SELECT created_at FROM instance WHERE id = 1")
                 .fetch_optional(&self.db)
                 .await?;
-        Ok(DatabaseStatus { engine, migrations_applied, latest_migration, initialised_at })
+        let migrations_known = Some(crate::db::MIGRATOR.iter().count() as i64);
+        Ok(DatabaseStatus { engine, migrations_applied, latest_migration, initialised_at, migrations_known })
     }
 }

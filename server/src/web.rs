@@ -15,7 +15,7 @@ use crate::{
     backend::ServerBackend,
     config::Config,
     docker::DockerEngine,
-    edge::{proxy::EdgeConfig, EdgeRouter},
+    edge::{proxy::EdgeConfig, reach::Reach, EdgeRouter},
     engine::{Engine, EngineSettings},
     status::StatusService,
 };
@@ -77,7 +77,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let backend: Arc<dyn Backend> = Arc::new(
         ServerBackend::new(StatusService::new(db, runtime))
             .with_auth(auth.clone())
-            .with_engine(engine.clone()),
+            .with_engine(engine.clone())
+            .with_reach(Reach::new(config.edge_addr, config.public_url.as_ref())),
     );
     let state = AppState {
         backend,
@@ -133,7 +134,15 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .nest_service("/pkg", ServeDir::new(pkg_dir))
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        // Unknown paths render the 404 page with the backend too, so its
+        // top bar knows the signed-in caller.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            {
+                let backend = state.backend.clone();
+                move || provide_context(backend.clone())
+            },
+            shell,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::identity::resolve_caller))
         .layer(state.auth.session_layer())
         .layer(axum::middleware::from_fn(crate::auth::origin::reject_cross_origin))

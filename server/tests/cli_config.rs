@@ -1,5 +1,6 @@
-//! The real `slipway` binary: invalid configuration stops startup naming the
-//! setting; `migrate` creates and migrates the database.
+//! The real `slipway` binary: invalid configuration (dashboard address, log
+//! filter, public URL) stops startup naming the setting; `migrate` creates
+//! and migrates the database.
 
 use std::process::Command;
 
@@ -52,6 +53,31 @@ fn invalid_allow_local_repos_exits_non_zero_naming_the_setting() -> anyhow::Resu
         assert!(stderr.contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "stderr: {stderr}");
     }
     assert!(!dir.path().join("slipway.db").exists(), "nothing is written before config is valid");
+    Ok(())
+}
+
+#[test]
+fn invalid_public_url_exits_non_zero_naming_the_setting() -> anyhow::Result<()> {
+    for bad in ["apps.example.com:8080", "ftp://apps.example.com", "http://apps.example.com/x?y=1"] {
+        let dir = TestDataDir::new()?;
+        let out = slipway()
+            .arg("serve")
+            .env("SLIPWAY_DATA_DIR", dir.path())
+            .env("SLIPWAY_PUBLIC_URL", bad)
+            .output()?;
+        assert!(!out.status.success(), "{bad}: must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("SLIPWAY_PUBLIC_URL"), "{bad}: stderr: {stderr}");
+        assert!(!dir.path().join("slipway.db").exists(), "nothing is written before config is valid");
+    }
+    let dir = TestDataDir::new()?;
+    let out = slipway()
+        .args(["serve", "--public-url", "https://user:hunter2@apps.example.com"])
+        .env("SLIPWAY_DATA_DIR", dir.path())
+        .output()?;
+    assert!(!out.status.success(), "a URL with a password must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SLIPWAY_PUBLIC_URL") && !stderr.contains("hunter2"), "stderr: {stderr}");
     Ok(())
 }
 

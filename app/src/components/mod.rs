@@ -10,6 +10,7 @@ use crate::{error::AppError, wire::Caller};
 
 pub mod ansi;
 pub mod browser;
+pub mod copy;
 pub mod deploys;
 pub mod format;
 
@@ -180,6 +181,7 @@ pub fn error_view(e: AppError) -> AnyView {
         e => view! {
             <section class="card">
                 <p class="error" role="alert">{e.to_string()}</p>
+                <p><a href="/">"Back to the projects"</a></p>
             </section>
         }
         .into_any(),
@@ -199,7 +201,17 @@ pub fn error_text(e: &AppError) -> String {
 #[component]
 pub fn StatusBadge(#[prop(into)] status: String, #[prop(optional, into)] class: String) -> impl IntoView {
     let class = format!("{} {class}", badge_class(&status));
-    view! { <span class=class>{status}</span> }
+    view! { <span class=class>{status_label(&status).to_string()}</span> }
+}
+
+/// A status as people read it: `rolled_back` → `rolled back`. The only
+/// statuses with an underscore are these two (builds, jobs, deployments).
+pub fn status_label(status: &str) -> &str {
+    match status {
+        "rolled_back" => "rolled back",
+        "timed_out" => "timed out",
+        other => other,
+    }
 }
 
 /// The classes of a status badge: `badge badge-good|bad|busy|neutral`.

@@ -97,7 +97,7 @@ fn Audit(page: Vec<AuditEventView>) -> impl IntoView {
                 <button id="audit-search" type="submit">"Filter"</button>
             </form>
             {move || error.get().map(|e| view! { <p id="audit-error" class="error" role="alert">{e}</p> }.into_any())}
-            <div class="table-wrap">
+            <div class="table-wrap" data-empty="No audit events match these filters.">
                 <table id="audit">
                     <thead>
                         <tr>

@@ -5,7 +5,8 @@ use leptos_router::hooks::use_navigate;
 
 use crate::{
     api::services::create_service,
-    components::{loading, use_session, SignInPrompt},
+    components::{error_view, loading, use_session, SignInPrompt},
+    error::AppError,
     pages::service::{
         id_param,
         settings_form::{Save, SaveCall, ServiceForm},
@@ -17,15 +18,23 @@ use crate::{
 pub fn NewServicePage() -> impl IntoView {
     let session = use_session();
     let project = id_param();
+    // The project's name for the breadcrumb. The overview's resource type:
+    // no new deserializer in the bundle.
+    let projects = crate::pages::overview::projects_resource();
     view! {
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
                 let caller = session.caller().await;
-                match (caller, project.get()) {
-                    (Caller::Anonymous, _) => view! { <SignInPrompt /> }.into_any(),
-                    (_, None) => view! { <p class="error" role="alert">"There is no such project."</p> }.into_any(),
-                    (caller, Some(project_id)) => {
-                        view! { <NewService project_id deployer=caller.may(Role::Deployer) /> }.into_any()
+                if caller == Caller::Anonymous {
+                    return view! { <SignInPrompt /> }.into_any();
+                }
+                let id = project.get();
+                let found = projects.await.ok().and_then(|list| list.into_iter().find(|p| Some(p.id) == id));
+                match found {
+                    None => error_view(AppError::NotFound("there is no such project".into())),
+                    Some(p) => {
+                        view! { <NewService project_id=p.id project=p.name deployer=caller.may(Role::Deployer) /> }
+                            .into_any()
                     }
                 }
             })}
@@ -35,7 +44,7 @@ pub fn NewServicePage() -> impl IntoView {
 }
 
 #[component]
-fn NewService(project_id: i64, deployer: bool) -> impl IntoView {
+fn NewService(project_id: i64, project: String, deployer: bool) -> impl IntoView {
     let navigate = use_navigate();
     let save = Save {
         call: Callback::new(move |s: ServiceSettings| -> SaveCall {
@@ -47,7 +56,9 @@ fn NewService(project_id: i64, deployer: bool) -> impl IntoView {
     };
     view! {
         <div class="page-head">
-            <p class="crumbs"><a href=format!("/#project-{project_id}")>"Projects"</a>" /"</p>
+            <p class="crumbs">
+                <a href="/">"Projects"</a>" / "<a href=format!("/#project-{project_id}")>{project}</a>" /"
+            </p>
             <h1>"New service"</h1>
         </div>
         {(!deployer).then(|| view! {

@@ -60,7 +60,7 @@ fn Targets(project: i64, list: Vec<NotificationTargetView>, caller: Caller) -> i
         {admin.then(|| view! { <NewTargetForm project targets error /> }.into_any())}
         {move || error.get().map(|e| view! { <p id="notify-error" class="error" role="alert">{e}</p> }.into_any())}
         <section class="card">
-            <div class="table-wrap">
+            <div class="table-wrap" data-empty="No notification targets yet.">
                 <table id="notification-targets">
                     <thead>
                         <tr>

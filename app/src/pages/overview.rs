@@ -14,7 +14,7 @@ use crate::{
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let session = use_session();
-    let projects = resource(|| (), |_| overview());
+    let projects = projects_resource();
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -33,6 +33,12 @@ pub fn OverviewPage() -> impl IntoView {
         </Transition>
     }
     .into_any()
+}
+
+/// Every project with its services. Shared with the new-service page (its
+/// breadcrumb): one instantiation of the resource in the bundle.
+pub fn projects_resource() -> Res<Result<Vec<ProjectView>, AppError>> {
+    resource(|| (), |_| overview())
 }
 
 #[component]

@@ -9,7 +9,7 @@ use crate::{
     components::{
         deploys, error_text,
         format::{short_image, short_time},
-        StatusBadge, Task,
+        status_label, StatusBadge, Task,
     },
     wire::{DeploymentView, ServiceSummary},
 };
@@ -29,11 +29,23 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
             Err(e) => message.set(Some((false, error_text(&e)))),
         });
     };
+    // Right after a rollback, deploying the newest build asks first.
+    let newest_ok = svc.last_build.as_ref().filter(|b| b.status == "succeeded").map(|b| b.number);
     let start_deploy = move |_| {
+        let current = live.with_untracked(|l| {
+            l.as_ref().map(|d| deploys::Live {
+                id: d.id,
+                rollback_of: d.rollback_of,
+                build_number: d.build_number,
+            })
+        });
+        if !deploys::confirmed(deploys::redeploy_question(current, newest_ok)) {
+            return;
+        }
         message.set(None);
         deploy.run(deploy_build(id, None, None), move |answer| match answer {
             Ok(d) => {
-                message.set(Some((true, format!("Deployment #{} {}…", d.id, d.status))));
+                message.set(Some((true, format!("Deployment #{} {}…", d.id, status_label(&d.status)))));
                 leptos::task::spawn_local(follow(d.id, live, message));
             }
             Err(e) => message.set(Some((false, super::service::deploy_error_text(&e)))),
@@ -48,7 +60,7 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
         <li class="service" data-service=svc.name.clone()>
             <div class="service-main">
                 <a class="service-link" href=format!("/services/{id}")>{svc.name.clone()}</a>
-                <span class="muted mono">{svc.host.clone()}</span>
+                <a class="muted mono service-url" href=svc.url.clone() target="_blank" rel="noopener">{svc.host.clone()}</a>
             </div>
             <div class="service-facts">
                 <span class="label">"Last build "</span>
@@ -96,7 +108,7 @@ async fn follow(
     message: RwSignal<Option<(bool, String)>>,
 ) {
     let alive = move || message.try_get_untracked().is_some();
-    if let Some(d) = deploys::settled(deployment_id, alive).await {
+    if let Some(d) = deploys::settled(deployment_id, &alive).await {
         let ok = d.status == "live";
         let _ = message.try_set(Some((ok, deploys::outcome(&d))));
         if ok {

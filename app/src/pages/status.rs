@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::check_status,
-    components::{resource, SignInPrompt},
+    components::{format::short_time, resource, SignInPrompt},
     error::AppError,
     wire::{DockerStatus, SystemStatus},
 };
@@ -39,9 +39,6 @@ pub fn StatusPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-            <p class="muted">
-                "Checks from this page: " <span id="refresh-count">{move || refreshes.get()}</span>
-            </p>
         </section>
     }
     .into_any()
@@ -50,12 +47,14 @@ pub fn StatusPage() -> impl IntoView {
 #[component]
 fn StatusTable(status: SystemStatus) -> impl IntoView {
     let db = status.database;
-    let database = format!(
-        "{} · {} migrations applied{}",
-        db.engine,
-        db.migrations_applied,
-        db.latest_migration.map(|m| format!(" (latest: {m})")).unwrap_or_default()
-    );
+    let schema = match db.migrations_known {
+        Some(known) if db.migrations_applied < known => {
+            format!("{} of {known} migrations applied", db.migrations_applied)
+        }
+        _ => format!("up to date ({} migrations)", db.migrations_applied),
+    };
+    let database = format!("{} · schema {schema}", db.engine);
+
     let (docker_ok, docker) = match status.docker {
         DockerStatus::Reachable { version, api_version, platform } => {
             (true, format!("Docker Engine {version} (API {api_version}, {platform})"))
@@ -70,8 +69,16 @@ fn StatusTable(status: SystemStatus) -> impl IntoView {
             <dd id="status-database">{database}</dd>
             <dt>"Docker"</dt>
             <dd id="status-docker" class=if docker_ok { "ok" } else { "bad" }>{docker}</dd>
+            <dt>"Edge router"</dt>
+            <dd id="status-edge">{status.edge_addr}</dd>
+            <dt>"Services answer on"</dt>
+            <dd id="status-public-url" class="mono">{status.public_url}</dd>
             <dt>"Checked at"</dt>
-            <dd id="status-checked-at">{status.checked_at}</dd>
+            <dd>
+                <time id="status-checked-at" datetime=status.checked_at.clone()>
+                    {format!("{} UTC", short_time(&status.checked_at))}
+                </time>
+            </dd>
         </dl>
     }
     .into_any()

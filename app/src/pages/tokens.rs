@@ -97,7 +97,7 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
             }}
         </section>
         <section class="card">
-            <div class="table-wrap">
+            <div class="table-wrap" data-empty="No API tokens yet.">
                 <table id="tokens">
                     <thead>
                         <tr>

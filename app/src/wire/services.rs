@@ -22,6 +22,10 @@ pub struct ServiceSummary {
     pub name: String,
     /// Host name the edge router answers on.
     pub host: String,
+    /// The service's address through the edge router (from
+    /// `SLIPWAY_PUBLIC_URL` or the edge address).
+    #[serde(default)]
+    pub url: String,
     pub branch: String,
     pub live: Option<DeploymentView>,
     pub last_build: Option<BuildView>,
@@ -226,6 +230,14 @@ pub struct ServicePageView {
     pub deployments: HistoryPage<DeploymentRow>,
     /// The newest [`RECENT_DELIVERIES`] webhook deliveries, for admins only.
     pub deliveries: Option<HistoryPage<super::DeliveryView>>,
+    /// The service's URL through the edge router, `scheme://<host>:<port>/`
+    /// (from `SLIPWAY_PUBLIC_URL` or `SLIPWAY_EDGE_ADDR`).
+    #[serde(default)]
+    pub url: String,
+    /// For `.localhost` hosts: `curl -H 'Host: <host>' http://<edge address>/`.
+    /// Shown, never executed.
+    #[serde(default)]
+    pub curl: Option<String>,
 }
 
 /// How many webhook deliveries the service page lists.

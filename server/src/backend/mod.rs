@@ -27,6 +27,7 @@ use crate::{
     auth::Auth,
     builds::{Build, TriggerBuild},
     deploys::{service_host, DeployRequest, Deployment},
+    edge::reach::Reach,
     engine::Engine,
     history::{Page, PageRequest},
     status::StatusService,
@@ -40,11 +41,18 @@ pub struct ServerBackend {
     pub auth: Option<Auth>,
     /// Projects, builds, deploys; `None` until [`ServerBackend::with_engine`].
     pub engine: Option<Engine>,
+    /// How services are reached through the edge router (URLs shown).
+    pub reach: Reach,
 }
 
 impl ServerBackend {
     pub fn new(status: StatusService) -> Self {
-        ServerBackend { status, auth: None, engine: None }
+        ServerBackend { status, auth: None, engine: None, reach: Reach::default() }
+    }
+
+    pub fn with_reach(mut self, reach: Reach) -> Self {
+        self.reach = reach;
+        self
     }
 
     pub fn with_auth(mut self, auth: Auth) -> Self {
@@ -111,7 +119,10 @@ fn history<T>(p: Page<T>) -> HistoryPage<T> {
 impl Backend for ServerBackend {
     async fn system_status(&self, caller: &Caller) -> Res<SystemStatus> {
         require(caller, Role::Viewer).map_err(errors::access)?;
-        self.status.system_status().await.map_err(internal)
+        let mut status = self.status.system_status().await.map_err(internal)?;
+        status.edge_addr = self.reach.edge_addr();
+        status.public_url = self.reach.pattern();
+        Ok(status)
     }
 
     async fn login(&self, request: &http::request::Parts, name: String, password: String) -> Res<Caller> {
@@ -156,11 +167,13 @@ impl Backend for ServerBackend {
                     Some(d) => Some(self.deployment_view(d).await?),
                     None => None,
                 };
+                let host = service_host(&project, &s.service);
                 summaries.push(ServiceSummary {
                     id: s.service.id,
                     project_id: project.id,
                     project: project.name.clone(),
-                    host: service_host(&project, &s.service),
+                    url: self.reach.url(&host),
+                    host,
                     name: s.service.spec.name,
                     branch: s.service.spec.branch,
                     live,
@@ -209,8 +222,11 @@ impl Backend for ServerBackend {
 
     async fn service_page(&self, caller: &Caller, service_id: i64) -> Res<ServicePageView> {
         let p = self.engine()?.service_page(caller, service_id).await.map_err(errors::engine)?;
+        let detail = convert::service_detail(p.service);
         Ok(ServicePageView {
-            detail: convert::service_detail(p.service),
+            url: self.reach.url(&detail.host),
+            curl: self.reach.curl(&detail.host),
+            detail,
             chart: p.chart,
             builds: history(p.builds),
             deployments: history(p.deployments),

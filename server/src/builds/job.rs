@@ -120,7 +120,12 @@ impl BuildHandler {
                     e.downcast_ref::<BuildError>(),
                     Some(BuildError::StepFailed { .. } | BuildError::Failed(_))
                 ) {
-                    let _ = log.line(LogStream::System, &format!("Build failed: {e:#}")).await;
+                    // git's own message is the line above: not repeated.
+                    let text = match e.downcast_ref::<crate::git::GitFailed>() {
+                        Some(git) => format!("Build failed at checkout: {}", git.summary()),
+                        None => format!("Build failed: {e:#}"),
+                    };
+                    let _ = log.line(LogStream::System, &text).await;
                 }
                 // The error becomes the build's and the job's `error`, a
                 // worker log line and a notification: a failing step's

@@ -5,6 +5,7 @@
 //! [`RouteSwitch`]; [`proxy`] serves the traffic.
 
 pub mod proxy;
+pub mod reach;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

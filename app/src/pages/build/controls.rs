@@ -61,9 +61,10 @@ pub fn Controls(current: RwSignal<BuildView>, deployer: bool) -> impl IntoView {
                 </button>
             </form>
         }.into_any())}
+        // No status here (it would go stale): the service page follows it.
         {move || deployed.get().map(|d| view! {
             <p id="deploy-message" class="notice" role="status">
-                {format!("Deployment #{} started ({}). ", d.id, d.status)}
+                {format!("Deployment #{} started. ", d.id)}
                 <a href=format!("/services/{}", d.service_id)>"Follow it on the service page"</a>
             </p>
         }.into_any())}

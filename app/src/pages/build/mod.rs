@@ -10,7 +10,9 @@ use leptos::prelude::*;
 
 use crate::{
     api::builds::{build_page, get_build},
-    components::{badge_class, browser, error_view, loading, require_user, resource, use_session},
+    components::{
+        badge_class, browser, error_view, loading, require_user, resource, status_label, use_session,
+    },
     pages::service::{id_param, reload_when_changed, with_id},
     wire::{BuildDetail, BuildPageView, BuildView, Caller, LogLineView, Role},
 };
@@ -47,6 +49,8 @@ fn BuildBody(caller: Caller, detail: BuildDetail, lines: Vec<LogLineView>) -> im
     let was_active = initial.is_active();
     let number = initial.number;
     let build = RwSignal::new(initial);
+    // A build that ended without an image: the bar shows that, full and red.
+    let failed = move || build.with(|b| !b.is_active() && b.status != "succeeded");
     // In the browser: re-fetch the build every second while it is active.
     Effect::new(move |_| {
         if build.get_untracked().is_active() {
@@ -70,12 +74,13 @@ fn BuildBody(caller: Caller, detail: BuildDetail, lines: Vec<LogLineView>) -> im
         <section class="card">
             <div class="build-state">
                 <span id="build-status" class=move || build.with(|b| badge_class(&b.status))>
-                    {move || build.get().status}
+                    {move || build.with(|b| status_label(&b.status).to_string())}
                 </span>
                 <progress
                     id="build-progress"
+                    class=move || if failed() { "failed" } else { "" }
                     max="100"
-                    value=move || build.get().progress.to_string()
+                    value=move || if failed() { "100".to_string() } else { build.get().progress.to_string() }
                     aria-label="Build progress"
                 >
                     {move || format!("{} %", build.get().progress)}

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::{
     api::{builds::trigger_build, deploys::deploy_build},
-    components::{error_text, Task},
+    components::{deploys, error_text, status_label, Task},
     error::AppError,
     wire::{BuildView, DeploymentView},
 };
@@ -17,6 +17,8 @@ pub fn ActionsPanel(
     /// Shown in `#action-message` (deploys and rollbacks started).
     notice: RwSignal<Option<String>>,
     on_deployed: Callback<DeploymentView>,
+    /// What to ask before deploying the newest build, if anything.
+    question: Callback<(), Option<String>>,
 ) -> impl IntoView {
     let git_ref = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
@@ -40,6 +42,9 @@ pub fn ActionsPanel(
     };
     let start_deploy = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if !deploys::confirmed(question.run(())) {
+            return;
+        }
         error.set(None);
         notice.set(None);
         let r = reason.get_untracked().trim().to_string();
@@ -47,7 +52,7 @@ pub fn ActionsPanel(
             match answer {
                 Ok(d) => {
                     reason.set(String::new());
-                    notice.set(Some(format!("Deployment #{} started ({}).", d.id, d.status)));
+                    notice.set(Some(format!("Deployment #{} started ({}).", d.id, status_label(&d.status))));
                     on_deployed.run(d);
                 }
                 Err(e) => error.set(Some(deploy_error(&e))),

@@ -71,7 +71,7 @@ pub fn BuildChart(builds: Vec<BuildPoint>) -> impl IntoView {
             let tip = format!(
                 "#{} {} · {} · {}",
                 b.number,
-                b.status,
+                crate::components::status_label(&b.status),
                 duration_opt(b.duration_ms),
                 short_time(&b.created_at)
             );

@@ -23,7 +23,10 @@ use paged::Paged;
 
 use crate::{
     api::services::{service_page, update_service},
-    components::{deploys, error_text, error_view, loading, require_user, resource, use_session, Task},
+    components::{
+        copy::copy_line_view, deploys, error_text, error_view, loading, require_user, resource, status_label,
+        use_session, Task,
+    },
     error::AppError,
     wire::{
         BuildPoint, BuildRow, Caller, DeploymentRow, DeploymentView, Role, ServiceDetail, ServicePageView,
@@ -89,7 +92,7 @@ pub fn ServicePage() -> impl IntoView {
 
 #[component]
 fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
-    let ServicePageView { detail, chart, builds, deployments, deliveries } = page;
+    let ServicePageView { detail, chart, builds, deployments, deliveries, url, curl } = page;
     let deployer = caller.may(Role::Deployer);
     let service_id = detail.id;
     let title = RwSignal::new(detail.settings.name.clone());
@@ -107,9 +110,23 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         builds: Paged::new(builds, history::fetch_builds(service_id)),
         deployments: Paged::new(deployments, deployments::fetch_deployments(service_id)),
         notice,
+        failed: RwSignal::new(None),
         task: Task::new(),
     };
-    let Refresh { chart, builds, deployments, .. } = refresh;
+    let Refresh { chart, builds, deployments, failed, .. } = refresh;
+    // "Deploy latest build" right after a rollback asks first.
+    let question = Callback::new(move |()| {
+        let live = deployments.items.with_untracked(|d| {
+            d.iter().find(|d| d.status == "live").map(|d| deploys::Live {
+                id: d.id,
+                rollback_of: d.rollback_of,
+                build_number: d.build_number,
+            })
+        });
+        let newest =
+            chart.with_untracked(|c| c.iter().filter(|b| b.status == "succeeded").map(|b| b.number).max());
+        deploys::redeploy_question(live, newest)
+    });
     let watch = Callback::new(move |d: DeploymentView| {
         refresh.run();
         leptos::task::spawn_local(follow_deployment(d.id, refresh));
@@ -120,15 +137,25 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         <div class="page-head">
             <p class="crumbs"><a href=project_link>{detail.project.clone()}</a>" /"</p>
             <h1>{move || title.get()}</h1>
-            <p class="muted">"Answers on " <span class="mono">{detail.host.clone()}</span></p>
+            <p class="muted reach">
+                "Answers on "
+                <a id="service-url" class="mono" href=url.clone() target="_blank" rel="noopener">{url.clone()}</a>
+            </p>
+            {curl.map(|curl| view! {
+                <p class="muted reach">"From this machine: " {copy_line_view("service-curl", curl)}</p>
+            }.into_any())}
         </div>
         {deployer.then(|| view! {
             <section class="card" aria-labelledby="actions-title">
                 <h2 id="actions-title">"Build and deploy"</h2>
-                <actions::ActionsPanel service_id notice on_deployed=watch />
+                <actions::ActionsPanel service_id notice on_deployed=watch question />
             </section>
         }.into_any())}
-        {move || notice.get().map(|n| view! { <p id="action-message" class="notice" role="status">{n}</p> }.into_any())}
+        {move || notice.get().map(|n| {
+            // Red when it is the failure `follow_deployment` reported.
+            let class = if failed.with(|f| f.as_ref() == Some(&n)) { "notice notice-bad" } else { "notice" };
+            view! { <p id="action-message" class=class role="status">{n}</p> }.into_any()
+        })}
         <RuntimeTabs service_id deployer />
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
@@ -155,7 +182,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         <webhooks::WebhookSection service_id caller deliveries />
         {deployer.then(|| view! { <delete::DeleteService service_id name=title.get_untracked() /> })}
         <rollback::RollbackDialog state=rollback on_done=Callback::new(move |d: DeploymentView| {
-            notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, d.status)));
+            notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, status_label(&d.status))));
             watch.run(d);
         }) />
     }
@@ -195,6 +222,8 @@ struct Refresh {
     builds: Paged<BuildRow>,
     deployments: Paged<DeploymentRow>,
     notice: RwSignal<Option<String>>,
+    /// The notice's text when it reports a failed deployment (shown red).
+    failed: RwSignal<Option<String>>,
     task: Task,
 }
 
@@ -218,8 +247,10 @@ impl Refresh {
 async fn follow_deployment(deployment_id: i64, refresh: Refresh) {
     let notice = refresh.notice;
     let alive = move || notice.try_get_untracked().is_some();
-    if let Some(d) = deploys::settled(deployment_id, alive).await {
-        let _ = notice.try_set(Some(deploys::outcome(&d)));
+    if let Some(d) = deploys::settled(deployment_id, &alive).await {
+        let text = deploys::outcome(&d);
+        let _ = refresh.failed.try_set((d.status != "live").then(|| text.clone()));
+        let _ = notice.try_set(Some(text));
         refresh.run();
     }
 }

@@ -151,6 +151,7 @@ pub fn ServiceForm(
 
     view! {
         <form id="service-form" class="settings" on:submit=on_submit novalidate>
+            <p class="muted readonly-note" hidden=editable>"You have read-only access (viewer)."</p>
             <fieldset disabled=!editable>
                 <fieldset>
                     <legend>"Source"</legend>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::integrations::{rotate_webhook_secret, webhook_info},
-    components::{error_text, format::short_time, Task},
+    components::{copy::copy_line_view, error_text, format::short_time, Task},
     wire::{Caller, DeliveryView, HistoryPage, Role, WebhookInfoView},
 };
 
@@ -56,14 +56,18 @@ pub fn WebhookSection(
                         .into_any()
                 }
                 Some(w) => {
+                    // The hooks' paths on this dashboard's address, as the
+                    // browser reached it (the forge must reach it the same way).
+                    let origin = window().location().origin().unwrap_or_default();
+                    let url = |path: String| format!("{origin}{path}");
                     view! {
                         <dl class="webhook-info">
                             <dt>"GitHub"</dt>
-                            <dd><code id="webhook-github">{w.github}</code></dd>
+                            <dd>{copy_line_view("webhook-github", url(w.github))}</dd>
                             <dt>"GitLab"</dt>
-                            <dd><code id="webhook-gitlab">{w.gitlab}</code></dd>
+                            <dd>{copy_line_view("webhook-gitlab", url(w.gitlab))}</dd>
                             <dt>"Gitea"</dt>
-                            <dd><code id="webhook-gitea">{w.gitea}</code></dd>
+                            <dd>{copy_line_view("webhook-gitea", url(w.gitea))}</dd>
                             <dt>"Secret"</dt>
                             <dd><code id="webhook-secret" class="secret-once">{w.secret}</code></dd>
                         </dl>
@@ -86,7 +90,7 @@ fn Deliveries(page: HistoryPage<DeliveryView>) -> impl IntoView {
     view! {
         <h3>"Recent deliveries"</h3>
         {match page.items.is_empty() {
-            true => view! { <p class="muted">"None yet."</p> }.into_any(),
+            true => view! { <p class="muted empty-state">"No webhook deliveries yet."</p> }.into_any(),
             false => view! { <DeliveryTable items=page.items /> }.into_any(),
         }}
     }
