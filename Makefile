@@ -52,7 +52,8 @@ WASM_OPT_FLAGS := -Oz -Oz --converge -ocimfs 0 --skip-pass=merge-similar-functio
 # only when the frontend changed); wasm-bindgen and wasm-opt (about a minute)
 # run only when $(WASM) is newer than the bundle, the CSS copy only when
 # style/main.css changed. The bundle is staged and moved into pkg/ last, so
-# a failed wasm-opt never leaves a bundle that looks up to date.
+# a failed wasm-opt never leaves a bundle that looks up to date. The JS
+# snippets wasm-bindgen writes (`snippets/`, from `inline_js`) move with it.
 SITE_WASM := $(SITE)/pkg/slipway_bg.wasm
 SITE_JS := $(SITE)/pkg/slipway.js
 SITE_CSS := $(SITE)/pkg/slipway.css
@@ -71,6 +72,8 @@ $(SITE_WASM) $(SITE_JS) &: $(WASM) frontend/tools/order_names.py Makefile
 	wasm-bindgen --target web --no-typescript --out-dir $(STAGE) --out-name slipway $(WASM)
 	python3 frontend/tools/order_names.py $(STAGE)/slipway_bg.wasm $(STAGE)/slipway_bg.named.wasm
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $(STAGE)/slipway_bg.named.wasm -o $(STAGE)/slipway_bg.opt.wasm
+	rm -rf $(SITE)/pkg/snippets
+	if [ -d $(STAGE)/snippets ]; then mv -f $(STAGE)/snippets $(SITE)/pkg/snippets; fi
 	mv -f $(STAGE)/slipway.js $(SITE_JS)
 	mv -f $(STAGE)/slipway_bg.opt.wasm $(SITE_WASM)
 	@rm -rf $(STAGE)
