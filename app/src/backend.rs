@@ -9,12 +9,11 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        ActionView, DeploymentEventView, DeploymentPageView, RuntimeView,
-        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
-        DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
-        NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
-        ServiceDetail, ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView,
-        WebhookInfoView,
+        ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView,
+        Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow, DeploymentView,
+        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationTargetView,
+        ProjectView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
+        SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
 };
 

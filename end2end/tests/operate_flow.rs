@@ -174,7 +174,8 @@ struct Load {
 
 impl Load {
     fn start(edge: std::net::SocketAddr, host: String) -> Load {
-        let (stop, ok, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (stop, ok, failed) =
+            (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {

@@ -203,7 +203,10 @@ impl Engine {
                 crate::lifecycle::LIFECYCLE_JOB,
                 Arc::new(crate::lifecycle::LifecycleHandler::new(self.clone())),
             )
-            .register(crate::lifecycle::DELETE_JOB, Arc::new(crate::lifecycle::DeleteHandler::new(self.clone())))
+            .register(
+                crate::lifecycle::DELETE_JOB,
+                Arc::new(crate::lifecycle::DeleteHandler::new(self.clone())),
+            )
             .register(RETENTION_JOB, Arc::new(RetentionHandler::new(self.clone())))
             .register(crate::notify::NOTIFY_JOB, Arc::new(crate::notify::NotifyHandler::new(self.clone())))
     }
@@ -256,7 +259,8 @@ impl Engine {
         let queue: Arc<dyn JobQueue> = self.queue.clone();
         let (pool, _) = WorkerPool::start(queue, registry, self.settings.worker.clone()).await?;
         let retention_timer = tokio::spawn(crate::retention::timer(self.clone()));
-        let monitor = tokio::spawn(crate::runtime::monitor::run(self.clone(), self.settings.monitor_interval));
+        let monitor =
+            tokio::spawn(crate::runtime::monitor::run(self.clone(), self.settings.monitor_interval));
         tracing::info!(
             interrupted = report.recovery.interrupted.len(),
             requeued = report.recovery.requeued.len(),

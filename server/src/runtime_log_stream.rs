@@ -80,7 +80,11 @@ pub async fn stream(
         follow: query.follow.unwrap_or(false),
     };
     let span = tracing::info_span!("runtime_log", service_id, follow = request.follow);
-    let events = engine.runtime_log(&caller, request).instrument(span).await.map_err(|e| ApiError(errors::engine(e)))?;
+    let events = engine
+        .runtime_log(&caller, request)
+        .instrument(span)
+        .await
+        .map_err(|e| ApiError(errors::engine(e)))?;
     let events = events.map(|event| {
         let sse = match event {
             LogEvent::Line { stream, ts, text } => Event::default()

@@ -115,7 +115,9 @@ fn table() -> Vec<Row> {
         row(M::POST, "/api/v1/services/{id}/restart", D, 409, |f| {
             (format!("/api/v1/services/{}/restart", f.service), None)
         }),
-        row(M::POST, "/api/v1/services/{id}/stop", D, 409, |f| (format!("/api/v1/services/{}/stop", f.service), None)),
+        row(M::POST, "/api/v1/services/{id}/stop", D, 409, |f| {
+            (format!("/api/v1/services/{}/stop", f.service), None)
+        }),
         row(M::POST, "/api/v1/services/{id}/start", D, 409, |f| {
             (format!("/api/v1/services/{}/start", f.service), None)
         }),
@@ -306,7 +308,9 @@ impl Matrix {
             ("PUT /api/v1/services/{id}", service.spec.branch == "updated"),
             (
                 "DELETE /api/v1/services/{id}",
-                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service).await? == 1,
+                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service)
+                    .await?
+                    == 1,
             ),
             (
                 "POST /api/v1/services/{id}/builds",

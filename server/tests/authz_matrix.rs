@@ -110,7 +110,9 @@ fn table() -> Vec<Row> {
             Call::Json(json!({ "deployment_id": f.old_deployment }))
         }),
         row("/rpc/project_page", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
-        row("/rpc/deployment_page", VIEWER, 200, |f| Call::Json(json!({ "deployment_id": f.old_deployment }))),
+        row("/rpc/deployment_page", VIEWER, 200, |f| {
+            Call::Json(json!({ "deployment_id": f.old_deployment }))
+        }),
         row("/rpc/service_runtime", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
         // Nothing is live in the fixture: an allowed restart is a 409, after the role check.
         row("/rpc/service_action", DEPLOYER, 409, |f| {
@@ -282,7 +284,9 @@ impl Matrix {
             ("/rpc/update_service", service.spec.branch == "updated"),
             (
                 "/rpc/delete_service",
-                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service).await? == 1,
+                count("SELECT COUNT(*) FROM services WHERE id = ? AND deleting_at IS NOT NULL", f.service)
+                    .await?
+                    == 1,
             ),
             (
                 "/rpc/trigger_build",

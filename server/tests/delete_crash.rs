@@ -101,7 +101,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
         let build = engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let live = wait_until("a live deployment", LIMIT, || {
             let engine = engine.clone();
-            async move { Ok(engine.live_of(id).await?) }
+            async move { engine.live_of(id).await }
         })
         .await?;
         assert_eq!(live.status, DeploymentStatus::Live);
@@ -164,11 +164,12 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     assert!(engine.docker.image_exists(&images[1]).await?, "the other service's image stays");
     let logs = std::fs::read_dir(data.path().join("logs").join("builds"))?.count();
     assert_eq!(logs, 1, "only the kept service's build log is left");
-    let audited: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'service.delete' AND target = ?")
-            .bind(format!("service:{doomed}"))
-            .fetch_one(&db)
-            .await?;
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'service.delete' AND target = ?",
+    )
+    .bind(format!("service:{doomed}"))
+    .fetch_one(&db)
+    .await?;
     assert_eq!(audited, 1, "the audit event stays");
     // The other service still serves through the restarted edge.
     let edge = server.edge_addr;

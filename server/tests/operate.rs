@@ -87,11 +87,17 @@ async fn rig(name: &str) -> anyhow::Result<(Rig, GitRepo)> {
 
 impl Rig {
     async fn ship(&self) -> anyhow::Result<i64> {
-        let req = TriggerBuild { service_id: self.service_id, git_ref: None, trigger: "manual".into(), deploy: false };
+        let req = TriggerBuild {
+            service_id: self.service_id,
+            git_ref: None,
+            trigger: "manual".into(),
+            deploy: false,
+        };
         let queued = self.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = self.t.wait_build(queued.id, LIMIT).await?;
         anyhow::ensure!(built.status == JobStatus::Succeeded, "build: {:?}", built.error);
-        let req = DeployRequest { service_id: self.service_id, build_id: Some(built.id), ..Default::default() };
+        let req =
+            DeployRequest { service_id: self.service_id, build_id: Some(built.id), ..Default::default() };
         let queued = self.t.engine.deploy(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let dep = self.t.wait_deployment(queued.id, LIMIT).await?;
         anyhow::ensure!(dep.status == DeploymentStatus::Live, "deploy: {:?} {:?}", dep.error, dep.log_tail);
@@ -99,8 +105,12 @@ impl Rig {
     }
 
     async fn act(&self, action: Action) -> anyhow::Result<()> {
-        let queued =
-            self.t.engine.service_action(&user(Role::Deployer), self.service_id, action).await.map_err(anyhow_of)?;
+        let queued = self
+            .t
+            .engine
+            .service_action(&user(Role::Deployer), self.service_id, action)
+            .await
+            .map_err(anyhow_of)?;
         let db = self.t.engine.db.clone();
         let status = wait_until("the action's job", LIMIT, || {
             let db = db.clone();
@@ -143,7 +153,8 @@ async fn logs_state_metrics_restart_stop_start_and_redeploy() -> anyhow::Result<
     assert_eq!(rig.get().await?, (200, "v1".into()));
 
     // The log: the boot line redacted, then ticks written after we asked.
-    let request = LogRequest { service_id: rig.service_id, tail: Some(1000), follow: true, ..Default::default() };
+    let request =
+        LogRequest { service_id: rig.service_id, tail: Some(1000), follow: true, ..Default::default() };
     let mut log = Box::pin(engine.runtime_log(&viewer, request).await.map_err(anyhow_of)?);
     let mut seen = Vec::new();
     let mut first_tick = None;
@@ -163,7 +174,11 @@ async fn logs_state_metrics_restart_stop_start_and_redeploy() -> anyhow::Result<
     })
     .await;
     followed??;
-    assert!(seen.iter().any(|l| l == "boot key=********"), "boot line redacted: {:?}", &seen[..3.min(seen.len())]);
+    assert!(
+        seen.iter().any(|l| l == "boot key=********"),
+        "boot line redacted: {:?}",
+        &seen[..3.min(seen.len())]
+    );
     assert!(seen.iter().all(|l| !l.contains(SECRET)), "the secret never appears");
 
     // State, usage and the probe, from the monitor.

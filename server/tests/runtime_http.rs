@@ -13,7 +13,12 @@ use server::{
 };
 use tower::ServiceExt;
 
-async fn call(app: &OpenedApp, method: Method, path: &str, token: Option<&str>) -> anyhow::Result<(u16, Value)> {
+async fn call(
+    app: &OpenedApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let mut req = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:3000");
     if let Some(token) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -71,7 +76,8 @@ async fn hostile_runtime_requests_are_refused_after_the_caller_check() -> anyhow
     let (status, _) = call(&app, Method::GET, "/api/v1/deployments/999999/events", Some(&token)).await?;
     assert_eq!(status, 404);
     // A viewer may not act, whatever the body.
-    let (status, _) = call(&app, Method::POST, &format!("/api/v1/services/{s}/restart"), Some(&token)).await?;
+    let (status, _) =
+        call(&app, Method::POST, &format!("/api/v1/services/{s}/restart"), Some(&token)).await?;
     assert_eq!(status, 403);
     let (status, _) =
         call(&app, Method::DELETE, &format!("/api/v1/services/{s}?confirm=web"), Some(&token)).await?;

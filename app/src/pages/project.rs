@@ -7,7 +7,10 @@ use leptos::prelude::*;
 use crate::{
     api::runtime::{delete_project, project_page},
     components::{browser, error_text, error_view, loading, require_user, resource, use_session, Task},
-    pages::{overview::ProjectSection, service::{id_param, with_id}},
+    pages::{
+        overview::ProjectSection,
+        service::{id_param, with_id},
+    },
     wire::Role,
 };
 

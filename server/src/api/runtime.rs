@@ -3,7 +3,12 @@
 //! stream is `crate::runtime_log_stream`.
 
 use app::wire::{ActionView, DeploymentEventView, RuntimeView};
-use axum::{extract::State, http::StatusCode, routing::{delete, get, post}, Json, Router};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    routing::{delete, get, post},
+    Json, Router,
+};
 use serde::Deserialize;
 
 use super::{
@@ -39,13 +44,21 @@ fn signed_in(caller: &app::wire::Caller, id: Result<Id, ApiError>) -> Result<i64
     params(("id" = i64, Path, description = "service id")),
     responses((status = 200, body = RuntimeView), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn runtime(State(b): State<Backend>, Who(caller): Who, id: Result<Id, ApiError>) -> ApiResult<RuntimeView> {
+pub async fn runtime(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    id: Result<Id, ApiError>,
+) -> ApiResult<RuntimeView> {
     let id = signed_in(&caller, id)?;
     reply(b.service_runtime(&caller, id).await)
 }
 
-async fn act(b: Backend, caller: app::wire::Caller, id: Result<Id, ApiError>, action: &str)
-    -> Result<(StatusCode, Json<ActionView>), ApiError> {
+async fn act(
+    b: Backend,
+    caller: app::wire::Caller,
+    id: Result<Id, ApiError>,
+    action: &str,
+) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     let id = signed_in(&caller, id)?;
     Ok((StatusCode::ACCEPTED, reply(b.service_action(&caller, id, action.into()).await)?))
 }
@@ -56,8 +69,11 @@ async fn act(b: Backend, caller: app::wire::Caller, id: Result<Id, ApiError>, ac
     params(("id" = i64, Path, description = "service id")),
     responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn restart(State(b): State<Backend>, Who(caller): Who, id: Result<Id, ApiError>)
-    -> Result<(StatusCode, Json<ActionView>), ApiError> {
+pub async fn restart(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    id: Result<Id, ApiError>,
+) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "restart").await
 }
 
@@ -66,8 +82,11 @@ pub async fn restart(State(b): State<Backend>, Who(caller): Who, id: Result<Id, 
     params(("id" = i64, Path, description = "service id")),
     responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn stop(State(b): State<Backend>, Who(caller): Who, id: Result<Id, ApiError>)
-    -> Result<(StatusCode, Json<ActionView>), ApiError> {
+pub async fn stop(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    id: Result<Id, ApiError>,
+) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "stop").await
 }
 
@@ -76,8 +95,11 @@ pub async fn stop(State(b): State<Backend>, Who(caller): Who, id: Result<Id, Api
     params(("id" = i64, Path, description = "service id")),
     responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn start(State(b): State<Backend>, Who(caller): Who, id: Result<Id, ApiError>)
-    -> Result<(StatusCode, Json<ActionView>), ApiError> {
+pub async fn start(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    id: Result<Id, ApiError>,
+) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "start").await
 }
 
@@ -86,8 +108,11 @@ pub async fn start(State(b): State<Backend>, Who(caller): Who, id: Result<Id, Ap
     params(("id" = i64, Path, description = "service id")),
     responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn redeploy(State(b): State<Backend>, Who(caller): Who, id: Result<Id, ApiError>)
-    -> Result<(StatusCode, Json<ActionView>), ApiError> {
+pub async fn redeploy(
+    State(b): State<Backend>,
+    Who(caller): Who,
+    id: Result<Id, ApiError>,
+) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "redeploy").await
 }
 

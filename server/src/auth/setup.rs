@@ -78,7 +78,11 @@ impl Auth {
             .target(format!("user:{}", user.name))
             .detail("first admin, through the setup page");
         crate::audit::record(&self.db, event).await;
-        crate::audit::record(&self.db, crate::audit::Event::by(&user.caller(), "login").detail("after setup")).await;
+        crate::audit::record(
+            &self.db,
+            crate::audit::Event::by(&user.caller(), "login").detail("after setup"),
+        )
+        .await;
         Ok(user)
     }
 }

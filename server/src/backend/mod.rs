@@ -458,11 +458,20 @@ impl Backend for ServerBackend {
         self.events(caller, deployment_id).await
     }
 
-    async fn deployment_page(&self, caller: &Caller, deployment_id: i64) -> Res<app::wire::DeploymentPageView> {
+    async fn deployment_page(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+    ) -> Res<app::wire::DeploymentPageView> {
         self.deployment_page_view(caller, deployment_id).await
     }
 
-    async fn delete_service(&self, caller: &Caller, service_id: i64, confirm: String) -> Res<app::wire::ActionView> {
+    async fn delete_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        confirm: String,
+    ) -> Res<app::wire::ActionView> {
         self.delete_service_now(caller, service_id, &confirm).await
     }
 
@@ -478,7 +487,12 @@ impl Backend for ServerBackend {
         self.delete_project_now(caller, project_id, &confirm).await
     }
 
-    async fn service_action(&self, caller: &Caller, service_id: i64, action: String) -> Res<app::wire::ActionView> {
+    async fn service_action(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        action: String,
+    ) -> Res<app::wire::ActionView> {
         self.action(caller, service_id, &action).await
     }
 

@@ -20,7 +20,11 @@ impl ServerBackend {
             .collect())
     }
 
-    pub(super) async fn deployment_page_view(&self, caller: &Caller, deployment_id: i64) -> Res<DeploymentPageView> {
+    pub(super) async fn deployment_page_view(
+        &self,
+        caller: &Caller,
+        deployment_id: i64,
+    ) -> Res<DeploymentPageView> {
         let events = self.events(caller, deployment_id).await?;
         let engine = self.engine()?;
         let d = engine.get_deployment(caller, deployment_id).await.map_err(errors::engine)?;
@@ -40,7 +44,12 @@ impl ServerBackend {
         self.engine()?.service_runtime(caller, service_id).await.map_err(errors::engine)
     }
 
-    pub(super) async fn delete_service_now(&self, caller: &Caller, id: i64, confirm: &str) -> Res<ActionView> {
+    pub(super) async fn delete_service_now(
+        &self,
+        caller: &Caller,
+        id: i64,
+        confirm: &str,
+    ) -> Res<ActionView> {
         let job = self.engine()?.delete_service(caller, id, confirm).await.map_err(errors::engine)?;
         Ok(ActionView { action: "delete".into(), job_id: Some(job), deployment_id: None })
     }

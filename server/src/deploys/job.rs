@@ -109,8 +109,14 @@ impl DeployHandler {
         ctx.set_progress("health", 40).await?;
         let addr = wait_healthy(&engine.docker, &container_id, dep.config.port, &dep.config.health).await?;
         tracing::info!(%addr, "container healthy");
-        events::record(&engine.db, dep.id, events::HEALTHY, None, Some(super::health_text(&dep.config.health)))
-            .await;
+        events::record(
+            &engine.db,
+            dep.id,
+            events::HEALTHY,
+            None,
+            Some(super::health_text(&dep.config.health)),
+        )
+        .await;
 
         ctx.set_progress("switch", 80).await?;
         let old = engine.live_of(service.id).await?;

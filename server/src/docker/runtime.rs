@@ -73,10 +73,15 @@ impl DockerEngine {
         &self,
         id: &str,
         query: LogQuery,
-    ) -> Result<impl Stream<Item = Result<ContainerLogLine, RuntimeError>> + Send + 'static, RuntimeError> {
+    ) -> Result<impl Stream<Item = Result<ContainerLogLine, RuntimeError>> + Send + 'static, RuntimeError>
+    {
         let tail = query.tail.map_or_else(|| "all".to_string(), |t| t.to_string());
-        let mut options =
-            LogsOptionsBuilder::new().stdout(true).stderr(true).timestamps(true).follow(query.follow).tail(&tail);
+        let mut options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(query.follow)
+            .tail(&tail);
         if let Some(since) = query.since {
             options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
         }
@@ -88,7 +93,9 @@ impl DockerEngine {
             .map(move |chunk| {
                 let (index, stream, bytes) = match chunk {
                     Ok(LogOutput::StdErr { message }) => (1, "stderr", message),
-                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (0, "stdout", message),
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        (0, "stdout", message)
+                    }
                     Ok(LogOutput::StdIn { .. }) => return Vec::new(),
                     Err(e) if status_code(&e) == Some(404) => return Vec::new(),
                     Err(e) => return vec![Err(engine_error(e))],
@@ -183,7 +190,8 @@ mod tests {
     fn cpu_percent_is_relative_to_one_cpu() {
         let a = UsageSample { cpu_total_ns: 0, system_total_ns: 0, online_cpus: 2, ..Default::default() };
         // Half of the host's time on 2 CPUs: one CPU busy.
-        let b = UsageSample { cpu_total_ns: 500, system_total_ns: 1000, online_cpus: 2, ..Default::default() };
+        let b =
+            UsageSample { cpu_total_ns: 500, system_total_ns: 1000, online_cpus: 2, ..Default::default() };
         assert!((b.cpu_percent_since(&a) - 100.0).abs() < 1e-9);
         assert_eq!(a.cpu_percent_since(&a), 0.0);
     }

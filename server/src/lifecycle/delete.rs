@@ -52,7 +52,12 @@ impl Engine {
     }
 
     /// Starts deleting a service; returns the delete job's id.
-    pub async fn delete_service(&self, caller: &Caller, service_id: i64, typed: &str) -> Result<i64, EngineError> {
+    pub async fn delete_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        typed: &str,
+    ) -> Result<i64, EngineError> {
         require(caller, Role::Deployer)?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
         confirm(typed, &service.spec.name, "service")?;
@@ -118,7 +123,12 @@ impl Engine {
     }
 
     /// Deletes a project that has no services left.
-    pub async fn delete_project(&self, caller: &Caller, project_id: i64, typed: &str) -> Result<(), EngineError> {
+    pub async fn delete_project(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        typed: &str,
+    ) -> Result<(), EngineError> {
         require(caller, Role::Deployer)?;
         let store = ProjectStore::new(self.db.clone());
         let project = store.get_project(project_id).await?;
@@ -213,7 +223,8 @@ async fn remove_path(path: &std::path::Path) -> anyhow::Result<()> {
 #[async_trait::async_trait]
 impl JobHandler for DeleteHandler {
     async fn run(&self, ctx: JobContext) -> anyhow::Result<()> {
-        let span = tracing::info_span!("delete_service", job_id = ctx.job.id, service_id = ctx.job.service_id);
+        let span =
+            tracing::info_span!("delete_service", job_id = ctx.job.id, service_id = ctx.job.service_id);
         tracing::Instrument::instrument(self.delete(&ctx.job), span).await
     }
 

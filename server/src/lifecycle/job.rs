@@ -83,7 +83,8 @@ impl LifecycleHandler {
                 ctx.set_progress("start", 20).await?;
                 engine.docker.start_container(&container).await?;
                 ctx.set_progress("health", 40).await?;
-                let addr = wait_healthy(&engine.docker, &container, dep.config.port, &dep.config.health).await?;
+                let addr =
+                    wait_healthy(&engine.docker, &container, dep.config.port, &dep.config.health).await?;
                 ctx.set_progress("switch", 80).await?;
                 let upstream = Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
                 engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
@@ -175,7 +176,12 @@ impl JobHandler for LifecycleHandler {
             return Ok(());
         }
         let payload = payload_of(job)?;
-        tracing::warn!(job_id = job.id, ?outcome, action = payload.action.as_str(), "lifecycle action failed");
+        tracing::warn!(
+            job_id = job.id,
+            ?outcome,
+            action = payload.action.as_str(),
+            "lifecycle action failed"
+        );
         self.clean_up(&payload).await
     }
 

@@ -90,7 +90,9 @@ impl Engine {
             Action::Restart if stopped => {
                 return Err(EngineError::Conflict("the service is stopped: start it instead".into()))
             }
-            Action::Stop if stopped => return Err(EngineError::Conflict("the service is already stopped".into())),
+            Action::Stop if stopped => {
+                return Err(EngineError::Conflict("the service is already stopped".into()))
+            }
             Action::Start if !stopped => {
                 return Err(EngineError::Conflict("the service is already running".into()))
             }
@@ -107,11 +109,14 @@ impl Engine {
         tracing::info!(service_id, deployment_id = live.id, job_id, action = action.as_str(), %actor, "queued");
         audit::record(
             &self.db,
-            Event::by(caller, match action {
-                Action::Restart => "service.restart",
-                Action::Stop => "service.stop",
-                Action::Start => "service.start",
-            })
+            Event::by(
+                caller,
+                match action {
+                    Action::Restart => "service.restart",
+                    Action::Stop => "service.stop",
+                    Action::Start => "service.start",
+                },
+            )
             .target(format!("service:{service_id}"))
             .detail(format!("deployment:{}", live.id)),
         )

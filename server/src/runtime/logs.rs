@@ -38,9 +38,15 @@ pub struct LogRequest {
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogEvent {
-    Line { stream: &'static str, ts: String, text: String },
+    Line {
+        stream: &'static str,
+        ts: String,
+        text: String,
+    },
     /// The last event: why the log ended.
-    End { reason: String },
+    End {
+        reason: String,
+    },
 }
 
 /// `since` as Unix seconds.
@@ -106,7 +112,9 @@ impl Engine {
                 .ok_or_else(|| EngineError::Conflict("the service has no live deployment".into()))?,
         };
         let container = match &dep.container_id {
-            Some(c) if self.docker.container_state(c).await.map_err(anyhow::Error::from)?.is_some() => c.clone(),
+            Some(c) if self.docker.container_state(c).await.map_err(anyhow::Error::from)?.is_some() => {
+                c.clone()
+            }
             _ => {
                 return Err(EngineError::Conflict(format!(
                     "the container of deployment #{} no longer exists",
@@ -121,17 +129,16 @@ impl Engine {
         let engine = self.clone();
         let follow = req.follow;
         let lines = lines.map(move |line| match line {
-            Ok(line) => {
-                LogEvent::Line { stream: line.stream, ts: line.ts, text: redactor.apply(&line.text).into_owned() }
-            }
+            Ok(line) => LogEvent::Line {
+                stream: line.stream,
+                ts: line.ts,
+                text: redactor.apply(&line.text).into_owned(),
+            },
             Err(e) => LogEvent::End { reason: format!("reading the log failed: {e}") },
         });
         let end = futures::stream::once(async move {
-            let reason = if follow {
-                engine.why_ended(&dep, &container).await
-            } else {
-                "end of the log".to_string()
-            };
+            let reason =
+                if follow { engine.why_ended(&dep, &container).await } else { "end of the log".to_string() };
             LogEvent::End { reason }
         });
         // A read error ends the stream with its own reason, before `end`.
@@ -186,8 +193,20 @@ mod tests {
         assert_eq!(parse_since("2h", now).ok(), Some(t - 7200));
         assert_eq!(parse_since("1d", now).ok(), Some(t - 86_400));
         assert_eq!(parse_since("2026-12-05T11:00:00Z", now).ok(), Some(t - 3600));
-        for bad in ["", "m", "-5m", "5", "5y", "999999999999d", "1e3s", "5 m", "15m; rm -rf /", "é", "3000d",
-                    "2100-01-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "m",
+            "-5m",
+            "5",
+            "5y",
+            "999999999999d",
+            "1e3s",
+            "5 m",
+            "15m; rm -rf /",
+            "é",
+            "3000d",
+            "2100-01-01T00:00:00Z",
+        ] {
             match parse_since(bad, now) {
                 Err(EngineError::Invalid { field: "since", .. }) => {}
                 other => panic!("{bad:?} gave {other:?}"),

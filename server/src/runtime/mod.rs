@@ -23,7 +23,8 @@ const ACTIONS_SHOWN: u32 = 10;
 
 /// The state as people read it: `oom_killed` wins over `exited`.
 pub fn state_view(state: &ContainerState, now: chrono::DateTime<chrono::Utc>) -> ContainerStateView {
-    let status = if state.oom_killed && !state.running { "oom_killed".to_string() } else { state.status.clone() };
+    let status =
+        if state.oom_killed && !state.running { "oom_killed".to_string() } else { state.status.clone() };
     let started = state
         .started_at
         .as_deref()
@@ -75,13 +76,22 @@ impl Engine {
     }
 
     /// The runtime panel of a service (viewer).
-    pub async fn service_runtime(&self, caller: &Caller, service_id: i64) -> Result<RuntimeView, EngineError> {
+    pub async fn service_runtime(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+    ) -> Result<RuntimeView, EngineError> {
         require(caller, Role::Viewer)?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
         let actions = events::actions_of_service(&self.db, service.id, ACTIONS_SHOWN)
             .await?
             .into_iter()
-            .map(|e| ActionEventView { deployment_id: e.deployment_id, kind: e.kind, actor: e.actor, at: e.at })
+            .map(|e| ActionEventView {
+                deployment_id: e.deployment_id,
+                kind: e.kind,
+                actor: e.actor,
+                at: e.at,
+            })
             .collect();
         let mut view = RuntimeView { service_id: service.id, actions, ..RuntimeView::default() };
         let Some(live) = self.live_of(service.id).await? else {
@@ -90,7 +100,8 @@ impl Engine {
         view.deployment_id = Some(live.id);
         view.stopped = live.stopped_at.is_some();
         view.settings_changed = self.settings_changed(&service, &live).await?;
-        let snapshot = self.monitor.snapshot(service.id).filter(|s| Some(&s.container_id) == live.container_id.as_ref());
+        let snapshot =
+            self.monitor.snapshot(service.id).filter(|s| Some(&s.container_id) == live.container_id.as_ref());
         let now = chrono::Utc::now();
         match snapshot {
             Some(snapshot) => {
@@ -126,7 +137,7 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let spec = &service.spec;
         let config = &live.config;
-        if u32::from(config.port) != u32::try_from(spec.port).unwrap_or(u32::MAX)
+        if u32::from(config.port) != spec.port
             || config.health != spec.health
             || config.memory_bytes != spec.memory_bytes
             || config.cpu_millis != spec.cpu_millis
@@ -135,7 +146,9 @@ impl Engine {
             return Ok(true);
         }
         let current = service_env::stored(&self.db, service.id).await?;
-        let open = |vars: &[service_env::StoredEnv]| service_env::open_all(&self.secrets, vars).map_err(EngineError::Internal);
+        let open = |vars: &[service_env::StoredEnv]| {
+            service_env::open_all(&self.secrets, vars).map_err(EngineError::Internal)
+        };
         Ok(open(&current)? != open(&config.env)?)
     }
 }

@@ -160,7 +160,7 @@ pub async fn run(engine: Engine, interval: Duration) {
     let mut round = 0u64;
     loop {
         tick.tick().await;
-        if let Err(e) = sample_all(&engine, round % PROBE_EVERY == 0).await {
+        if let Err(e) = sample_all(&engine, round.is_multiple_of(PROBE_EVERY)).await {
             tracing::debug!(error = %format!("{e:#}"), "runtime monitor round failed");
         }
         round += 1;
@@ -191,9 +191,10 @@ async fn sample_one(engine: &Engine, w: Watched, probe: bool) -> (i64, Round) {
     let usage = usage.ok().flatten();
     let mut result = None;
     if probe {
-        if let (Some(ip), Ok(config)) =
-            (state.as_ref().filter(|s| s.running).and_then(|s| s.ip), serde_json::from_str::<DeployConfig>(&w.config))
-        {
+        if let (Some(ip), Ok(config)) = (
+            state.as_ref().filter(|s| s.running).and_then(|s| s.ip),
+            serde_json::from_str::<DeployConfig>(&w.config),
+        ) {
             let addr = SocketAddr::new(ip, config.port);
             let timeout = Duration::from_millis(u64::from(config.health.timeout_ms));
             let outcome = tokio::time::timeout(

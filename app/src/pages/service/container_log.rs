@@ -132,8 +132,10 @@ mod live {
                 return;
             };
             let on_line: Listener = Closure::wrap(Box::new(move |ev: MessageEvent| {
-                let parsed =
-                    ev.data().as_string().and_then(|t| leptos::serde_json::from_slice::<Line>(t.as_bytes()).ok());
+                let parsed = ev
+                    .data()
+                    .as_string()
+                    .and_then(|t| leptos::serde_json::from_slice::<Line>(t.as_bytes()).ok());
                 if let Some(line) = parsed {
                     let first = pending.with_value(|p| p.is_empty());
                     pending.update_value(|p| p.push(line));
@@ -154,9 +156,8 @@ mod live {
             }));
             // A refusal (nothing live, signed out) closes the source for good.
             let on_error: Listener = Closure::wrap(Box::new(move |_ev: MessageEvent| {
-                let closed = current.with_value(|c| {
-                    c.as_ref().is_some_and(|(s, _)| s.ready_state() == EventSource::CLOSED)
-                });
+                let closed = current
+                    .with_value(|c| c.as_ref().is_some_and(|(s, _)| s.ready_state() == EventSource::CLOSED));
                 if closed {
                     note.set(Some("No log to show: the service has no running container.".into()));
                 }

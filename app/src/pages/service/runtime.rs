@@ -8,7 +8,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 use crate::{
-    api::runtime::{service_runtime, service_action},
+    api::runtime::{service_action, service_runtime},
     components::{error_text, format::short_time, Task},
     wire::{RuntimeView, UsagePoint},
 };
@@ -96,7 +96,9 @@ pub fn RuntimePanel(service_id: i64, deployer: bool) -> impl IntoView {
         }
     });
     let run = move |action: &'static str| {
-        if matches!(action, "stop" | "restart") && !crate::components::browser::confirm(&format!("{action} the service?")) {
+        if matches!(action, "stop" | "restart")
+            && !crate::components::browser::confirm(&format!("{action} the service?"))
+        {
             return;
         }
         notice.set(None);
@@ -118,7 +120,11 @@ pub fn RuntimePanel(service_id: i64, deployer: bool) -> impl IntoView {
         let s = v.state.clone().unwrap_or_default();
         let probe = v.probe.clone().map(|p| {
             let when = short_time(&p.at);
-            if p.ok { format!("passed ({when})") } else { format!("failing: {} ({when})", p.detail) }
+            if p.ok {
+                format!("passed ({when})")
+            } else {
+                format!("failing: {} ({when})", p.detail)
+            }
         });
         let memory = match (v.memory_bytes, v.memory_limit_bytes) {
             (Some(m), limit) if limit > 0 => format!("{} of {}", mib(m), mib(limit)),
