@@ -35,7 +35,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     let host = format!("{service}.{project}.localhost");
     let repo = greeting_repo(&suffix)?;
 
-    set_up_admin(h).await?;
+    h.set_up_admin(ADMIN, PASSWORD).await?;
     step("setup page: admin created and signed in");
     log_out_and_in(h).await?;
     step("logout, then login");
@@ -143,16 +143,6 @@ fn greeting_repo(suffix: &str) -> anyhow::Result<GitRepo> {
     repo.write("Dockerfile", &dockerfile)?;
     repo.commit("greeting service")?;
     Ok(repo)
-}
-
-async fn set_up_admin(h: &Harness) -> anyhow::Result<()> {
-    let token = h.setup_token().await?;
-    h.open("/setup").await?;
-    h.fill("#setup-token", &token).await?;
-    h.fill("#setup-name", ADMIN).await?;
-    h.fill("#setup-password", PASSWORD).await?;
-    h.click("button#setup-submit").await?;
-    wait_signed_in(h, "#setup-error").await.context("signing in through /setup")
 }
 
 async fn log_out_and_in(h: &Harness) -> anyhow::Result<()> {

@@ -62,17 +62,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     let host = format!("{name}.{project}.localhost");
     let repo = ticking_repo()?;
 
-    // Sign in through /setup.
-    let token = h.setup_token().await?;
-    h.open("/setup").await?;
-    h.fill("#setup-token", &token).await?;
-    h.fill("#setup-name", ADMIN).await?;
-    h.fill("#setup-password", PASSWORD).await?;
-    h.click("button#setup-submit").await?;
-    h.poll(Duration::from_secs(30), "#whoami to name the admin", || async {
-        Ok(h.text_of("#whoami").await?.filter(|w| w.contains(ADMIN)).map(|_| ()))
-    })
-    .await?;
+    h.set_up_admin(ADMIN, PASSWORD).await?;
 
     // Seed the service and deploy it through the server's queue.
     let db = h.open_db().await?;

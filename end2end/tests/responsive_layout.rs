@@ -9,9 +9,7 @@
 
 mod support;
 
-use std::time::Duration;
-
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use server::{deploys::DeployConfig, projects::HealthCheck, testkit::wait::unique_suffix};
 use support::{page::UI_LIMIT, Harness};
 
@@ -25,7 +23,7 @@ async fn pages_fit_phone_and_desktop_widths_and_rollback_is_clickable() {
 }
 
 async fn flow(h: &Harness) -> anyhow::Result<()> {
-    sign_in_through_setup(h).await?;
+    h.set_up_admin(ADMIN, PASSWORD).await?;
     let s = seed(h, &unique_suffix()).await?;
     let pages = [
         "/".to_string(),
@@ -335,23 +333,5 @@ impl DeploymentRows<'_> {
         .bind(self.now)
         .fetch_one(self.db)
         .await?)
-    }
-}
-
-async fn sign_in_through_setup(h: &Harness) -> anyhow::Result<()> {
-    let token = h.setup_token().await?;
-    h.open("/setup").await?;
-    h.fill("#setup-token", &token).await?;
-    h.fill("#setup-name", ADMIN).await?;
-    h.fill("#setup-password", PASSWORD).await?;
-    h.click("button#setup-submit").await?;
-    let signed_in = h
-        .poll(Duration::from_secs(30), "#whoami to name the admin", || async {
-            Ok(h.text_of("#whoami").await?.filter(|w| w.contains(ADMIN)).map(|_| ()))
-        })
-        .await;
-    match signed_in {
-        Ok(()) => Ok(()),
-        Err(e) => bail!("{e:#}; #setup-error: {:?}", h.text_of("#setup-error").await?),
     }
 }

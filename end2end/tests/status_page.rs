@@ -26,7 +26,7 @@ async fn status_page_is_server_rendered_then_hydrated_and_refreshes() {
                 anyhow::ensure!(code == 200, "{asset} answered {code}");
             }
 
-            sign_in_through_setup(h).await?;
+            h.set_up_admin(ADMIN, PASSWORD).await?;
 
             // Without running any JavaScript of the page: the first HTML
             // response for a signed-in user already holds the status.
@@ -61,24 +61,4 @@ async fn status_page_is_server_rendered_then_hydrated_and_refreshes() {
         })
     })
     .await;
-}
-
-/// Creates the first admin with the token from the server log; the setup
-/// page signs them in.
-async fn sign_in_through_setup(h: &support::Harness) -> anyhow::Result<()> {
-    let token = h.setup_token().await?;
-    h.open("/setup").await?;
-    h.fill("#setup-token", &token).await?;
-    h.fill("#setup-name", ADMIN).await?;
-    h.fill("#setup-password", PASSWORD).await?;
-    h.click("button#setup-submit").await?;
-    let signed_in = h
-        .poll(Duration::from_secs(30), "#whoami to name the admin", || async {
-            Ok(h.text_of("#whoami").await?.filter(|w| w.contains(ADMIN)).map(|_| ()))
-        })
-        .await;
-    match signed_in {
-        Ok(()) => Ok(()),
-        Err(e) => anyhow::bail!("{e:#}; #setup-error: {:?}", h.text_of("#setup-error").await?),
-    }
 }

@@ -134,6 +134,26 @@ impl Harness {
         .await
     }
 
+    /// Creates the first admin on `/setup` with the token from the server
+    /// log and waits until `#whoami` names them (signed in).
+    pub async fn set_up_admin(&self, name: &str, password: &str) -> anyhow::Result<()> {
+        let token = self.setup_token().await?;
+        self.open("/setup").await?;
+        self.fill("#setup-token", &token).await?;
+        self.fill("#setup-name", name).await?;
+        self.fill("#setup-password", password).await?;
+        self.click("button#setup-submit").await?;
+        let signed_in = self
+            .poll(Duration::from_secs(30), "#whoami to name the admin", || async {
+                Ok(self.text_of("#whoami").await?.filter(|w| w.contains(name)).map(|_| ()))
+            })
+            .await;
+        match signed_in {
+            Ok(()) => Ok(()),
+            Err(e) => Err(anyhow!("{e:#}; #setup-error: {:?}", self.text_of("#setup-error").await?)),
+        }
+    }
+
     /// Waits until the element matching `selector` has `data-hydrated="true"`.
     pub async fn wait_hydrated(&self, selector: &str) -> anyhow::Result<()> {
         self.wait_until(Duration::from_secs(20), "the page to hydrate", || async {
