@@ -53,7 +53,7 @@ pub struct LogsQuery {
 #[utoipa::path(get, path = "/api/v1/services/{id}/logs", tag = "runtime",
     params(("id" = i64, Path, description = "service id"), LogsQuery),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"),
-              (status = 400, body = crate::api::ErrorBody), (status = 401, body = crate::api::ErrorBody),
+              (status = 422, body = crate::api::ErrorBody), (status = 401, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,

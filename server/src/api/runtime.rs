@@ -42,7 +42,7 @@ fn signed_in(caller: &app::wire::Caller, id: Result<Id, ApiError>) -> Result<i64
 /// health as last probed, and the stop/start/restart history (viewer).
 #[utoipa::path(get, path = "/api/v1/services/{id}/runtime", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 200, body = RuntimeView), (status = 400, body = ErrorBody),
+    responses((status = 200, body = RuntimeView), (status = 422, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn runtime(
     State(b): State<Backend>,
@@ -67,7 +67,7 @@ async fn act(
 /// same deployment is started, probed and switched to (deployer); `202`.
 #[utoipa::path(post, path = "/api/v1/services/{id}/restart", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ActionView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn restart(
     State(b): State<Backend>,
@@ -80,7 +80,7 @@ pub async fn restart(
 /// Stops the service: its container stops, its host answers 503 (deployer); `202`.
 #[utoipa::path(post, path = "/api/v1/services/{id}/stop", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ActionView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(
     State(b): State<Backend>,
@@ -93,7 +93,7 @@ pub async fn stop(
 /// Starts a stopped service again, health-checked (deployer); `202`.
 #[utoipa::path(post, path = "/api/v1/services/{id}/start", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ActionView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn start(
     State(b): State<Backend>,
@@ -106,7 +106,7 @@ pub async fn start(
 /// Deploys the live image again with the current settings (deployer); `202`.
 #[utoipa::path(post, path = "/api/v1/services/{id}/redeploy", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ActionView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn redeploy(
     State(b): State<Backend>,
@@ -120,7 +120,7 @@ pub async fn redeploy(
 /// probe, switched, drained, old removed, and stop/start/restart (viewer).
 #[utoipa::path(get, path = "/api/v1/deployments/{id}/events", tag = "runtime",
     params(("id" = i64, Path, description = "deployment id")),
-    responses((status = 200, body = Vec<DeploymentEventView>), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Vec<DeploymentEventView>), (status = 422, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deployment_events(
     State(b): State<Backend>,
@@ -145,7 +145,7 @@ pub struct Confirm {
 /// that finishes even after a crash (deployer); `202`.
 #[utoipa::path(delete, path = "/api/v1/services/{id}", tag = "runtime",
     params(("id" = i64, Path, description = "service id"), Confirm),
-    responses((status = 202, body = ActionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ActionView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn delete_service(
@@ -162,7 +162,7 @@ pub async fn delete_service(
 /// Deletes a project with no services (deployer); `204`.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "runtime",
     params(("id" = i64, Path, description = "project id"), Confirm),
-    responses((status = 204, description = "deleted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn delete_project(
