@@ -5,7 +5,7 @@
 //! Cancellation: dropping the [`build_image`] future drops the HTTP request;
 //! the daemon sees the connection close, cancels the build, and kills and
 //! removes the running step's container (tested in
-//! `server/tests/build_pipeline.rs`).
+//! `server/tests/it/build_pipeline.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

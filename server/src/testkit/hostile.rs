@@ -5,8 +5,8 @@
 //! those values would create if they ever reached a shell, git's option
 //! parser or a git remote helper.
 //!
-//! Shared by the engine's hostile-input test (`server/tests/hostile_inputs.rs`)
-//! and the REST API's (`server/tests/api_hostile.rs`), so every layer is fed
+//! Shared by the engine's hostile-input test (`server/tests/it/hostile_inputs.rs`)
+//! and the REST API's (`server/tests/it/api_hostile.rs`), so every layer is fed
 //! the very same rows.
 
 use std::path::{Path, PathBuf};

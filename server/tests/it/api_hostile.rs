@@ -1,5 +1,5 @@
 //! Hostile input through the REST API, with the engine's corpus
-//! (`server::testkit::hostile`, the rows of `tests/hostile_inputs.rs`).
+//! (`server::testkit::hostile`, the rows of `tests/it/hostile_inputs.rs`).
 //!
 //! Every hostile row of every kind is sent through the real in-process router
 //! in the API field where that kind arrives: the service settings (create and

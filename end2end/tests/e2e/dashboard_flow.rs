@@ -5,7 +5,7 @@
 //! a rollback from the deployments table that brings v1 back.
 //! Element ids and routes: docs/UI_CONTRACT.md.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! red progress bar of a failed build, the question before deploying past a
 //! rollback, and the signed-in top bar on the 404 page.
 
-mod support;
+use crate::support;
 
 use anyhow::{ensure, Context};
 use server::{deploys::DeployConfig, projects::HealthCheck, testkit::wait::unique_suffix};

@@ -9,7 +9,7 @@
 //! are seeded through the database and the server's own job queue, which
 //! the dashboard flow test already covers through the pages.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

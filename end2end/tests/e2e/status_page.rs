@@ -2,7 +2,7 @@
 //! and refreshed through a `#[server]` function. It needs a signed-in user
 //! (viewer), so the test first creates the admin through `/setup`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,0 +1,35 @@
+//! Server integration tests: one test binary (one link, one copy on disk)
+//! with a module per area. Run one area with
+//! `cargo test -p server --test it -- operate::`.
+
+mod api_hostile;
+mod api_matrix;
+mod auth_cli;
+mod auth_http;
+mod auth_process;
+mod auth_users;
+mod authz_matrix;
+mod build_pipeline;
+mod cli_client;
+mod cli_config;
+mod crash_recovery;
+mod db_migrations;
+mod delete_crash;
+mod docker_status;
+mod edge_proxy;
+mod edge_restart;
+mod edge_router;
+mod engine_loop;
+mod hostile_inputs;
+mod job_queue;
+mod local_repos;
+mod log_stream;
+mod metrics;
+mod notify;
+mod operate;
+mod runtime_http;
+mod service_page;
+mod session_security;
+mod webhook_forms;
+mod webhook_storm;
+mod webhooks;
