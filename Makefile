@@ -15,7 +15,7 @@ CARGO ?= cargo
 # Written by scripts/setup.sh: the toolchain with the wasm32 std, PATH.
 -include build/setup.mk
 
-.PHONY: help setup run test site server test-unit test-server test-e2e bench lint fmt clean-docker
+.PHONY: help setup run test check-features site server test-unit test-server test-e2e bench lint fmt clean-docker
 
 help:
 	@echo "make run    build everything and serve the dashboard on 127.0.0.1:3000 (data in ./data)"
@@ -31,7 +31,12 @@ run: setup
 	$(CARGO_TARGET_DIR)/debug/slipway serve
 
 test: setup
-	@$(MAKE) --no-print-directory site server test-unit test-server test-e2e
+	@$(MAKE) --no-print-directory check-features site server test-unit test-server test-e2e
+
+# The binary and every test build share one compiled dependency tree (the
+# feature-union block in server/Cargo.toml); a few seconds, no compiling.
+check-features:
+	python3 scripts/check_feature_union.py
 
 # Browser bundle: wasm32 build of `frontend`, wasm-bindgen, wasm-opt, plain CSS.
 # Rust flags (`--cfg=erase_components` for server and bundle alike) are in
@@ -93,11 +98,12 @@ test-unit:
 
 # Server integration tests: real SQLite files, real Docker Engine, real git.
 test-server:
-	$(CARGO) test -p server --test '*'
+	$(CARGO) test -p server --test it
 
-# End-to-end: the built server driven by headless Chromium.
+# End-to-end: the built server driven by headless Chromium, one test at a
+# time (each drives its own server, chromedriver and Chromium).
 test-e2e: site server
-	$(CARGO) test -p end2end
+	$(CARGO) test -p end2end -- --test-threads=1
 
 # Benchmarks (release build): queue pickup, log ingest, build and edge overhead, SSR of the service page (wrk).
 bench: setup

@@ -17,11 +17,6 @@ pub async fn sleep(ms: i32) {
     let _ = JsFuture::from(promise).await;
 }
 
-/// Loads the current page afresh.
-pub fn reload() {
-    let _ = window().location().reload();
-}
-
 /// Asks the reader to confirm (the browser's own dialog); false when the
 /// dialog cannot be shown.
 pub fn confirm(question: &str) -> bool {

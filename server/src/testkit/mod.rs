@@ -6,9 +6,11 @@
 pub mod app;
 pub mod data_dir;
 pub mod docker;
+pub mod edge;
 pub mod engine;
 pub mod git;
 pub mod hostile;
+pub mod installation;
 pub mod instance;
 pub mod process;
 pub mod wait;
@@ -17,4 +19,5 @@ pub use data_dir::TestDataDir;
 pub use docker::{DockerKit, BASE_IMAGE, TEST_LABEL};
 pub use engine::TestEngine;
 pub use git::GitRepo;
+pub use installation::Installation;
 pub use process::{free_port, http_get, profile_dir, ServerProcess};

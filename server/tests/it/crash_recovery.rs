@@ -24,24 +24,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
-use bollard::Docker;
 use server::testkit::wait::{strip_ansi, unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
     db::Db,
-    deploys::{switch::RouteTable, DeployRequest, Deployment, DeploymentStatus},
-    docker::{containers::ContainerSpec, labels, DockerEngine},
-    engine::{Engine, EngineSettings},
+    deploys::{DeployRequest, Deployment, DeploymentStatus},
+    docker::{containers::ContainerSpec, labels},
+    engine::Engine,
     logs::{LogHub, LogLine},
     projects::{HealthCheck, HealthProbe, ProjectStore, Service, ServiceSpec},
     testkit::{
-        docker::ensure_base_image,
         engine::{anyhow_of, quick_http_check, user},
-        instance::InstanceCleanup,
-        GitRepo, ServerProcess, TestDataDir, BASE_IMAGE,
+        GitRepo, Installation, ServerProcess, BASE_IMAGE,
     },
 };
-use tempfile::TempDir;
 
 /// Upper bound for anything the tests wait for.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -65,41 +61,23 @@ struct Harness {
     unique: String,
     project_id: i64,
     passed: bool,
-    _cleanup: InstanceCleanup,
-    _site: TempDir,
-    data: TestDataDir,
+    inst: Installation,
 }
 
 impl Harness {
     async fn new() -> anyhow::Result<Harness> {
-        let docker = Docker::connect_with_defaults().context("cannot configure the Docker client")?;
-        docker.ping().await.context("the Docker engine does not answer")?;
-        ensure_base_image(&docker).await?;
-        let data = TestDataDir::new()?;
-        let db = data.open_db().await?;
-        let uid = server::db::instance_uid(&db).await?;
-        let cleanup = InstanceCleanup::new(docker, uid.clone());
-        let engine = Engine::open(
-            db.clone(),
-            DockerEngine::from_env(),
-            Arc::new(RouteTable::new()),
-            EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
-            None,
-        )
-        .await?;
+        let inst = Installation::open(env!("CARGO_BIN_EXE_slipway")).await?;
         let unique = unique_suffix();
-        let project = ProjectStore::new(db.clone()).create_project(&format!("crash-{unique}")).await?;
+        let project = ProjectStore::new(inst.db.clone()).create_project(&format!("crash-{unique}")).await?;
         Ok(Harness {
             server: None,
-            engine,
-            db,
-            uid,
+            engine: inst.engine.clone(),
+            db: inst.db.clone(),
+            uid: inst.uid.clone(),
             unique,
             project_id: project.id,
             passed: false,
-            _cleanup: cleanup,
-            _site: tempfile::Builder::new().prefix("slipway-site-").tempdir()?,
-            data,
+            inst,
         })
     }
 
@@ -127,11 +105,8 @@ impl Harness {
         assert!(self.server.is_none(), "a server is already running");
         let log_start = self.log_len();
         let started_at = server::db::now_rfc3339();
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
-        let data = self.data.path().to_path_buf();
-        let site = self._site.path().to_path_buf();
         let began = Instant::now();
-        let server = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, &data, &site)).await??;
+        let server = self.inst.start_server().await?;
         eprintln!("slipway serve ready in {:.2} s", began.elapsed().as_secs_f64());
         self.server = Some(server);
         Ok((started_at, log_start))
@@ -145,7 +120,7 @@ impl Harness {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.data.path().join("server.log")
+        self.inst.data_path().join("server.log")
     }
 
     fn log_len(&self) -> usize {
@@ -209,14 +184,12 @@ impl Harness {
     }
 
     async fn build_log(&self, id: i64) -> anyhow::Result<Vec<LogLine>> {
-        Ok(LogHub::new(self.data.path()).read_from(id, 0).await?)
+        Ok(LogHub::new(self.inst.data_path()).read_from(id, 0).await?)
     }
 
     /// Containers (running or not) of this installation, with extra labels.
     async fn containers(&self, extra: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
-        let mut wanted = vec![(labels::INSTANCE, self.uid.as_str())];
-        wanted.extend_from_slice(extra);
-        Ok(self.engine.docker.containers_labelled(&wanted).await?.into_iter().map(|c| c.id).collect())
+        self.inst.containers(extra).await
     }
 
     async fn container_running(&self, id: &str) -> anyhow::Result<Option<bool>> {

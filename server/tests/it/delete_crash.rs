@@ -5,26 +5,20 @@
 //! images, logs), while the audit event stays and another service of the
 //! same installation keeps serving.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use app::wire::Role;
-use bollard::Docker;
 use server::{
     builds::TriggerBuild,
     db::Db,
-    deploys::{switch::RouteTable, DeploymentStatus},
-    docker::{labels, DockerEngine},
-    engine::{Engine, EngineSettings},
+    deploys::DeploymentStatus,
+    docker::labels,
     projects::{ProjectStore, ServiceSpec},
     testkit::{
-        docker::ensure_base_image,
+        edge,
         engine::{anyhow_of, quick_http_check, user},
-        instance::InstanceCleanup,
         wait::{unique_suffix, wait_until},
-        GitRepo, ServerProcess, TestDataDir,
+        GitRepo, Installation,
     },
 };
 
@@ -39,40 +33,14 @@ fn stubborn_repo(body: &str) -> anyhow::Result<GitRepo> {
     )
 }
 
-/// `GET /` through the edge with `Host: host`; the raw answer.
-async fn get_via_edge(edge: std::net::SocketAddr, host: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(edge)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        anyhow::Ok(out)
-    })
-    .await?
-}
-
 async fn job_status(db: &Db, id: i64) -> anyhow::Result<(String, i64)> {
     Ok(sqlx::query_as("SELECT status, attempts FROM jobs WHERE id = ?").bind(id).fetch_one(db).await?)
 }
 
 #[tokio::test]
 async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
-    let docker = Docker::connect_with_defaults().context("docker client")?;
-    ensure_base_image(&docker).await?;
-    let data = TestDataDir::new()?;
-    let db = data.open_db().await?;
-    let uid = server::db::instance_uid(&db).await?;
-    let _cleanup = InstanceCleanup::new(docker.clone(), uid.clone());
-    let engine = Engine::open(
-        db.clone(),
-        DockerEngine::from_env(),
-        Arc::new(RouteTable::new()),
-        EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
-        None,
-    )
-    .await?;
+    let inst = Installation::open(env!("CARGO_BIN_EXE_slipway")).await?;
+    let (engine, db) = (&inst.engine, &inst.db);
     let unique = unique_suffix();
     let store = ProjectStore::new(db.clone());
     let project = store.create_project(&format!("del-{unique}")).await?;
@@ -86,13 +54,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     }
     let (doomed, kept) = (ids[0], ids[1]);
 
-    let site = tempfile::Builder::new().prefix("slipway-site-").tempdir()?;
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
-    let start = {
-        let (bin, dir, site) = (bin.clone(), data.path().to_path_buf(), site.path().to_path_buf());
-        move || ServerProcess::start(&bin, &dir, &site)
-    };
-    let mut server = tokio::task::spawn_blocking(start.clone()).await??;
+    let mut server = inst.start_server().await?;
 
     // Both services built and live.
     let mut images = Vec::new();
@@ -111,7 +73,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     }
     let edge = server.edge_addr;
     let kept_host = format!("kept-{unique}.del-{unique}.localhost");
-    assert!(get_via_edge(edge, kept_host.clone()).await?.contains("kept"));
+    assert_eq!(edge::get(edge, &kept_host).await?, (200, "kept".into()));
 
     // Delete, and kill the server while it waits for the container to stop.
     let name = format!("doomed-{unique}");
@@ -136,7 +98,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
         .await;
     assert!(refused.is_err(), "no build of a service being deleted");
 
-    server = tokio::task::spawn_blocking(start).await??;
+    server = inst.start_server().await?;
     let (status, attempts) = wait_until("the delete to finish", LIMIT, || {
         let db = db.clone();
         async move {
@@ -152,33 +114,30 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
          (SELECT COUNT(*) FROM deployments WHERE service_id = ?1)",
     )
     .bind(doomed)
-    .fetch_one(&db)
+    .fetch_one(db)
     .await?;
     assert_eq!(left, 0, "history went with the service");
-    let containers = engine
-        .docker
-        .containers_labelled(&[(labels::INSTANCE, &uid), (labels::SERVICE_ID, &doomed.to_string())])
-        .await?;
+    let containers = inst.containers(&[(labels::SERVICE_ID, &doomed.to_string())]).await?;
     assert!(containers.is_empty(), "no container left: {containers:?}");
     assert!(!engine.docker.image_exists(&images[0]).await?, "its image is removed");
     assert!(engine.docker.image_exists(&images[1]).await?, "the other service's image stays");
-    let logs = std::fs::read_dir(data.path().join("logs").join("builds"))?.count();
+    let logs = std::fs::read_dir(inst.data_path().join("logs").join("builds"))?.count();
     assert_eq!(logs, 1, "only the kept service's build log is left");
     let audited: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_events WHERE action = 'service.delete' AND target = ?",
     )
     .bind(format!("service:{doomed}"))
-    .fetch_one(&db)
+    .fetch_one(db)
     .await?;
     assert_eq!(audited, 1, "the audit event stays");
     // The other service still serves through the restarted edge.
     let edge = server.edge_addr;
     let kept_answer = wait_until("the kept service to answer", LIMIT, || {
         let host = kept_host.clone();
-        async move { Ok(get_via_edge(edge, host).await.ok().filter(|a| a.contains("kept"))) }
+        async move { Ok(edge::get(edge, &host).await.ok().filter(|(_, body)| body == "kept")) }
     })
     .await?;
-    assert!(kept_answer.starts_with("HTTP/1.1 200"), "{kept_answer}");
+    assert_eq!(kept_answer.0, 200, "{kept_answer:?}");
     drop(server);
     Ok(())
 }

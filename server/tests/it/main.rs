@@ -22,6 +22,7 @@ mod edge_router;
 mod engine_loop;
 mod hostile_inputs;
 mod job_queue;
+mod lifecycle_crash;
 mod local_repos;
 mod log_stream;
 mod metrics;

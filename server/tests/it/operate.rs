@@ -11,10 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::wire::Role;
-use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use server::{
     builds::TriggerBuild,
     deploys::{DeployRequest, DeploymentStatus},
@@ -128,20 +125,8 @@ impl Rig {
     }
 
     async fn get(&self) -> anyhow::Result<(u16, String)> {
-        get(self.edge, &self.host).await
+        server::testkit::edge::get(self.edge, &self.host).await
     }
-}
-
-/// One GET of `/` through the edge on a fresh connection.
-async fn get(edge: SocketAddr, host: &str) -> anyhow::Result<(u16, String)> {
-    let stream = tokio::net::TcpStream::connect(edge).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let req = http::Request::get("/").header(http::header::HOST, host).body(Empty::<Bytes>::new())?;
-    let res = sender.send_request(req).await?;
-    let status = res.status().as_u16();
-    let body = res.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).trim().to_string()))
 }
 
 #[tokio::test]
@@ -317,7 +302,7 @@ impl Load {
         let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
         let task = tokio::spawn(async move {
             while !s.load(Ordering::Relaxed) {
-                match get(edge, &host).await {
+                match server::testkit::edge::get(edge, &host).await {
                     Ok((200, body)) if body == "v1" => o.fetch_add(1, Ordering::Relaxed),
                     other => {
                         eprintln!("load: {other:?}");

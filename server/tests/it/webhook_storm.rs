@@ -17,7 +17,6 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::PathBuf,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -35,17 +34,12 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{json, Value};
 use server::{
     auth::{Auth, SessionSettings},
-    deploys::switch::RouteTable,
-    docker::DockerEngine,
-    engine::{Engine, EngineSettings},
     jobs::JobStatus,
     projects::ServiceSpec,
     testkit::{
-        docker::ensure_base_image,
         engine::{anyhow_of, quick_http_check, user},
-        instance::InstanceCleanup,
         wait::{unique_suffix, wait_until},
-        GitRepo, ServerProcess, TestDataDir,
+        GitRepo, Installation,
     },
     webhooks::Forge,
 };
@@ -266,21 +260,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_1000_deliveries_builds_every_distinct_push_exactly_once() -> anyhow::Result<()> {
     // ---- setup, before the server starts: data dir, services, user, commits.
-    let docker = bollard::Docker::connect_with_defaults().context("Docker client")?;
-    docker.ping().await.context("the Docker engine does not answer")?;
-    ensure_base_image(&docker).await?;
-    let data = TestDataDir::new()?;
-    let site = TestDataDir::new()?;
-    let db = data.open_db().await?;
-    let _cleanup = InstanceCleanup::new(docker.clone(), server::db::instance_uid(&db).await?);
-    let engine = Engine::open(
-        db.clone(),
-        DockerEngine::from_env(),
-        Arc::new(RouteTable::new()),
-        EngineSettings { allow_local_repos: true, ..EngineSettings::new(data.path()) },
-        None,
-    )
-    .await?;
+    let inst = Installation::open(env!("CARGO_BIN_EXE_slipway")).await?;
+    let (engine, db) = (inst.engine.clone(), inst.db.clone());
     let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
     auth.users.create("stormer", PW, Role::Deployer).await?;
     let deployer = user(Role::Deployer);
@@ -319,9 +300,7 @@ async fn a_storm_of_1000_deliveries_builds_every_distinct_push_exactly_once() ->
     let planned = Arc::new(plan(&pushes, &service_ids, &secrets, &mut rng));
     ensure!(planned.len() == 1000);
 
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
-    let (dir, site_root) = (data.path().to_path_buf(), site.path().to_path_buf());
-    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, &dir, &site_root)).await??;
+    let server = inst.start_server().await?;
     let base = server.url("");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 

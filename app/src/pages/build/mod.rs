@@ -13,17 +13,20 @@ use crate::{
     components::{
         badge_class, browser, error_view, loading, require_user, resource, status_label, use_session,
     },
-    pages::service::{id_param, reload_when_changed, with_id},
+    pages::service::{per_route_id, with_id},
     wire::{BuildDetail, BuildPageView, BuildView, Caller, LogLineView, Role},
 };
 
 #[component]
 pub fn BuildPage() -> impl IntoView {
+    // Built once on the server (the log can be long); see `per_route_id`.
+    per_route_id(|id| view! { <BuildLoad id /> })
+}
+
+#[component]
+fn BuildLoad(id: Option<i64>) -> impl IntoView {
     let session = use_session();
-    let id = id_param();
-    let page = resource(move || id.get(), |id| with_id(id, build_page));
-    // Built once on the server (the log can be long); see `reload_when_changed`.
-    reload_when_changed(id);
+    let page = resource(move || id, |id| with_id(id, build_page));
     view! {
         <Suspense fallback=loading>
             {Suspend::new(async move {

@@ -39,19 +39,18 @@ pub fn id_param() -> Memo<Option<i64>> {
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()))
 }
 
-/// For a page whose body is a plain `Suspend` (no `move ||` around it): it
-/// is resolved once, where server rendering re-runs a reactive closure on
-/// each of its passes (the service page's body was built three times per
-/// request). Such a body does not follow the route's `id`, so a client-side
-/// move to another id loads that page afresh.
-pub fn reload_when_changed(id: Memo<Option<i64>>) {
-    Effect::new(move |seen: Option<Option<i64>>| {
-        let now = id.get();
-        if seen.is_some_and(|seen| seen != now) {
-            crate::components::browser::reload();
-        }
-        now
-    });
+/// A page per route id: `page(id)` is built afresh, in the browser, when a
+/// client-side move goes to another id of the same route. Its body can then
+/// be a plain `Suspend` (no `move ||` around it), which server rendering
+/// resolves once, where it re-runs a reactive closure on each of its passes
+/// (the service page's body was built three times per request). The closure
+/// here reads only the id, which does not change while the server renders.
+pub fn per_route_id<V>(page: impl Fn(Option<i64>) -> V + Send + Sync + 'static) -> impl IntoView
+where
+    V: IntoView + 'static,
+{
+    let id = id_param();
+    move || page(id.get())
 }
 
 /// Calls `f` with a valid id, or answers "not found".
@@ -67,12 +66,13 @@ where
 
 #[component]
 pub fn ServicePage() -> impl IntoView {
+    per_route_id(|id| view! { <ServiceLoad id /> })
+}
+
+#[component]
+fn ServiceLoad(id: Option<i64>) -> impl IntoView {
     let session = use_session();
-    let id = id_param();
-    let page = resource(move || id.get(), |id| with_id(id, service_page));
-    // The body reads its data once and keeps it in signals: see
-    // `reload_when_changed`.
-    reload_when_changed(id);
+    let page = resource(move || id, |id| with_id(id, service_page));
     view! {
         <Suspense fallback=loading>
             {Suspend::new(async move {
