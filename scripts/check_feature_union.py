@@ -25,22 +25,31 @@ def units(args):
     ).stdout
     seen = {}
     for u in json.loads(out)["units"]:
-        if u["pkg_id"].startswith("path+"):
-            continue  # the workspace's own crates (server has `testkit` in tests)
-        key = (u["pkg_id"].split("#")[-1], u["target"]["name"], u["mode"])
+        own = u["pkg_id"].startswith("path+")  # the workspace's own crates
+        crate = u["pkg_id"].split("/")[-1] if own else u["pkg_id"].split("#")[-1]
+        key = (own, crate, u["target"]["name"], u["mode"])
         seen.setdefault(key, set()).add(tuple(sorted(u["features"])))
     return seen
 
 
+def compare(a_name, a, b_name, b, own_crates):
+    """Differences between two graphs; the workspace's own crates only when
+    `own_crates` (the binary has no `testkit`, the tests all have it)."""
+    return [
+        f"{key[1]} ({key[2]}, {key[3]}): {a_name} {sorted(a[key])} vs {b_name} {sorted(b[key])}"
+        for key in sorted(set(a) & set(b))
+        if (own_crates or not key[0]) and a[key] != b[key]
+    ]
+
+
 def main():
     graphs = {name: units(args) for name, args in BUILDS.items()}
-    base_name, base = next(iter(graphs.items()))
+    names = list(graphs)
     problems = []
-    for name, graph in graphs.items():
-        for key in sorted(set(base) & set(graph)):
-            if base[key] != graph[key]:
-                problems.append(f"{key[0]} ({key[1]}, {key[2]}): {base_name} {sorted(base[key])} "
-                                f"vs {name} {sorted(graph[key])}")
+    for name in names[1:]:
+        problems += compare(names[0], graphs[names[0]], name, graphs[name], own_crates=False)
+        if name != names[1]:
+            problems += compare(names[1], graphs[names[1]], name, graphs[name], own_crates=True)
     if problems:
         print("dependencies compiled twice with different features:", *problems, sep="\n  ")
         return 1
