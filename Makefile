@@ -41,18 +41,16 @@ check-features:
 # Browser bundle: wasm32 build of `frontend`, wasm-bindgen, wasm-opt, plain CSS.
 # Rust flags (`--cfg=erase_components` for server and bundle alike) are in
 # .cargo/config.toml, so plain cargo and cargo-leptos builds match.
-# wasm-opt (binaryen 116, the `wasm-opt` crate that setup.sh installs) shrinks
-# the bundle for gzip, not for raw bytes: one-caller inlining (-ocimfs 0) and
+# Binaryen 116 (its library, which setup.sh fetches; frontend/tools/wasm_opt.py
+# runs the same passes as `wasm-opt -Oz -Oz --converge -ocimfs 0
+# --skip-pass=merge-similar-functions --reorder-functions-by-name
+# --strip-debug --strip-producers`, and writes the same bytes) shrinks the
+# bundle for gzip, not for raw bytes: one-caller inlining (-ocimfs 0) and
 # merge-similar-functions make the gzipped file larger, so both are off; the
 # -Oz pipeline runs twice, repeated while it still shrinks (--converge).
 # Functions are ordered by their generic function (names rewritten by
-# frontend/tools/order_names.py; wasm-opt then strips all names), which puts
-# the instantiations of one generic next to each other for gzip.
-WASM_OPT ?= wasm-opt
-WASM_OPT_FLAGS := -Oz -Oz --converge -ocimfs 0 --skip-pass=merge-similar-functions \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  --reorder-functions-by-name --strip-debug --strip-producers
+# frontend/tools/order_names.py; the name section is stripped afterwards),
+# which puts the instantiations of one generic next to each other for gzip.
 # cargo runs every time (quick when nothing changed; it rewrites $(WASM)
 # only when the frontend changed); wasm-bindgen and wasm-opt (about a minute)
 # run only when $(WASM) is newer than the bundle, the CSS copy only when
@@ -72,11 +70,11 @@ FORCE:
 $(WASM): FORCE
 	$(CARGO) build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 
-$(SITE_WASM) $(SITE_JS) &: $(WASM) frontend/tools/order_names.py Makefile
+$(SITE_WASM) $(SITE_JS) &: $(WASM) frontend/tools/order_names.py frontend/tools/wasm_opt.py Makefile
 	@rm -rf $(STAGE) && mkdir -p $(STAGE) $(SITE)/pkg
 	wasm-bindgen --target web --no-typescript --out-dir $(STAGE) --out-name slipway $(WASM)
 	python3 frontend/tools/order_names.py $(STAGE)/slipway_bg.wasm $(STAGE)/slipway_bg.named.wasm
-	$(WASM_OPT) $(WASM_OPT_FLAGS) $(STAGE)/slipway_bg.named.wasm -o $(STAGE)/slipway_bg.opt.wasm
+	python3 frontend/tools/wasm_opt.py $(LIBBINARYEN) $(STAGE)/slipway_bg.named.wasm $(STAGE)/slipway_bg.opt.wasm
 	rm -rf $(SITE)/pkg/snippets
 	if [ -d $(STAGE)/snippets ]; then mv -f $(STAGE)/snippets $(SITE)/pkg/snippets; fi
 	mv -f $(STAGE)/slipway.js $(SITE_JS)
