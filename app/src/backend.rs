@@ -118,6 +118,7 @@ pub trait Backend: Send + Sync + 'static {
         service_id: i64,
         git_ref: Option<String>,
         deploy: bool,
+        build_only: bool,
     ) -> Res<BuildView>;
     async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
     /// The build and its stored log, for the build page.

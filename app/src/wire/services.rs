@@ -163,6 +163,9 @@ pub struct BuildView {
     pub duration_ms: Option<i64>,
     /// Retention removed the image: it cannot be deployed any more.
     pub image_removed: bool,
+    /// Started as "build only": not deployed automatically.
+    #[serde(default)]
+    pub build_only: bool,
 }
 
 /// One bar of the service page's build duration chart.

@@ -226,12 +226,14 @@ async fn form_errors(h: &Harness) -> anyhow::Result<String> {
     Ok(h.js(script, vec![]).await?.as_str().unwrap_or_default().to_string())
 }
 
-/// Clicks `#build-now` on the service page, follows the build page while the
-/// build runs, and checks the live log and the progress bar. Returns the id.
+/// Clicks `#build-only` on the service page (the service deploys
+/// automatically; this flow deploys with `#deploy-this`), follows the build
+/// page while the build runs, and checks the live log and the progress bar.
+/// Returns the id.
 async fn build_and_watch(h: &Harness) -> anyhow::Result<i64> {
-    h.click("button#build-now").await?;
+    h.click("button#build-only").await?;
     let build_id =
-        h.wait_path_id("/builds/", "", UI_LIMIT).await.context("button#build-now opens the build page")?;
+        h.wait_path_id("/builds/", "", UI_LIMIT).await.context("button#build-only opens the build page")?;
     let samples = sample_build_page(h).await?;
     let last = samples.last().context("no sample of the build page")?;
     if last.status != "succeeded" {

@@ -285,13 +285,14 @@ impl Backend for ServerBackend {
         service_id: i64,
         git_ref: Option<String>,
         deploy: bool,
+        build_only: bool,
     ) -> Res<BuildView> {
         // A session click is `manual`, a bearer token (API, CLI) `api`.
         let trigger = match crate::audit::Source::of(caller) {
             crate::audit::Source::Api => "api",
             _ => "manual",
         };
-        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy };
+        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy, build_only };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
     }

@@ -130,7 +130,9 @@ fn table() -> Vec<Row> {
             Call::Json(json!({ "service_id": f.service, "settings": settings }))
         }),
         row("/rpc/trigger_build", DEPLOYER, 200, |f| {
-            Call::Json(json!({ "service_id": f.service, "git_ref": null, "deploy": false }))
+            Call::Json(
+                json!({ "service_id": f.service, "git_ref": null, "deploy": false, "build_only": true }),
+            )
         }),
         row("/rpc/cancel_build", DEPLOYER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/deploy_build", DEPLOYER, 200, |f| {
