@@ -1,8 +1,8 @@
 //! End-to-end tests: the built server driven by headless Chromium, in one
 //! test binary (one link). The Makefile runs them one at a time.
 
-mod support;
 mod dashboard_flow;
 mod operate_flow;
 mod responsive_layout;
 mod status_page;
+mod support;

@@ -14,6 +14,7 @@ mod build_pipeline;
 mod cli_client;
 mod cli_config;
 mod crash_recovery;
+mod dashboard_forms;
 mod db_migrations;
 mod delete_crash;
 mod docker_status;
