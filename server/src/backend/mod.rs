@@ -13,9 +13,9 @@ use app::{
     wire::{
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
         ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
-        NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
-        ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
-        UserView, WebhookInfoView,
+        NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
+        NotificationsPageView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
+        ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -555,5 +555,13 @@ impl Backend for ServerBackend {
 
     async fn delete_notification_target(&self, caller: &Caller, target_id: i64) -> Res<()> {
         self.delete_target(caller, target_id).await
+    }
+
+    async fn notifications_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView> {
+        self.notify_page(caller, project_id).await
+    }
+
+    async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView> {
+        self.test_target(caller, target_id).await
     }
 }

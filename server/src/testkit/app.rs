@@ -131,7 +131,8 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
     let new = NewTarget {
         name: "fixture".into(),
         kind: "slack".into(),
-        url: "https://hooks.example.com/T/B/x".into(),
+        // Port 9 (discard) refuses at once: a "Send test" of it fails fast.
+        url: "http://127.0.0.1:9/T/B/x".into(),
         events: vec!["deploy.failed".into()],
     };
     let target = engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;

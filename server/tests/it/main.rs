@@ -28,6 +28,7 @@ mod local_repos;
 mod log_stream;
 mod metrics;
 mod notify;
+mod notify_deliveries;
 mod operate;
 mod rpc;
 mod runtime_http;
