@@ -11,7 +11,7 @@ use crate::{
     builds::Build,
     deploys::Deployment,
     engine::{Engine, EngineError},
-    projects::{Project, ProjectError, ProjectStore, Service, ServiceSpec},
+    projects::{Project, ProjectStore, Service, ServiceSpec},
     service_env::{self, EnvInput, EnvView},
     validate::{self, Problems},
 };
@@ -86,7 +86,7 @@ impl Engine {
         if let Some(var) = env.iter().find(|v| v.value.is_none()) {
             p.add("env", format!("{}: a value is required", var.name));
         }
-        p.finish().map_err(ProjectError::of_fields)?;
+        p.finish().map_err(EngineError::of_fields)?;
         let store = self.projects();
         let service = store.create_service(project_id, spec).await?;
         if let Err(e) = service_env::replace(&self.db, &self.secrets, service.id, env).await {
@@ -143,7 +143,7 @@ impl Engine {
         {
             p.add("env", format!("{}: a value is required", var.name));
         }
-        p.finish().map_err(ProjectError::of_fields)?;
+        p.finish().map_err(EngineError::of_fields)?;
         self.projects().update_service(service_id, spec).await?;
         service_env::replace(&self.db, &self.secrets, service_id, env).await?;
         tracing::info!(service_id, %actor, "service settings changed");
