@@ -62,11 +62,6 @@ impl Problems {
         self.0.is_empty()
     }
 
-    /// Adds another list (checks done elsewhere).
-    pub fn extend(&mut self, other: Problems) {
-        self.0.extend(other.0);
-    }
-
     /// `Ok` when nothing was refused, else every refusal, in order.
     pub fn finish(self) -> std::result::Result<(), Vec<ValidationError>> {
         if self.0.is_empty() {
@@ -74,10 +69,6 @@ impl Problems {
         } else {
             Err(self.0)
         }
-    }
-
-    pub fn into_vec(self) -> Vec<ValidationError> {
-        self.0
     }
 }
 
