@@ -11,9 +11,10 @@ use crate::{
     wire::{
         ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView,
         Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow, DeploymentView,
-        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationTargetView,
-        ProjectView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
-        SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationDeliveryView,
+        NotificationTargetView, NotificationsPageView, ProjectView, Role, RollbackPlanView, RuntimeView,
+        ServiceDetail, ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView,
+        WebhookInfoView,
     },
 };
 
@@ -118,6 +119,7 @@ pub trait Backend: Send + Sync + 'static {
         service_id: i64,
         git_ref: Option<String>,
         deploy: bool,
+        build_only: bool,
     ) -> Res<BuildView>;
     async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
     /// The build and its stored log, for the build page.
@@ -204,6 +206,10 @@ pub trait Backend: Send + Sync + 'static {
         target: NewNotificationTarget,
     ) -> Res<NotificationTargetView>;
     async fn delete_notification_target(&self, caller: &Caller, target_id: i64) -> Res<()>;
+    /// The notifications page: project, targets, recent deliveries (viewer).
+    async fn notifications_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView>;
+    /// Sends a test message to a target now and records it (deployer).
+    async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView>;
 }
 
 /// The backend provided by the server.

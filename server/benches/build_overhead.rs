@@ -282,6 +282,7 @@ impl Bench {
                     git_ref: None,
                     trigger: "manual".into(),
                     deploy: false,
+                    build_only: true,
                 },
             )
             .await

@@ -133,6 +133,7 @@ impl Bench {
             git_ref: None,
             trigger: "manual".into(),
             deploy: false,
+            build_only: true,
         };
         let queued = self.te.engine.trigger_build(&self.caller, req).await.map_err(anyhow_of)?;
         let built = self.te.wait_build(queued.id, LIMIT).await?;

@@ -74,7 +74,13 @@ async fn run() -> anyhow::Result<bool> {
     let t = TestEngine::start(&kit).await?;
     let repo = chatty_repo(seconds)?;
     let service = t.service("bench", "chatty", &repo.url()).await?;
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "cli".into(), deploy: true };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "cli".into(),
+        deploy: true,
+        build_only: false,
+    };
     let build = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let build = t.wait_build(build.id, Duration::from_secs(180)).await?;
     let dep = t.wait_deployment(t.deployment_of_build(build.id).await?, Duration::from_secs(120)).await?;

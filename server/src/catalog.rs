@@ -11,9 +11,9 @@ use crate::{
     builds::Build,
     deploys::Deployment,
     engine::{Engine, EngineError},
-    projects::{Project, ProjectError, ProjectStore, Service, ServiceSpec},
+    projects::{Project, ProjectStore, Service, ServiceSpec},
     service_env::{self, EnvInput, EnvView},
-    validate,
+    validate::{self, Problems},
 };
 
 /// One service on the overview: its live deployment and newest build.
@@ -79,15 +79,14 @@ impl Engine {
         env: &[EnvInput],
     ) -> Result<ServiceView, EngineError> {
         let actor = require(caller, Role::Deployer)?;
-        validate::local_repo_allowed(&spec.git_url, self.settings.allow_local_repos)?;
-        service_env::check(env)?;
+        // Every field is checked before answering, so the form shows all
+        // its problems at once.
+        let mut p = Problems::new();
+        self.check_submission(spec, env, &mut p);
         if let Some(var) = env.iter().find(|v| v.value.is_none()) {
-            return Err(ProjectError::Invalid {
-                field: "env",
-                message: format!("{}: a value is required", var.name),
-            }
-            .into());
+            p.add("env", format!("{}: a value is required", var.name));
         }
+        p.finish().map_err(EngineError::of_fields)?;
         let store = self.projects();
         let service = store.create_service(project_id, spec).await?;
         if let Err(e) = service_env::replace(&self.db, &self.secrets, service.id, env).await {
@@ -119,7 +118,6 @@ impl Engine {
         env: &[EnvInput],
     ) -> Result<ServiceView, EngineError> {
         let actor = require(caller, Role::Deployer)?;
-        service_env::check(env)?;
         // Views show the git URL with its credentials masked; the form sends
         // that back unchanged, which keeps the stored (sealed) credentials.
         let current = match self.projects().get_service(service_id).await {
@@ -134,21 +132,18 @@ impl Engine {
             }
             _ => spec,
         };
-        // Validate the spec before anything is written, so a refused field
-        // leaves the environment untouched too.
-        spec.validate()?;
-        validate::local_repo_allowed(&spec.git_url, self.settings.allow_local_repos)?;
+        // Validate everything before anything is written, so a refused field
+        // leaves the environment untouched too; every refusal is answered.
+        let mut p = Problems::new();
+        self.check_submission(spec, env, &mut p);
         let stored = service_env::stored(&self.db, service_id).await?;
         if let Some(var) = env
             .iter()
             .find(|v| v.value.is_none() && !stored.iter().any(|s| s.name == v.name && s.secret && v.secret))
         {
-            return Err(ProjectError::Invalid {
-                field: "env",
-                message: format!("{}: a value is required", var.name),
-            }
-            .into());
+            p.add("env", format!("{}: a value is required", var.name));
         }
+        p.finish().map_err(EngineError::of_fields)?;
         self.projects().update_service(service_id, spec).await?;
         service_env::replace(&self.db, &self.secrets, service_id, env).await?;
         tracing::info!(service_id, %actor, "service settings changed");
@@ -175,6 +170,15 @@ impl Engine {
     /// call after the caller's role was checked for that object).
     pub async fn owner_of(&self, service_id: i64) -> Result<(Project, Service), EngineError> {
         Ok(self.projects().get_service_and_project(service_id).await?)
+    }
+
+    /// Checks a service's settings and environment, noting every refusal.
+    fn check_submission(&self, spec: &ServiceSpec, env: &[EnvInput], p: &mut Problems) {
+        spec.check(p);
+        if !p.has("git_url") {
+            p.check(validate::local_repo_allowed(&spec.git_url, self.settings.allow_local_repos));
+        }
+        service_env::check_into(env, p);
     }
 
     async fn service_view(&self, service_id: i64) -> Result<ServiceView, EngineError> {

@@ -38,6 +38,9 @@ pub enum EngineError {
     Access(#[from] AccessError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Several fields refused at once (a form is checked whole).
+    #[error("{}", crate::validate::join(.0))]
+    Fields(Vec<crate::validate::ValidationError>),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request is valid but the current state forbids it.
@@ -52,6 +55,18 @@ pub enum EngineError {
 impl From<sqlx::Error> for EngineError {
     fn from(e: sqlx::Error) -> Self {
         EngineError::Internal(e.into())
+    }
+}
+
+impl EngineError {
+    /// One refusal as [`EngineError::Invalid`], several as
+    /// [`EngineError::Fields`].
+    pub fn of_fields(mut list: Vec<crate::validate::ValidationError>) -> Self {
+        if list.len() == 1 {
+            let e = list.remove(0);
+            return EngineError::Invalid { field: e.field, message: e.message };
+        }
+        EngineError::Fields(list)
     }
 }
 

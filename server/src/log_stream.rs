@@ -46,13 +46,22 @@ pub struct StreamQuery {
     after: Option<u64>,
 }
 
-/// An `AppError` as a JSON response `{ "error": { "code", "message" } }`.
+/// An `AppError` as a JSON response `{ "error": { "code", "message" } }`;
+/// a refusal of fields (422 `invalid_field`) also lists every field refused
+/// in `fields: [{ "field", "message" }]`.
 pub struct ApiError(pub AppError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json_error(status, self.0.code(), &self.0.to_string())
+        let fields = self.0.field_errors();
+        if fields.is_empty() {
+            return json_error(status, self.0.code(), &self.0.to_string());
+        }
+        let body = serde_json::json!({
+            "error": { "code": self.0.code(), "message": self.0.to_string(), "fields": fields }
+        });
+        (status, Json(body)).into_response()
     }
 }
 

@@ -9,13 +9,14 @@
 
 use std::collections::BTreeMap;
 
+use app::wire::limits;
 use serde::{Deserialize, Serialize};
 use sqlx::{sqlite::SqliteRow, Row};
 
 use crate::{
     db::{now_rfc3339, Db},
     secrets::Secrets,
-    validate::{self, ValidationError},
+    validate::{self, Problems, ValidationError},
 };
 
 /// Why a project or service operation was refused.
@@ -24,6 +25,9 @@ pub enum ProjectError {
     /// A field failed validation.
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Several fields failed validation (every field is checked).
+    #[error("{}", validate::join(.0))]
+    Fields(Vec<ValidationError>),
     /// The value of `field` is already taken (a unique name).
     #[error("{field}: {message}")]
     Conflict { field: &'static str, message: String },
@@ -44,8 +48,19 @@ impl ProjectError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             ProjectError::Invalid { field, .. } | ProjectError::Conflict { field, .. } => Some(field),
+            ProjectError::Fields(list) => list.first().map(|e| e.field),
             _ => None,
         }
+    }
+
+    /// One refusal as [`ProjectError::Invalid`], several as
+    /// [`ProjectError::Fields`].
+    pub fn of_fields(mut list: Vec<ValidationError>) -> Self {
+        if list.len() == 1 {
+            let e = list.remove(0);
+            return ProjectError::Invalid { field: e.field, message: e.message };
+        }
+        ProjectError::Fields(list)
     }
 
     fn invalid(field: &'static str, message: impl Into<String>) -> Self {
@@ -65,14 +80,15 @@ type Result<T> = std::result::Result<T, ProjectError>;
 
 pub const HEALTH_PATH_MAX: usize = 1024;
 pub const HEALTH_COMMAND_MAX_ARGS: usize = 64;
-const MS_RANGE_INTERVAL: (u32, u32) = (100, 10 * 60 * 1000);
-const MS_RANGE_START_PERIOD: (u32, u32) = (0, 60 * 60 * 1000);
-const RETRIES_RANGE: (u32, u32) = (1, 1000);
-/// Docker refuses less than 6 MiB.
-const MEMORY_RANGE: (u64, u64) = (6 * 1024 * 1024, 1 << 40);
-const CPU_MILLIS_RANGE: (u32, u32) = (10, 256_000);
-const BUILD_TIMEOUT_RANGE: (u32, u32) = (30, 24 * 60 * 60);
-const DRAIN_RANGE: (u32, u32) = (0, 60 * 60);
+// The ranges are shared with the settings form (its inputs' min/max).
+const MS_RANGE_INTERVAL: (u32, u32) = limits::HEALTH_INTERVAL_MS;
+const MS_RANGE_START_PERIOD: (u32, u32) = limits::HEALTH_START_PERIOD_MS;
+const RETRIES_RANGE: (u32, u32) = limits::HEALTH_RETRIES;
+const MIB: u64 = 1024 * 1024;
+const MEMORY_RANGE: (u64, u64) = (limits::MEMORY_MB.0 * MIB, limits::MEMORY_MB.1 * MIB);
+const CPU_MILLIS_RANGE: (u32, u32) = limits::CPU_MILLIS;
+const BUILD_TIMEOUT_RANGE: (u32, u32) = limits::BUILD_TIMEOUT_SECS;
+const DRAIN_RANGE: (u32, u32) = limits::DRAIN_SECS;
 pub const MAX_BUILD_ARGS: usize = 256;
 
 // ------------------------------------------------------------------- types --
@@ -158,40 +174,79 @@ impl ServiceSpec {
         }
     }
 
-    /// Checks every field and returns the normalized spec.
+    /// Checks every field and returns the normalized spec; a refusal names
+    /// every field refused, not only the first.
     pub fn validate(&self) -> Result<ServiceSpec> {
-        let mut build_args = BTreeMap::new();
-        if self.build_args.len() > MAX_BUILD_ARGS {
-            return Err(ProjectError::invalid("build_args", format!("at most {MAX_BUILD_ARGS} entries")));
+        let mut p = Problems::new();
+        let spec = self.check(&mut p);
+        match (spec, p.finish()) {
+            (Some(spec), Ok(())) => Ok(spec),
+            (_, Err(list)) => Err(ProjectError::of_fields(list)),
+            (None, Ok(())) => Err(ProjectError::invalid("service", "is not valid")),
         }
-        for (name, value) in &self.build_args {
-            let name = validate::build_arg_name(name)?;
-            let value = validate::env_value(value).map_err(|e| {
-                ProjectError::invalid("build_args", format!("value of {name}: {}", e.message))
-            })?;
-            build_args.insert(name, value);
-        }
-        Ok(ServiceSpec {
-            name: validate::slug("service", &self.name)?,
-            git_url: validate::git_url(&self.git_url)?,
-            branch: validate::git_ref(&self.branch)
-                .map_err(|e| ProjectError::invalid("branch", e.message))?,
-            context_path: validate::rel_path("context_path", &self.context_path)?,
-            dockerfile_path: validate::rel_path("dockerfile_path", &self.dockerfile_path)?,
-            build_args,
-            port: u32::from(validate::port(self.port)?),
-            health: validate_health(&self.health)?,
-            memory_bytes: in_range("memory_bytes", self.memory_bytes, MEMORY_RANGE)?,
-            cpu_millis: in_range("cpu_millis", self.cpu_millis, CPU_MILLIS_RANGE)?,
+    }
+
+    /// Checks every field, noting each refusal in `p`; the normalized spec
+    /// when none was refused.
+    pub fn check(&self, p: &mut Problems) -> Option<ServiceSpec> {
+        let build_args = build_args(&self.build_args, p);
+        let name = p.check(validate::slug("service", &self.name));
+        let git_url = p.check(validate::git_url(&self.git_url));
+        let branch =
+            p.check(validate::git_ref(&self.branch).map_err(|e| ValidationError::new("branch", e.message)));
+        let context_path = p.check(validate::rel_path("context_path", &self.context_path));
+        let dockerfile_path = p.check(validate::rel_path("dockerfile_path", &self.dockerfile_path));
+        let port = p.check(validate::port(self.port));
+        let health = validate_health(&self.health, p);
+        let memory_bytes = p.check(in_range("memory_bytes", self.memory_bytes, MEMORY_RANGE).map_err(|_| {
+            let (lo, hi) = limits::MEMORY_MB;
+            ValidationError::new("memory_bytes", format!("must be between {lo} and {hi} MB"))
+        }));
+        let cpu_millis = p.check(in_range("cpu_millis", self.cpu_millis, CPU_MILLIS_RANGE));
+        let build_timeout_secs =
+            p.check(in_range("build_timeout_secs", self.build_timeout_secs, BUILD_TIMEOUT_RANGE));
+        let drain_secs = p.check(in_range("drain_secs", self.drain_secs, DRAIN_RANGE));
+        let domain = match self.domain.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => Some(p.check(validate::domain(d))),
+            _ => None,
+        };
+        Some(ServiceSpec {
+            name: name?,
+            git_url: git_url?,
+            branch: branch?,
+            context_path: context_path?,
+            dockerfile_path: dockerfile_path?,
+            build_args: build_args?,
+            port: u32::from(port?),
+            health: health?,
+            memory_bytes: memory_bytes?,
+            cpu_millis: cpu_millis?,
             auto_deploy: self.auto_deploy,
-            build_timeout_secs: in_range("build_timeout_secs", self.build_timeout_secs, BUILD_TIMEOUT_RANGE)?,
-            drain_secs: in_range("drain_secs", self.drain_secs, DRAIN_RANGE)?,
-            domain: match self.domain.as_deref().map(str::trim) {
-                Some(d) if !d.is_empty() => Some(validate::domain(d)?),
-                _ => None,
+            build_timeout_secs: build_timeout_secs?,
+            drain_secs: drain_secs?,
+            domain: match domain {
+                Some(d) => Some(d?),
+                None => None,
             },
         })
     }
+}
+
+fn build_args(args: &BTreeMap<String, String>, p: &mut Problems) -> Option<BTreeMap<String, String>> {
+    if args.len() > MAX_BUILD_ARGS {
+        p.add("build_args", format!("at most {MAX_BUILD_ARGS} entries"));
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in args {
+        let name = p.check(validate::build_arg_name(name))?;
+        let value = p
+            .check(validate::env_value(value).map_err(|e| {
+                ValidationError::new("build_args", format!("value of {name}: {}", e.message))
+            }))?;
+        out.insert(name, value);
+    }
+    Some(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,66 +269,73 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     field: &'static str,
     value: T,
     (lo, hi): (T, T),
-) -> Result<T> {
+) -> std::result::Result<T, ValidationError> {
     if value < lo || value > hi {
-        return Err(ProjectError::invalid(field, format!("must be between {lo} and {hi}")));
+        return Err(ValidationError::new(field, format!("must be between {lo} and {hi}")));
     }
     Ok(value)
 }
 
 /// An HTTP request path: starts with '/', printable ASCII without spaces.
-fn health_path(path: &str) -> Result<String> {
+fn health_path(path: &str) -> std::result::Result<String, ValidationError> {
     let field = "health_path";
     if !path.starts_with('/') {
-        return Err(ProjectError::invalid(field, "must start with '/'"));
+        return Err(ValidationError::new(field, "must start with '/'"));
     }
     if path.len() > HEALTH_PATH_MAX {
-        return Err(ProjectError::invalid(field, format!("must be at most {HEALTH_PATH_MAX} bytes long")));
+        return Err(ValidationError::new(field, format!("must be at most {HEALTH_PATH_MAX} bytes long")));
     }
     // A plain URL path and query: no shell metacharacters, quotes or
     // brackets, even though a probe never goes near a shell.
     let allowed = |c: u8| c.is_ascii_alphanumeric() || b"-._~/%?=&+,:@".contains(&c);
     if !path.bytes().all(allowed) {
-        return Err(ProjectError::invalid(
+        return Err(ValidationError::new(
             field,
             "may only contain letters, digits and - . _ ~ / % ? = & + , : @",
         ));
     }
     let segments = path.split('?').next().unwrap_or_default();
     if segments.split('/').any(|s| s == "..") {
-        return Err(ProjectError::invalid(field, "must not contain '..' segments"));
+        return Err(ValidationError::new(field, "must not contain '..' segments"));
     }
     Ok(path.to_string())
 }
 
-fn validate_health(h: &HealthCheck) -> Result<HealthCheck> {
+fn health_command(argv: &[String]) -> std::result::Result<Vec<String>, ValidationError> {
+    let field = "health_command";
+    if argv.is_empty() || argv.len() > HEALTH_COMMAND_MAX_ARGS {
+        return Err(ValidationError::new(
+            field,
+            format!("must have 1 to {HEALTH_COMMAND_MAX_ARGS} arguments"),
+        ));
+    }
+    if argv[0].is_empty() || argv[0].starts_with('-') {
+        return Err(ValidationError::new(field, "must start with a program name"));
+    }
+    for arg in argv {
+        validate::env_value(arg).map_err(|e| ValidationError::new(field, e.message))?;
+    }
+    Ok(argv.to_vec())
+}
+
+fn validate_health(h: &HealthCheck, p: &mut Problems) -> Option<HealthCheck> {
     let probe = match &h.probe {
-        HealthProbe::Http { path } => HealthProbe::Http { path: health_path(path)? },
+        HealthProbe::Http { path } => p.check(health_path(path)).map(|path| HealthProbe::Http { path }),
         HealthProbe::Command { argv } => {
-            let field = "health_command";
-            if argv.is_empty() || argv.len() > HEALTH_COMMAND_MAX_ARGS {
-                return Err(ProjectError::invalid(
-                    field,
-                    format!("must have 1 to {HEALTH_COMMAND_MAX_ARGS} arguments"),
-                ));
-            }
-            if argv[0].is_empty() || argv[0].starts_with('-') {
-                return Err(ProjectError::invalid(field, "must start with a program name"));
-            }
-            for arg in argv {
-                validate::env_value(arg).map_err(|e| ProjectError::invalid(field, e.message))?;
-            }
-            HealthProbe::Command { argv: argv.clone() }
+            p.check(health_command(argv)).map(|argv| HealthProbe::Command { argv })
         }
     };
-    let interval_ms = in_range("health_interval_ms", h.interval_ms, MS_RANGE_INTERVAL)?;
-    let timeout_ms = in_range("health_timeout_ms", h.timeout_ms, MS_RANGE_INTERVAL)?;
-    Ok(HealthCheck {
-        probe,
-        interval_ms,
-        timeout_ms,
-        retries: in_range("health_retries", h.retries, RETRIES_RANGE)?,
-        start_period_ms: in_range("health_start_period_ms", h.start_period_ms, MS_RANGE_START_PERIOD)?,
+    let interval_ms = p.check(in_range("health_interval_ms", h.interval_ms, MS_RANGE_INTERVAL));
+    let timeout_ms = p.check(in_range("health_timeout_ms", h.timeout_ms, MS_RANGE_INTERVAL));
+    let retries = p.check(in_range("health_retries", h.retries, RETRIES_RANGE));
+    let start_period_ms =
+        p.check(in_range("health_start_period_ms", h.start_period_ms, MS_RANGE_START_PERIOD));
+    Some(HealthCheck {
+        probe: probe?,
+        interval_ms: interval_ms?,
+        timeout_ms: timeout_ms?,
+        retries: retries?,
+        start_period_ms: start_period_ms?,
     })
 }
 
@@ -782,5 +844,25 @@ mod tests {
         }
         assert!(store.list_services(p.id).await?.is_empty(), "nothing stored");
         Ok(())
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let mut s = spec();
+        s.name = "API".into();
+        s.port = 0;
+        s.health.retries = 0;
+        s.memory_bytes = 1024;
+        s.domain = Some("localhost".into());
+        match s.validate() {
+            Err(ProjectError::Fields(list)) => {
+                let fields: Vec<&str> = list.iter().map(|e| e.field).collect();
+                assert_eq!(fields, ["service", "port", "health_retries", "memory_bytes", "domain"]);
+                let memory = list.iter().find(|e| e.field == "memory_bytes").map(|e| e.message.as_str());
+                assert_eq!(memory, Some("must be between 6 and 1048576 MB"));
+            }
+            other => panic!("expected every field refused, got {other:?}"),
+        }
+        assert_eq!(spec().validate().map(|v| v.port).ok(), Some(spec().port));
     }
 }

@@ -39,23 +39,31 @@ pub struct StoredEnv {
 
 /// Checks the variables as [`replace`] would, without writing anything.
 pub fn check(vars: &[EnvInput]) -> Result<(), ProjectError> {
+    let mut p = validate::Problems::new();
+    check_into(vars, &mut p);
+    p.finish().map_err(ProjectError::of_fields)
+}
+
+/// [`check`], noting every refusal in `p` (field `env`, one per variable).
+pub fn check_into(vars: &[EnvInput], p: &mut validate::Problems) {
     if vars.len() > MAX_VARS {
-        return Err(ProjectError::Invalid { field: "env", message: format!("at most {MAX_VARS} variables") });
+        p.add("env", format!("at most {MAX_VARS} variables"));
+        return;
     }
     let mut seen = BTreeSet::new();
     for var in vars {
-        let name = validate::env_name(&var.name)?;
+        let Some(name) = p.check(validate::env_name(&var.name)) else {
+            continue;
+        };
         if !seen.insert(name.clone()) {
-            return Err(ProjectError::Invalid { field: "env", message: format!("{name} is given twice") });
+            p.add("env", format!("{name} is given twice"));
         }
         if let Some(value) = &var.value {
-            validate::env_value(value).map_err(|e| ProjectError::Invalid {
-                field: "env",
-                message: format!("{name}: {}", e.message),
-            })?;
+            if let Err(e) = validate::env_value(value) {
+                p.add("env", format!("{name}: {}", e.message));
+            }
         }
     }
-    Ok(())
 }
 
 /// Replaces the service's variables with `vars`, all or nothing.

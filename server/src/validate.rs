@@ -21,12 +21,61 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         ValidationError { field, message: message.into() }
     }
 }
 
 type Result<T> = std::result::Result<T, ValidationError>;
+
+/// Every refused field of one submission: a form is checked whole, so the
+/// answer names all its problems at once instead of the first.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<ValidationError>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Problems(Vec::new())
+    }
+
+    /// The value, or `None` after noting why it was refused.
+    pub fn check<T, E: Into<ValidationError>>(&mut self, result: std::result::Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e.into());
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push(ValidationError::new(field, message));
+    }
+
+    /// Whether `field` was refused already (a later check of it is moot).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was refused, else every refusal, in order.
+    pub fn finish(self) -> std::result::Result<(), Vec<ValidationError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Several refusals as one message: `field: message; field: message`.
+pub fn join(list: &[ValidationError]) -> String {
+    list.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
 
 /// Longest accepted git URL, in bytes.
 pub const MAX_GIT_URL: usize = 2048;

@@ -37,16 +37,18 @@ pub async fn build_durations(service_id: i64, limit: Option<u32>) -> Result<Vec<
     respond(backend()?.build_durations(&caller(), service_id, limit).await)
 }
 
-/// Queues a build of `git_ref` (the service's branch when empty), deploying
-/// it afterwards when `deploy` (deployer).
+/// Queues a build of `git_ref` (the service's branch when empty) (deployer).
+/// It is deployed once it succeeds when `deploy`, or when the service
+/// deploys automatically and `build_only` is false.
 #[server(prefix = "/rpc", endpoint = "trigger_build", input = Json)]
 pub async fn trigger_build(
     service_id: i64,
     git_ref: Option<String>,
     deploy: bool,
+    build_only: bool,
 ) -> Result<BuildView, AppError> {
     use crate::backend::{backend, caller, respond};
-    respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy).await)
+    respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy, build_only).await)
 }
 
 /// The build page's data in one call: the build with its service and

@@ -8,7 +8,7 @@ use crate::{
     error::AppError,
     wire::{
         AuditEventView, AuditQuery, DeliveryView, HistoryPage, NewNotificationTarget, NewToken,
-        NotificationTargetView, TokenView, WebhookInfoView,
+        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, TokenView, WebhookInfoView,
     },
 };
 
@@ -87,4 +87,20 @@ pub async fn create_notification_target(
 pub async fn delete_notification_target(target_id: i64) -> Result<(), AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.delete_notification_target(&caller(), target_id).await)
+}
+
+/// The notifications page in one call: the project, its targets and their
+/// newest deliveries (viewer).
+#[server(prefix = "/rpc", endpoint = "notifications_page", input = Json)]
+pub async fn notifications_page(project_id: i64) -> Result<NotificationsPageView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.notifications_page(&caller(), project_id).await)
+}
+
+/// Sends a test message to a notification target now and records the
+/// delivery (deployer). A failing target is an answer with `ok: false`.
+#[server(prefix = "/rpc", endpoint = "send_test_notification", input = Json)]
+pub async fn send_test_notification(target_id: i64) -> Result<NotificationDeliveryView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.send_test_notification(&caller(), target_id).await)
 }

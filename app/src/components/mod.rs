@@ -12,6 +12,7 @@ pub mod ansi;
 pub mod browser;
 pub mod copy;
 pub mod deploys;
+pub mod form;
 pub mod format;
 
 /// The caller as `whoami` answered for this page load (provided by `App`).
@@ -180,7 +181,7 @@ pub fn error_view(e: AppError) -> AnyView {
         AppError::Unauthenticated => view! { <SignInPrompt /> }.into_any(),
         e => view! {
             <section class="card">
-                <p class="error" role="alert">{e.to_string()}</p>
+                <p class="error" role="alert">{e.message()}</p>
                 <p><a href="/">"Back to the projects"</a></p>
             </section>
         }
@@ -188,13 +189,10 @@ pub fn error_view(e: AppError) -> AnyView {
     }
 }
 
-/// The text shown for an error next to a form or action.
+/// The text shown for an error next to a form or action: a plain
+/// sentence (see [`AppError::message`]).
 pub fn error_text(e: &AppError) -> String {
-    match e {
-        AppError::InvalidField { message, .. } => message.clone(),
-        AppError::RateLimited(m) => m.clone(),
-        e => e.to_string(),
-    }
+    e.message()
 }
 
 /// A build or deployment status as a coloured badge.

@@ -4,7 +4,10 @@ use leptos::prelude::*;
 
 use crate::{
     api::team::change_password,
-    components::{loading, use_session, SignInPrompt, Task},
+    components::{
+        form::{FieldMessage, FormErrors},
+        loading, use_session, SignInPrompt, Task,
+    },
     wire::Caller,
 };
 
@@ -31,8 +34,11 @@ fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
     let change = Task::new();
     // (class, text) of `#account-message`.
     let message = RwSignal::new(("", String::new()));
+    let errors = FormErrors::new(&["current", "password"]);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        errors.clear();
+        message.set(("", String::new()));
         change.run(change_password(current.get_untracked(), new_password.get_untracked()), move |answer| {
             match answer {
                 Ok(()) => {
@@ -40,7 +46,8 @@ fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
                     current.set(String::new());
                     new_password.set(String::new());
                 }
-                Err(e) => message.set(("error", e.to_string())),
+                Err(e) if e.field_errors().is_empty() => message.set(("error", e.message())),
+                Err(e) => errors.show(&e),
             }
         });
     };
@@ -58,8 +65,11 @@ fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
                         type="password"
                         autocomplete="current-password"
                         required
+                        aria-invalid=errors.invalid("current")
+                        aria-describedby=errors.described("current", "current-password")
                         bind:value=current
                     />
+                    <FieldMessage errors field="current" input="current-password" />
                 </div>
                 <div class="field">
                     <label for="new-password">"New password (at least 12 characters)"</label>
@@ -68,9 +78,13 @@ fn PasswordForm(name: String, role: &'static str) -> impl IntoView {
                         type="password"
                         autocomplete="new-password"
                         required
+                        aria-invalid=errors.invalid("password")
+                        aria-describedby=errors.described("password", "new-password")
                         bind:value=new_password
                     />
+                    <FieldMessage errors field="password" input="new-password" />
                 </div>
+                {move || errors.general().map(|g| view! { <p class="error" role="alert">{g}</p> }.into_any())}
                 <p id="account-message" class=move || message.get().0 role="status">{move || message.get().1}</p>
                 <button id="change-password-submit" type="submit" disabled=move || change.pending()>
                     "Change password"

@@ -21,14 +21,17 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
     let message = RwSignal::new(None::<(bool, String)>);
     let (build, deploy) = (Task::new(), Task::new());
     let navigate = use_navigate();
-    let start_build = move |_| {
+    // `only`: "Build only", never deployed (else the service's auto-deploy
+    // setting decides).
+    let start_build = move |only: bool| {
         message.set(None);
         let navigate = navigate.clone();
-        build.run(trigger_build(id, None, false), move |answer| match answer {
+        build.run(trigger_build(id, None, false, only), move |answer| match answer {
             Ok(b) => navigate(&format!("/builds/{}", b.id), Default::default()),
             Err(e) => message.set(Some((false, error_text(&e)))),
         });
     };
+    let build_only = start_build.clone();
     // Right after a rollback, deploying the newest build asks first.
     let newest_ok = svc.last_build.as_ref().filter(|b| b.status == "succeeded").map(|b| b.number);
     let start_deploy = move |_| {
@@ -71,8 +74,17 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
             </div>
             {deployer.then(|| view! {
                 <div class="service-actions">
-                    <button type="button" class="build-now" disabled=move || build.pending() on:click=start_build>
+                    <button type="button" class="build-now" disabled=move || build.pending() on:click=move |_| start_build(false)>
                         "Build"
+                    </button>
+                    <button
+                        type="button"
+                        class="build-only secondary"
+                        title="Build without deploying, even when the service deploys automatically"
+                        disabled=move || build.pending()
+                        on:click=move |_| build_only(true)
+                    >
+                        "Build only"
                     </button>
                     <button type="button" class="deploy-now secondary" disabled=move || deploy.pending() on:click=start_deploy>
                         "Deploy latest"

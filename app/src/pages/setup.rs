@@ -4,7 +4,11 @@ use leptos::prelude::*;
 
 use crate::{
     api::{setup_admin, setup_state},
-    components::{browser, loading, resource, Task},
+    components::{
+        browser,
+        form::{FieldMessage, FormErrors},
+        loading, resource, Task,
+    },
 };
 
 #[component]
@@ -36,15 +40,19 @@ fn SetupForm() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let submit = Task::new();
     let error = RwSignal::new(String::new());
+    let errors = FormErrors::new(&["name", "password"]);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        errors.clear();
+        error.set(String::new());
         let call = setup_admin(token.get_untracked(), name.get_untracked(), password.get_untracked());
         submit.run(call, move |answer| match answer {
             Ok(_) => {
                 error.set(String::new());
                 browser::go("/");
             }
-            Err(e) => error.set(e.to_string()),
+            Err(e) if e.field_errors().is_empty() => error.set(e.message()),
+            Err(e) => errors.show(&e),
         });
     };
     view! {
@@ -56,7 +64,16 @@ fn SetupForm() -> impl IntoView {
             </div>
             <div class="field">
                 <label for="setup-name">"Admin name"</label>
-                <input id="setup-name" type="text" autocomplete="username" required bind:value=name />
+                <input
+                    id="setup-name"
+                    type="text"
+                    autocomplete="username"
+                    required
+                    aria-invalid=errors.invalid("name")
+                    aria-describedby=errors.described("name", "setup-name")
+                    bind:value=name
+                />
+                <FieldMessage errors field="name" input="setup-name" />
             </div>
             <div class="field">
                 <label for="setup-password">"Password (at least 12 characters)"</label>
@@ -65,10 +82,15 @@ fn SetupForm() -> impl IntoView {
                     type="password"
                     autocomplete="new-password"
                     required
+                    aria-invalid=errors.invalid("password")
+                    aria-describedby=errors.described("password", "setup-password")
                     bind:value=password
                 />
+                <FieldMessage errors field="password" input="setup-password" />
             </div>
-            <p id="setup-error" class="error" role="alert">{move || error.get()}</p>
+            <p id="setup-error" class="error" role="alert">
+                {move || errors.general().unwrap_or_else(|| error.get())}
+            </p>
             <button id="setup-submit" type="submit" disabled=move || submit.pending()>
                 "Create admin"
             </button>

@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use crate::{
     api::integrations::{create_token, list_tokens, revoke_token},
     components::{
-        error_text, error_view, format::short_time_opt, loading, require_user, resource, use_session, Task,
+        error_text, error_view,
+        form::{FieldMessage, FormErrors},
+        format::short_time_opt,
+        loading, require_user, resource, use_session, Task,
     },
     wire::{NewToken, TokenView},
 };
@@ -39,9 +42,11 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<NewToken>);
     let create = Task::new();
+    let errors = FormErrors::new(&["name", "expires_in_days"]);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         created.set(None);
+        errors.clear();
         create.run(create_token(name.get_untracked(), days.get_untracked().parse().ok()), move |answer| {
             match answer {
                 Ok(new) => {
@@ -50,7 +55,11 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
                     name.set(String::new());
                     error.set(None);
                 }
-                Err(e) => error.set(Some(error_text(&e))),
+                Err(e) if e.field_errors().is_empty() => error.set(Some(error_text(&e))),
+                Err(e) => {
+                    error.set(None);
+                    errors.show(&e);
+                }
             }
         });
     };
@@ -66,17 +75,32 @@ fn Tokens(list: Vec<TokenView>) -> impl IntoView {
             <form id="token-form" on:submit=on_submit>
                 <div class="field">
                     <label for="token-name">"Name"</label>
-                    <input id="token-name" required maxlength="60" bind:value=name />
+                    <input
+                        id="token-name"
+                        required
+                        maxlength="60"
+                        aria-invalid=errors.invalid("name")
+                        aria-describedby=errors.described("name", "token-name")
+                        bind:value=name
+                    />
+                    <FieldMessage errors field="name" input="token-name" />
                 </div>
                 <div class="field">
                     <label for="token-days">"Expires"</label>
-                    <select id="token-days" bind:value=days>
+                    <select
+                        id="token-days"
+                        aria-invalid=errors.invalid("expires_in_days")
+                        aria-describedby=errors.described("expires_in_days", "token-days")
+                        bind:value=days
+                    >
                         <option value="30">"in 30 days"</option>
                         <option value="90">"in 90 days"</option>
                         <option value="365">"in a year"</option>
                         <option value="">"never"</option>
                     </select>
+                    <FieldMessage errors field="expires_in_days" input="token-days" />
                 </div>
+                {move || errors.general().map(|g| view! { <p class="error" role="alert">{g}</p> }.into_any())}
                 <button id="token-create" type="submit" disabled=move || create.pending()>
                     "Create token"
                 </button>

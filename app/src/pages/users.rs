@@ -5,7 +5,10 @@ use leptos::prelude::*;
 use crate::{
     api::team::{create_user, list_users, reset_password, set_user_disabled, set_user_role},
     components::{
-        error_text, error_view, format::short_time, loading, require_user, resource, use_session, Task,
+        error_text, error_view,
+        form::{FieldMessage, FormErrors},
+        format::short_time,
+        loading, require_user, resource, use_session, Task,
     },
     wire::{Role, UserView},
 };
@@ -82,9 +85,11 @@ fn NewUserForm(users: RwSignal<Vec<UserView>>, ctx: Feedback) -> impl IntoView {
     let password = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Viewer.as_str().to_string());
     let create = Task::new();
+    let errors = FormErrors::new(&["name", "password", "role"]);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         ctx.clear();
+        errors.clear();
         let r = Role::parse(&role.get_untracked()).unwrap_or(Role::Viewer);
         let call = create_user(name.get_untracked().trim().to_string(), password.get_untracked(), r);
         create.run(call, move |answer| match answer {
@@ -94,25 +99,46 @@ fn NewUserForm(users: RwSignal<Vec<UserView>>, ctx: Feedback) -> impl IntoView {
                 name.set(String::new());
                 password.set(String::new());
             }
-            Err(e) => ctx.error.set(Some(error_text(&e))),
+            Err(e) if e.field_errors().is_empty() => ctx.error.set(Some(error_text(&e))),
+            Err(e) => errors.show(&e),
         });
     };
     view! {
         <form class="card inline-form" on:submit=on_submit>
             <div class="field">
                 <label for="new-user-name">"Name"</label>
-                <input id="new-user-name" type="text" autocomplete="off" required bind:value=name />
+                <input
+                    id="new-user-name"
+                    type="text"
+                    autocomplete="off"
+                    required
+                    aria-invalid=errors.invalid("name")
+                    aria-describedby=errors.described("name", "new-user-name")
+                    bind:value=name
+                />
+                <FieldMessage errors field="name" input="new-user-name" />
             </div>
             <div class="field">
-                <label for="new-user-password">"Initial password"</label>
-                <input id="new-user-password" type="password" autocomplete="new-password" required bind:value=password />
+                <label for="new-user-password">"Initial password (at least 12 characters)"</label>
+                <input
+                    id="new-user-password"
+                    type="password"
+                    autocomplete="new-password"
+                    required
+                    aria-invalid=errors.invalid("password")
+                    aria-describedby=errors.described("password", "new-user-password")
+                    bind:value=password
+                />
+                <FieldMessage errors field="password" input="new-user-password" />
             </div>
             <div class="field">
                 <label for="new-user-role">"Role"</label>
-                <select id="new-user-role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
+                <select id="new-user-role" aria-invalid=errors.invalid("role") prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
                     {role_options(Role::Viewer)}
                 </select>
+                <FieldMessage errors field="role" input="new-user-role" />
             </div>
+            {move || errors.general().map(|g| view! { <p class="error" role="alert">{g}</p> }.into_any())}
             <button id="new-user-submit" type="submit" disabled=move || create.pending()>"Create user"</button>
         </form>
     }

@@ -125,3 +125,44 @@ pub struct NewNotificationTarget {
     pub url: String,
     pub events: Vec<String>,
 }
+
+/// One delivery attempt of a notification (or a "Send test"): never the
+/// URL; the error is redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationDeliveryView {
+    pub id: i64,
+    pub target_id: i64,
+    /// build.succeeded, …, or `test`.
+    pub event: String,
+    pub attempt: u32,
+    pub ok: bool,
+    /// The target's HTTP answer, when one came.
+    pub http_status: Option<u16>,
+    /// Why no answer came (connection refused, timeout, …).
+    pub error: Option<String>,
+    pub at: String,
+}
+
+impl NotificationDeliveryView {
+    /// The result as the page shows it: `ok (HTTP 200)`, `HTTP 500`, or
+    /// the error.
+    pub fn result(&self) -> String {
+        match (self.ok, self.http_status, &self.error) {
+            (true, Some(s), _) => format!("ok (HTTP {s})"),
+            (true, None, _) => "ok".into(),
+            (false, Some(s), _) => format!("failed: HTTP {s}"),
+            (false, None, Some(e)) => format!("failed: {e}"),
+            (false, None, None) => "failed".into(),
+        }
+    }
+}
+
+/// The notifications page in one answer: the project, its targets and each
+/// target's newest deliveries (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationsPageView {
+    pub project_id: i64,
+    pub project_name: String,
+    pub targets: Vec<NotificationTargetView>,
+    pub deliveries: Vec<NotificationDeliveryView>,
+}

@@ -116,6 +116,22 @@ impl ServiceSettings {
     }
 }
 
+/// The ranges the server accepts for a service's numbers (inclusive). The
+/// engine checks them (`server::projects`) and the settings form gives its
+/// number inputs the same `min`/`max`, so the browser catches most first.
+pub mod limits {
+    pub const PORT: (u32, u32) = (1, 65535);
+    pub const HEALTH_INTERVAL_MS: (u32, u32) = (100, 10 * 60 * 1000);
+    pub const HEALTH_TIMEOUT_MS: (u32, u32) = HEALTH_INTERVAL_MS;
+    pub const HEALTH_START_PERIOD_MS: (u32, u32) = (0, 60 * 60 * 1000);
+    pub const HEALTH_RETRIES: (u32, u32) = (1, 1000);
+    /// Docker refuses less than 6 MiB; at most 1 TiB.
+    pub const MEMORY_MB: (u64, u64) = (6, 1 << 20);
+    pub const CPU_MILLIS: (u32, u32) = (10, 256_000);
+    pub const BUILD_TIMEOUT_SECS: (u32, u32) = (30, 24 * 60 * 60);
+    pub const DRAIN_SECS: (u32, u32) = (0, 60 * 60);
+}
+
 /// A service with its settings (secrets masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -163,6 +179,9 @@ pub struct BuildView {
     pub duration_ms: Option<i64>,
     /// Retention removed the image: it cannot be deployed any more.
     pub image_removed: bool,
+    /// Started as "build only": not deployed automatically.
+    #[serde(default)]
+    pub build_only: bool,
 }
 
 /// One bar of the service page's build duration chart.

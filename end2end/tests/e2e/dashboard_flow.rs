@@ -39,6 +39,8 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     step("setup page: admin created and signed in");
     log_out_and_in(h).await?;
     step("logout, then login");
+    two_field_errors(h).await?;
+    step("a form with two bad fields shows both messages at their fields");
     let service_id = create_service(h, &project, &service, &repo.url()).await?;
     step("project and service created");
     let build_id = build_and_watch(h).await?;
@@ -85,6 +87,34 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     step("deployments table: v1 superseded, v2 rolled back, rollback live");
     tokens_and_audit(h).await?;
     step("API token created (shown once) and revoked; audit log lists and filters the flow's actions");
+    Ok(())
+}
+
+/// `/admin/users`: a new user with a bad name and a short password gets
+/// both messages from one submission, each under its input.
+async fn two_field_errors(h: &Harness) -> anyhow::Result<()> {
+    h.open("/admin/users").await?;
+    h.wait_main_hydrated().await?;
+    h.fill("#new-user-name", "Not A Slug").await?;
+    h.fill("#new-user-password", "short").await?;
+    h.click("button#new-user-submit").await?;
+    let script = "const t = s => document.querySelector(s)?.textContent.trim() || ''; \
+                  const inv = s => document.querySelector(s)?.getAttribute('aria-invalid'); \
+                  return [t('#new-user-name-error'), t('#new-user-password-error'), \
+                          inv('#new-user-name'), inv('#new-user-password')];";
+    let (name, password) = h
+        .poll(UI_LIMIT, "#new-user-name-error and #new-user-password-error", || async {
+            let v = h.js(script, vec![]).await?;
+            let s = |i: usize| v[i].as_str().unwrap_or_default().to_string();
+            let both = !s(0).is_empty() && !s(1).is_empty() && s(2) == "true" && s(3) == "true";
+            Ok(both.then(|| (s(0), s(1))))
+        })
+        .await?;
+    ensure!(password.contains("at least 12 characters"), "#new-user-password-error says {password:?}");
+    ensure!(
+        !name.starts_with("name:") && !password.starts_with("password:"),
+        "prefixed: {name:?} {password:?}"
+    );
     Ok(())
 }
 
@@ -226,12 +256,14 @@ async fn form_errors(h: &Harness) -> anyhow::Result<String> {
     Ok(h.js(script, vec![]).await?.as_str().unwrap_or_default().to_string())
 }
 
-/// Clicks `#build-now` on the service page, follows the build page while the
-/// build runs, and checks the live log and the progress bar. Returns the id.
+/// Clicks `#build-only` on the service page (the service deploys
+/// automatically; this flow deploys with `#deploy-this`), follows the build
+/// page while the build runs, and checks the live log and the progress bar.
+/// Returns the id.
 async fn build_and_watch(h: &Harness) -> anyhow::Result<i64> {
-    h.click("button#build-now").await?;
+    h.click("button#build-only").await?;
     let build_id =
-        h.wait_path_id("/builds/", "", UI_LIMIT).await.context("button#build-now opens the build page")?;
+        h.wait_path_id("/builds/", "", UI_LIMIT).await.context("button#build-only opens the build page")?;
     let samples = sample_build_page(h).await?;
     let last = samples.last().context("no sample of the build page")?;
     if last.status != "succeeded" {

@@ -175,6 +175,22 @@ async fn check_contents(h: &Harness, s: &Seeded) -> anyhow::Result<()> {
     let value = h.js("return document.querySelector('progress#build-progress').value", vec![]).await?;
     ensure!(value.as_f64() == Some(100.0), "a failed build's bar is full, its value is {value}");
 
+    // The notifications page names its project and lists the deliveries.
+    h.open(&format!("/projects/{}/notifications", s.project)).await?;
+    let title = h.text_of("#notify-title").await?.unwrap_or_default();
+    ensure!(title.starts_with("Notifications — lay-"), "#notify-title reads {title:?}");
+    let back = h.find("a#notify-project-link").await?.attr("href").await?.unwrap_or_default();
+    ensure!(back == format!("/projects/{}", s.project), "a#notify-project-link href {back:?}");
+    let results = h.find_all("section.target-deliveries tr[data-delivery-id] td.result").await?;
+    let mut texts = Vec::new();
+    for cell in results {
+        texts.push(cell.text().await?);
+    }
+    ensure!(texts.len() == 3, "three deliveries should be listed, found {texts:?}");
+    ensure!(texts.iter().any(|t| t == "ok (HTTP 200)"), "{texts:?}");
+    ensure!(texts.iter().any(|t| t == "failed: HTTP 500"), "{texts:?}");
+    ensure!(texts.iter().any(|t| t.starts_with("failed: the request failed")), "{texts:?}");
+
     h.open("/no-such-page").await?;
     let who = h.text_of("#whoami").await?.unwrap_or_default();
     ensure!(who.contains(ADMIN), "the 404 page should show the signed-in top bar, #whoami is {who:?}");
@@ -285,6 +301,7 @@ async fn seed(h: &Harness, suffix: &str) -> anyhow::Result<Seeded> {
     let unhealthy = format!("the container never became healthy: {image} exited with code 1");
     rows.insert(builds[2], "failed", Some(&unhealthy), None).await?;
     let live = rows.insert(builds[0], "live", None, Some(superseded)).await?;
+    seed_notifications(&db, project, &now).await?;
     db.close().await;
     Ok(Seeded {
         project,
@@ -295,6 +312,43 @@ async fn seed(h: &Harness, suffix: &str) -> anyhow::Result<Seeded> {
         superseded,
         live,
     })
+}
+
+/// A notification target with deliveries, one of them failed with a long
+/// error, so the notifications page shows its deliveries table. The URL is
+/// not sealed with this installation's key: the page shows it as "…".
+async fn seed_notifications(db: &server::db::Db, project: i64, now: &str) -> anyhow::Result<()> {
+    let target: i64 = sqlx::query_scalar(
+        "INSERT INTO notification_targets (project_id, name, kind, url_sealed, events, created_at) \
+         VALUES (?, 'a-rather-long-target-name-for-the-layout', 'webhook', 'x', \
+         'build.succeeded,build.failed,deploy.succeeded,deploy.failed,deploy.rolled_back', ?) RETURNING id",
+    )
+    .bind(project)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    let error = "the request failed: error sending request: client error (Connect): tcp connect error: \
+                 Connection refused (os error 111) "
+        .repeat(2);
+    for (event, ok, status, error) in [
+        ("test", true, Some(200), None),
+        ("build.failed", false, Some(500), None),
+        ("deploy.rolled_back", false, None, Some(error.as_str())),
+    ] {
+        sqlx::query(
+            "INSERT INTO notification_deliveries (target_id, event, attempt, ok, http_status, error, at) \
+             VALUES (?, ?, 1, ?, ?, ?, ?)",
+        )
+        .bind(target)
+        .bind(event)
+        .bind(ok)
+        .bind(status)
+        .bind(error)
+        .bind(now)
+        .execute(db)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Writes deployment rows of one service, sharing image, config and texts.

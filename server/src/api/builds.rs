@@ -31,9 +31,14 @@ pub struct NewBuild {
     /// Branch, tag or full commit id; the service's branch when absent.
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
-    /// Deploy the image once built.
+    /// Deploy the image once built, whatever the service's auto-deploy
+    /// setting.
     #[serde(default)]
     pub deploy: bool,
+    /// Build only: never deploy this build, even when the service deploys
+    /// automatically after every successful build. Not with `deploy`.
+    #[serde(default)]
+    pub build_only: bool,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
@@ -67,7 +72,7 @@ pub async fn trigger_build(
     Id(id): Id,
     Body(body): Body<NewBuild>,
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
-    let build = reply(b.trigger_build(&caller, id, body.git_ref, body.deploy).await)?;
+    let build = reply(b.trigger_build(&caller, id, body.git_ref, body.deploy, body.build_only).await)?;
     Ok((StatusCode::ACCEPTED, build))
 }
 

@@ -63,6 +63,7 @@ fn is_bad_input(e: &UserError) -> bool {
     matches!(
         e,
         UserError::Invalid(_)
+            | UserError::Fields(_)
             | UserError::NameTaken
             | UserError::BadRole
             | UserError::Password(TooShort | TooLong)

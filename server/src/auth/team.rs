@@ -14,6 +14,7 @@ use super::{
     Auth,
 };
 use crate::access::{require, AccessError};
+use crate::validate::ValidationError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeamError {
@@ -106,14 +107,27 @@ impl Auth {
         if let Err(wait) = self.limiter.begin(name, ip, Instant::now()) {
             return Err(TeamError::TooManyAttempts(wait.secs()));
         }
+        // The new password's rules are checked too before answering, so a
+        // wrong current password and a short new one are both reported.
+        let rules = super::password::check_rules(new_password).err();
         match self.users.verify_login(name, current).await {
             Ok(user) if user.id == *id => {}
             Ok(_) | Err(VerifyError::BadCredentials) | Err(VerifyError::Disabled) => {
-                return Err(TeamError::WrongPassword)
+                return Err(match rules {
+                    None => TeamError::WrongPassword,
+                    Some(rule) => UserError::Fields(vec![
+                        ValidationError::new("current", TeamError::WrongPassword.to_string()),
+                        ValidationError::new("password", rule.to_string()),
+                    ])
+                    .into(),
+                })
             }
             Err(VerifyError::Store(e)) => return Err(e.into()),
         }
         self.limiter.succeeded(name, ip);
+        if let Some(rule) = rules {
+            return Err(UserError::Password(rule).into());
+        }
         self.users.set_password(*id, new_password).await?;
         let user = self.users.get(*id).await?.ok_or(UserError::NotFound)?;
         session::start(session, &user).await?;

@@ -31,6 +31,9 @@ pub enum TokenError {
     Access(#[from] AccessError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Several fields refused at once: each a [`TokenError::Invalid`].
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Fields(Vec<TokenError>),
     #[error("no such token")]
     NotFound,
     /// A token may not mint tokens: a leaked or expiring one could outlive
@@ -109,18 +112,22 @@ impl TokenStore {
         if *via == Via::Token {
             return Err(TokenError::FromToken);
         }
-        let name = check_name(name)?;
+        // Both fields are checked; the answer names each one refused.
+        let name = check_name(name);
         let expires_at = match expires_in_days {
-            None => None,
+            None => Ok(None),
             Some(days) if (1..=MAX_DAYS).contains(&days) => {
-                Some(format_time(Utc::now() + Duration::days(i64::from(days))))
+                Ok(Some(format_time(Utc::now() + Duration::days(i64::from(days)))))
             }
-            Some(_) => {
-                return Err(TokenError::Invalid {
-                    field: "expires_in_days",
-                    message: format!("must be between 1 and {MAX_DAYS}"),
-                })
-            }
+            Some(_) => Err(TokenError::Invalid {
+                field: "expires_in_days",
+                message: format!("must be between 1 and {MAX_DAYS}"),
+            }),
+        };
+        let (name, expires_at) = match (name, expires_at) {
+            (Ok(name), Ok(at)) => (name, at),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(TokenError::Fields(vec![a, b])),
         };
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);

@@ -52,6 +52,9 @@ pub enum UserError {
     LastAdmin,
     #[error("role: must be admin, deployer or viewer")]
     BadRole,
+    /// Several fields refused at once (name and password).
+    #[error("{}", validate::join(.0))]
+    Fields(Vec<ValidationError>),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -109,8 +112,15 @@ impl UserStore {
 
     /// Creates a user after checking the name and the password rules.
     pub async fn create(&self, name: &str, password: &str, role: Role) -> Result<User, UserError> {
-        let name = check_name(name)?;
-        password::check_rules(password)?;
+        // Both fields are checked, so a form shows both problems at once.
+        let name = match (check_name(name), password::check_rules(password)) {
+            (Ok(name), Ok(())) => name,
+            (Err(e), Ok(())) => return Err(e.into()),
+            (Ok(_), Err(e)) => return Err(e.into()),
+            (Err(e), Err(p)) => {
+                return Err(UserError::Fields(vec![e, ValidationError::new("password", p.to_string())]))
+            }
+        };
         let hash = password::hash_blocking(password.to_owned()).await?;
         let now = now_rfc3339();
         let inserted = sqlx::query(

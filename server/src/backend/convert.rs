@@ -39,6 +39,7 @@ pub fn build(b: Build) -> BuildView {
         queued_ms: b.queued_ms,
         duration_ms: b.duration_ms,
         image_removed: b.image_removed_at.is_some(),
+        build_only: b.build_only,
     }
 }
 

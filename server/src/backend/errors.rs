@@ -2,7 +2,7 @@
 //! inline display); unexpected failures are logged in full and answered
 //! briefly.
 
-use app::AppError;
+use app::{wire::FieldError, AppError};
 
 use crate::{
     access::AccessError,
@@ -13,6 +13,7 @@ use crate::{
     },
     engine::EngineError,
     projects::ProjectError,
+    validate::ValidationError,
 };
 
 /// Logs an unexpected failure in full and gives the caller a short message.
@@ -23,6 +24,13 @@ pub fn internal(e: anyhow::Error) -> AppError {
 
 fn field(field: &str, message: String) -> AppError {
     AppError::InvalidField { field: field.to_string(), message }
+}
+
+/// Every refused field, in one answer.
+fn fields(list: Vec<ValidationError>) -> AppError {
+    AppError::fields(
+        list.into_iter().map(|e| FieldError { field: e.field.to_string(), message: e.message }).collect(),
+    )
 }
 
 pub fn access(e: AccessError) -> AppError {
@@ -36,6 +44,7 @@ pub fn engine(e: EngineError) -> AppError {
     match e {
         EngineError::Access(e) => access(e),
         EngineError::Invalid { field: f, message } => field(f, message),
+        EngineError::Fields(list) => fields(list),
         EngineError::NotFound(what) => AppError::NotFound(what.to_string()),
         EngineError::Conflict(message) => AppError::Conflict(message),
         EngineError::Project(e) => project(e),
@@ -48,6 +57,7 @@ pub fn project(e: ProjectError) -> AppError {
         ProjectError::Invalid { field: f, message } | ProjectError::Conflict { field: f, message } => {
             field(f, message)
         }
+        ProjectError::Fields(list) => fields(list),
         ProjectError::NotFound { what } => AppError::NotFound(what.to_string()),
         ProjectError::InUse(message) => AppError::Conflict(message),
         e @ (ProjectError::Database(_) | ProjectError::Corrupt { .. }) => internal(e.into()),
@@ -60,7 +70,8 @@ pub fn user(e: UserError) -> AppError {
         UserError::Password(PasswordError::Hash(_)) => internal(e.into()),
         UserError::Password(p) => field("password", p.to_string()),
         UserError::NameTaken => field("name", e.to_string()),
-        UserError::BadRole => field("role", e.to_string()),
+        UserError::BadRole => field("role", "must be admin, deployer or viewer".into()),
+        UserError::Fields(list) => fields(list),
         UserError::NotFound => AppError::NotFound("user".into()),
         UserError::LastAdmin => AppError::Conflict(e.to_string()),
         UserError::Db(_) => internal(e.into()),
@@ -99,6 +110,16 @@ pub fn token(e: TokenError) -> AppError {
     match e {
         TokenError::Access(e) => access(e),
         TokenError::Invalid { field: f, message } => field(f, message),
+        TokenError::Fields(list) => AppError::fields(
+            list.into_iter()
+                .filter_map(|e| match e {
+                    TokenError::Invalid { field, message } => {
+                        Some(FieldError { field: field.to_string(), message })
+                    }
+                    _ => None,
+                })
+                .collect(),
+        ),
         TokenError::NotFound => AppError::NotFound("token".into()),
         TokenError::FromToken => AppError::Forbidden(e.to_string()),
         TokenError::Db(_) => internal(e.into()),

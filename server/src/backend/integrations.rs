@@ -4,7 +4,8 @@
 use app::{
     wire::{
         AuditEventView, AuditQuery, Caller, DeliveryView, HistoryPage, JobView, NewNotificationTarget,
-        NewToken, NotificationTargetView, TokenView, WebhookInfoView,
+        NewToken, NotificationDeliveryView, NotificationTargetView, NotificationsPageView, TokenView,
+        WebhookInfoView,
     },
     AppError,
 };
@@ -14,7 +15,7 @@ use crate::{
     audit,
     history::Page,
     jobs::Job,
-    notify::{NewTarget, NotificationTarget},
+    notify::{DeliveryRecord, NewTarget, NotificationTarget},
     webhooks::{Delivery, WebhookInfo},
 };
 
@@ -161,5 +162,34 @@ impl ServerBackend {
 
     pub(super) async fn delete_target(&self, caller: &Caller, target_id: i64) -> Res<()> {
         self.engine()?.delete_notification_target(caller, target_id).await.map_err(errors::engine)
+    }
+
+    pub(super) async fn notify_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView> {
+        let o = self.engine()?.notifications_overview(caller, project_id).await.map_err(errors::engine)?;
+        Ok(NotificationsPageView {
+            project_id: o.project.id,
+            project_name: o.project.name,
+            targets: o.targets.into_iter().map(target_view).collect(),
+            deliveries: o.deliveries.into_iter().map(notification_delivery_view).collect(),
+        })
+    }
+
+    pub(super) async fn test_target(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView> {
+        let record =
+            self.engine()?.send_test_notification(caller, target_id).await.map_err(errors::engine)?;
+        Ok(notification_delivery_view(record))
+    }
+}
+
+fn notification_delivery_view(d: DeliveryRecord) -> NotificationDeliveryView {
+    NotificationDeliveryView {
+        id: d.id,
+        target_id: d.target_id,
+        event: d.event,
+        attempt: d.attempt,
+        ok: d.ok,
+        http_status: d.http_status,
+        error: d.error,
+        at: d.at,
     }
 }

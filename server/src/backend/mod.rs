@@ -13,9 +13,9 @@ use app::{
     wire::{
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
         ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
-        NewNotificationTarget, NewToken, NotificationTargetView, ProjectView, Role, RollbackPlanView,
-        ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
-        UserView, WebhookInfoView,
+        NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
+        NotificationsPageView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
+        ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -285,13 +285,14 @@ impl Backend for ServerBackend {
         service_id: i64,
         git_ref: Option<String>,
         deploy: bool,
+        build_only: bool,
     ) -> Res<BuildView> {
         // A session click is `manual`, a bearer token (API, CLI) `api`.
         let trigger = match crate::audit::Source::of(caller) {
             crate::audit::Source::Api => "api",
             _ => "manual",
         };
-        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy };
+        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy, build_only };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
     }
@@ -554,5 +555,13 @@ impl Backend for ServerBackend {
 
     async fn delete_notification_target(&self, caller: &Caller, target_id: i64) -> Res<()> {
         self.delete_target(caller, target_id).await
+    }
+
+    async fn notifications_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView> {
+        self.notify_page(caller, project_id).await
+    }
+
+    async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView> {
+        self.test_target(caller, target_id).await
     }
 }

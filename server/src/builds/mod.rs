@@ -44,6 +44,8 @@ pub struct Build {
     pub finished_at: Option<String>,
     /// Set when retention removed the image.
     pub image_removed_at: Option<String>,
+    /// Started as "build only": never deployed automatically.
+    pub build_only: bool,
     /// Queue wait (created → started) and run time (started → finished).
     pub queued_ms: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -51,7 +53,7 @@ pub struct Build {
 
 pub(crate) const COLUMNS: &str = "id, service_id, number, job_id, commit_sha, git_ref, trigger, actor, \
      status, image_id, tags, phase, progress, attempt, error, created_at, started_at, finished_at, \
-     image_removed_at";
+     image_removed_at, build_only";
 
 /// What a deployment shows of its build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,5 +92,6 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
         started_at,
         finished_at,
         image_removed_at: row.try_get("image_removed_at")?,
+        build_only: row.try_get("build_only")?,
     })
 }

@@ -27,8 +27,12 @@ pub struct TriggerBuild {
     pub git_ref: Option<String>,
     /// `manual`, `api`, `webhook`.
     pub trigger: String,
-    /// Deploy the image once built.
+    /// Deploy the image once built, whatever the service's auto-deploy
+    /// setting.
     pub deploy: bool,
+    /// Never deploy this build, whatever the service's auto-deploy setting
+    /// ("Build only"). Refused together with `deploy`.
+    pub build_only: bool,
 }
 
 /// The job payload of a build.
@@ -65,32 +69,44 @@ impl Engine {
 
     /// Queues a build for `actor` (a user, or a webhook's source): the build
     /// row and its job in one transaction.
+    ///
+    /// Whether the build deploys once it succeeds is decided here, once:
+    /// when asked (`deploy`), or when the service deploys automatically and
+    /// the build is not "build only". The decision goes into the job's
+    /// payload, in the same transaction, so a retry after a crash and the
+    /// success hook (which queues the deploy with the success, see
+    /// `BuildHandler::succeeded`) read the same answer.
     pub async fn enqueue_build(&self, actor: &str, req: TriggerBuild) -> Result<Build, EngineError> {
         let trigger = trigger_name(&req.trigger)?;
+        if req.deploy && req.build_only {
+            return Err(EngineError::Invalid {
+                field: "build_only",
+                message: "A build cannot be both deployed and build only.".into(),
+            });
+        }
         let git_ref = match req.git_ref.as_deref().map(str::trim) {
             Some(r) if !r.is_empty() => Some(validate::git_ref(r)?),
             _ => None,
         };
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
-        let row: Option<(i64, String, i64)> = sqlx::query_as(
+        let row: Option<(i64, String, i64, bool)> = sqlx::query_as(
             "UPDATE services SET next_build_number = next_build_number + 1 WHERE id = ? AND deleting_at IS NULL \
-             RETURNING next_build_number - 1, branch, build_timeout_secs",
+             RETURNING next_build_number - 1, branch, build_timeout_secs, auto_deploy",
         )
         .bind(req.service_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let (number, branch, timeout_secs) = row.ok_or(EngineError::NotFound("service"))?;
+        let (number, branch, timeout_secs, auto_deploy) = row.ok_or(EngineError::NotFound("service"))?;
         let git_ref = git_ref.unwrap_or(branch);
+        let deploy = req.deploy || (auto_deploy && !req.build_only);
         let job =
             NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
-                .payload(
-                    serde_json::to_value(BuildPayload { deploy: req.deploy }).map_err(anyhow::Error::from)?,
-                )
+                .payload(serde_json::to_value(BuildPayload { deploy }).map_err(anyhow::Error::from)?)
                 .max_attempts(BUILD_ATTEMPTS);
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING {COLUMNS}"
+            "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at, build_only) \
+             VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING {COLUMNS}"
         ))
         .bind(req.service_id)
         .bind(number)
@@ -99,12 +115,13 @@ impl Engine {
         .bind(&trigger)
         .bind(actor)
         .bind(crate::db::now_rfc3339())
+        .bind(req.build_only)
         .fetch_one(&mut *tx)
         .await?;
         let build = from_row(&row)?;
         tx.commit().await?;
         self.queue.notify();
-        tracing::info!(build_id = build.id, service_id = req.service_id, number, %git_ref, %trigger, %actor, "build queued");
+        tracing::info!(build_id = build.id, service_id = req.service_id, number, %git_ref, %trigger, %actor, deploy, "build queued");
         Ok(build)
     }
 

@@ -34,9 +34,14 @@ pub enum ClientCommand {
         /// Branch, tag or commit; the service's branch by default.
         #[arg(long = "ref")]
         git_ref: Option<String>,
-        /// Deploy the image once built.
-        #[arg(long)]
+        /// Deploy the image once built, even when the service does not
+        /// deploy automatically.
+        #[arg(long, conflicts_with = "build_only")]
         deploy: bool,
+        /// Build only: do not deploy, even when the service deploys
+        /// automatically after every successful build.
+        #[arg(long)]
+        build_only: bool,
         /// Follow the log until the build ends; fail if it does not succeed.
         #[arg(long, short = 'f')]
         follow: bool,
@@ -108,11 +113,10 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> ExitCode {
 async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool> {
     let client = Client::new(&remote.url, &remote.token)?;
     match command {
-        ClientCommand::Build { service, git_ref, deploy, follow } => {
+        ClientCommand::Build { service, git_ref, deploy, build_only, follow } => {
             let id = client.service_id(&service).await?;
-            let build: BuildView = client
-                .post(&format!("api/v1/services/{id}/builds"), &json!({ "ref": git_ref, "deploy": deploy }))
-                .await?;
+            let body = json!({ "ref": git_ref, "deploy": deploy, "build_only": build_only });
+            let build: BuildView = client.post(&format!("api/v1/services/{id}/builds"), &body).await?;
             print_build(remote, &build)?;
             if follow {
                 let status = follow_log(&client, build.id, 0).await?;

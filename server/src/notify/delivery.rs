@@ -7,8 +7,9 @@ use tracing::Instrument;
 
 use super::{
     attempt_job, backoff,
+    deliveries::{self, Sent},
     targets::{self, StoredTarget, TargetKind},
-    Delivery, MAX_ATTEMPTS, REQUEST_TIMEOUT,
+    Delivery, Message, MAX_ATTEMPTS, REQUEST_TIMEOUT,
 };
 use crate::{
     engine::Engine,
@@ -31,17 +32,7 @@ impl NotifyHandler {
 
     /// One client for every delivery (connection pool, TLS roots loaded once).
     async fn client(&self) -> anyhow::Result<&reqwest::Client> {
-        self.client
-            .get_or_try_init(|| async {
-                reqwest::Client::builder()
-                    .timeout(REQUEST_TIMEOUT)
-                    .connect_timeout(REQUEST_TIMEOUT)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("Slipway/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .context("cannot set up the HTTP client")
-            })
-            .await
+        self.client.get_or_try_init(|| async { client() }).await
     }
 
     async fn deliver(&self, delivery: &Delivery) -> anyhow::Result<()> {
@@ -49,42 +40,26 @@ impl NotifyHandler {
             tracing::info!("notification target deleted: notification dropped");
             return Ok(());
         };
-        self.post(&target, delivery)
-            .await
-            .with_context(|| format!("notification attempt {} of {MAX_ATTEMPTS}", delivery.attempt))
-    }
-
-    async fn post(&self, target: &StoredTarget, delivery: &Delivery) -> anyhow::Result<()> {
-        // The URL is a secret: it goes to reqwest and nowhere else.
-        let url = self
-            .engine
-            .secrets
-            .open(&target.url_sealed)
-            .context("the target's URL cannot be decrypted (was the secret key changed?)")?;
-        let body = match target.kind {
-            TargetKind::Webhook => serde_json::to_vec(&delivery.message)?,
-            TargetKind::Slack => {
-                serde_json::to_vec(&serde_json::json!({ "text": delivery.message.slack_text() }))?
-            }
-        };
         let client = self.client().await?;
-        let response = client
-            .post(url.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Slipway-Event", delivery.message.event.as_str())
-            .header("X-Slipway-Delivery", delivery.delivery_id.as_str())
-            .body(body)
-            .send()
-            .await
-            // reqwest errors name the URL: strip it.
-            .map_err(|e| anyhow::Error::new(e.without_url()).context("the request failed"))?;
-        let status = response.status();
-        drop(response);
-        if !status.is_success() {
-            anyhow::bail!("the target answered HTTP {}", status.as_u16());
+        let sent =
+            send(client, &self.engine.secrets, &target, &delivery.delivery_id, &delivery.message).await?;
+        if let Err(e) = deliveries::record(
+            &self.engine.db,
+            delivery.target_id,
+            &delivery.message.event,
+            delivery.attempt,
+            &sent,
+        )
+        .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record the notification delivery");
         }
-        tracing::info!(status = status.as_u16(), "notification delivered");
-        Ok(())
+        match sent.failure() {
+            None => Ok(()),
+            Some(why) => {
+                Err(anyhow::anyhow!("notification attempt {} of {MAX_ATTEMPTS}: {why}", delivery.attempt))
+            }
+        }
     }
 
     /// Queues the attempt after `job`'s (due after the backoff), unless it
@@ -117,6 +92,59 @@ impl NotifyHandler {
         .instrument(span)
         .await
     }
+}
+
+/// The HTTP client of deliveries: 10 s, no redirects.
+pub(super) fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Slipway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot set up the HTTP client")
+}
+
+/// One POST of `message` to `target`, and how it ended. The URL is a
+/// secret: it goes to reqwest and nowhere else (errors are redacted).
+pub(super) async fn send(
+    client: &reqwest::Client,
+    secrets: &crate::secrets::Secrets,
+    target: &StoredTarget,
+    delivery_id: &str,
+    message: &Message,
+) -> anyhow::Result<Sent> {
+    let Ok(url) = secrets.open(&target.url_sealed) else {
+        return Ok(Sent::Failed {
+            error: "the target's URL cannot be decrypted (was the secret key changed?)".into(),
+        });
+    };
+    let body = match target.kind {
+        TargetKind::Webhook => serde_json::to_vec(message)?,
+        TargetKind::Slack => serde_json::to_vec(&serde_json::json!({ "text": message.slack_text() }))?,
+    };
+    let answer = client
+        .post(url.as_str())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Slipway-Event", message.event.as_str())
+        .header("X-Slipway-Delivery", delivery_id)
+        .body(body)
+        .send()
+        .await;
+    let sent = match answer {
+        Ok(response) if response.status().is_success() => Sent::Ok { status: response.status().as_u16() },
+        Ok(response) => Sent::Refused { status: response.status().as_u16() },
+        Err(e) => {
+            // reqwest errors name the URL: strip it, then redact the rest.
+            let e = anyhow::Error::new(e.without_url()).context("the request failed");
+            Sent::Failed { error: deliveries::redact(&format!("{e:#}"), &url) }
+        }
+    };
+    match &sent {
+        Sent::Ok { status } => tracing::info!(status, "notification delivered"),
+        other => tracing::info!(failure = other.failure().unwrap_or_default(), "notification not delivered"),
+    }
+    Ok(sent)
 }
 
 fn span_of(job: &Job, delivery: &Delivery) -> tracing::Span {

@@ -13,10 +13,13 @@ const MAX_ERROR: usize = 2000;
 /// Longest error text in a Slack line.
 const MAX_SLACK_ERROR: usize = 300;
 
+/// The event of a message sent with "Send test".
+pub const TEST_EVENT: &str = "test";
+
 /// The body of a generic webhook notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    /// One of [`EventKind::ALL`], e.g. `build.succeeded`.
+    /// One of [`EventKind::ALL`], e.g. `build.succeeded`, or [`TEST_EVENT`].
     pub event: String,
     /// Project name.
     pub project: String,
@@ -48,6 +51,20 @@ pub struct DeploymentInfo {
     pub rollback_of: Option<i64>,
     /// Why it failed (deploy.failed).
     pub error: Option<String>,
+}
+
+impl Message {
+    /// What "Send test" sends: the test event, the project, nothing else.
+    pub fn test(project: &str) -> Message {
+        Message {
+            event: TEST_EVENT.into(),
+            project: project.into(),
+            service: String::new(),
+            build: None,
+            deployment: None,
+            at: crate::db::now_rfc3339(),
+        }
+    }
 }
 
 const BUILD_SQL: &str = "SELECT b.id, b.number, b.git_ref, b.commit_sha, b.status, b.error, \
@@ -158,6 +175,7 @@ impl Message {
         let deployment = self.deployment.as_ref();
         let dep_id = deployment.map_or(0, |d| d.id);
         let text = match self.event.as_str() {
+            TEST_EVENT => format!("🔔 Slipway test notification for project {}", self.project),
             "build.succeeded" | "build.failed" => {
                 let (number, status, err) =
                     build.map_or((0, "", None), |b| (b.number, b.status.as_str(), b.error.as_ref()));

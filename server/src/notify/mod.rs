@@ -18,9 +18,15 @@
 //!   due after an exponential backoff ([`backoff`]: 1 s, 2 s, 4 s, …), up to
 //!   [`MAX_ATTEMPTS`] in all. A target's URL never appears in a log or in a
 //!   job's error; logs name the target id and name.
+//! * **Record** ([`deliveries`]): every attempt, and every "Send test"
+//!   ([`page`]), is a row with its event, result (HTTP status or redacted
+//!   error) and time; the newest 50 per target are kept and the page shows
+//!   the newest 10.
 
+pub mod deliveries;
 pub mod delivery;
 mod message;
+pub mod page;
 pub mod targets;
 
 use std::time::Duration;
@@ -29,8 +35,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+pub use deliveries::DeliveryRecord;
 pub use delivery::NotifyHandler;
-pub use message::{BuildInfo, DeploymentInfo, Message};
+pub use message::{BuildInfo, DeploymentInfo, Message, TEST_EVENT};
+pub use page::NotificationsOverview;
 pub use targets::{NewTarget, NotificationTarget};
 
 use crate::{

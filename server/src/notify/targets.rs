@@ -115,11 +115,22 @@ impl Engine {
         new: NewTarget,
     ) -> Result<NotificationTarget, EngineError> {
         require(caller, Role::Admin)?;
-        let name = valid_name(&new.name)?;
-        let kind =
-            TargetKind::parse(new.kind.trim()).ok_or_else(|| invalid("kind", "must be webhook or slack"))?;
-        let url = valid_url(&new.url)?;
-        let events = valid_events(&new.events)?;
+        // Every field is checked; the answer names all that were refused.
+        let (name, kind, url, events) = (
+            valid_name(&new.name),
+            TargetKind::parse(new.kind.trim()).ok_or_else(|| invalid("kind", "must be webhook or slack")),
+            valid_url(&new.url),
+            valid_events(&new.events),
+        );
+        let (name, kind, url, events) = match (name, kind, url, events) {
+            (Ok(name), Ok(kind), Ok(url), Ok(events)) => (name, kind, url, events),
+            (name, kind, url, events) => {
+                let refused = [name.err(), kind.err(), url.err(), events.err()];
+                return Err(EngineError::of_fields(
+                    refused.into_iter().flatten().filter_map(as_field).collect(),
+                ));
+            }
+        };
         project_exists(&self.db, project_id).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO notification_targets (project_id, name, kind, url_sealed, events, created_at) \
@@ -198,6 +209,16 @@ impl Engine {
             events: split_events(&events).into_iter().map(|e| e.as_str().to_string()).collect(),
             created_at: row.try_get("created_at")?,
         })
+    }
+}
+
+/// The refusal of one field, from a check of this module.
+fn as_field(e: EngineError) -> Option<crate::validate::ValidationError> {
+    match e {
+        EngineError::Invalid { field, message } => {
+            Some(crate::validate::ValidationError::new(field, message))
+        }
+        _ => None,
     }
 }
 

@@ -106,8 +106,13 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
     let spec = ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080);
     let service = store.create_service(project.id, &spec).await?;
     let deployer = user(Role::Deployer);
-    let trigger =
-        || TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let trigger = || TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: false,
+        build_only: true,
+    };
     let queued = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
     let good = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
     sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")
@@ -126,7 +131,8 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
     let new = NewTarget {
         name: "fixture".into(),
         kind: "slack".into(),
-        url: "https://hooks.example.com/T/B/x".into(),
+        // Port 9 (discard) refuses at once: a "Send test" of it fails fast.
+        url: "http://127.0.0.1:9/T/B/x".into(),
         events: vec!["deploy.failed".into()],
     };
     let target = engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;

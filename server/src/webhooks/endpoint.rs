@@ -317,7 +317,8 @@ async fn build(
         service_id: service.id,
         git_ref: Some(sha.clone()),
         trigger: "webhook".into(),
-        deploy,
+        deploy: false,
+        build_only: false,
     };
     let build = match engine.enqueue_build(&actor, req).await {
         Ok(build) => build,

@@ -240,13 +240,22 @@ fn judge(reply: &Reply, expect: &Expect, canary: &Canary) -> Vec<String> {
         problems.push(format!("not an API error body: {}", short(&reply.body)));
         return problems;
     };
+    // A refusal of fields also lists them: `error.fields` [{field, message}].
+    let fields = error.and_then(|e| e.get("fields"));
+    let keys = if code == "invalid_field" { 3 } else { 2 };
     if parsed.as_ref().and_then(Value::as_object).map(|o| o.len()) != Some(1)
-        || error.map(|e| e.len()) != Some(2)
+        || error.map(|e| e.len()) != Some(keys)
     {
         problems.push(format!(
-            "the error body has more than error.code and error.message: {}",
+            "the error body is not error.code, error.message (and error.fields for a field): {}",
             short(&reply.body)
         ));
+    }
+    if let Some((field, _)) = expect.field {
+        let listed = fields.and_then(Value::as_array).and_then(|a| a.first()).and_then(|f| f.get("field"));
+        if listed.and_then(Value::as_str) != Some(field) {
+            problems.push(format!("error.fields does not list {field:?}: {}", short(&reply.body)));
+        }
     }
     if code.is_empty() || message.trim().is_empty() {
         problems.push(format!("empty code or message: {}", short(&reply.body)));
@@ -564,10 +573,13 @@ async fn service_settings_with_unknown_fields_are_refused() -> anyhow::Result<()
 fn the_judge_catches_echoes_leaks_and_wrong_refusals() {
     let canary = Canary::new();
     let value = format!("main;touch {}", canary.target());
-    let reply = |status: u16, code: &str, message: &str| Reply {
-        status,
-        content_type: "application/json".into(),
-        body: json!({ "error": { "code": code, "message": message } }).to_string(),
+    let reply = |status: u16, code: &str, message: &str| {
+        let mut error = json!({ "code": code, "message": message });
+        if code == "invalid_field" {
+            let (field, text) = message.split_once(": ").unwrap_or(("", message));
+            error["fields"] = json!([{ "field": field, "message": text }]);
+        }
+        Reply { status, content_type: "application/json".into(), body: json!({ "error": error }).to_string() }
     };
     let expect = Expect { value: &value, field: Some(("git_ref", "")) };
     assert!(judge(&reply(422, "invalid_field", "git_ref: may not contain ';'"), &expect, &canary).is_empty());

@@ -130,7 +130,9 @@ fn table() -> Vec<Row> {
             Call::Json(json!({ "service_id": f.service, "settings": settings }))
         }),
         row("/rpc/trigger_build", DEPLOYER, 200, |f| {
-            Call::Json(json!({ "service_id": f.service, "git_ref": null, "deploy": false }))
+            Call::Json(
+                json!({ "service_id": f.service, "git_ref": null, "deploy": false, "build_only": true }),
+            )
         }),
         row("/rpc/cancel_build", DEPLOYER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/deploy_build", DEPLOYER, 200, |f| {
@@ -162,6 +164,10 @@ fn table() -> Vec<Row> {
                 "url": "http://127.0.0.1:9/hook", "events": ["build.failed"] });
             Call::Json(json!({ "project_id": f.project, "target": target }))
         }),
+        row("/rpc/notifications_page", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        // The fixture's target refuses connections: the failure is the
+        // answer (200, recorded), not an error.
+        row("/rpc/send_test_notification", DEPLOYER, 200, |f| Call::Json(json!({ "target_id": f.target }))),
         row("/rpc/delete_notification_target", ADMIN, 200, |f| Call::Json(json!({ "target_id": f.target }))),
         row("/rpc/list_users", ADMIN, 200, |_| Call::Json(json!({}))),
         row("/rpc/create_user", ADMIN, 200, |f| {
@@ -309,6 +315,16 @@ impl Matrix {
                     "SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'",
                     f.project,
                 )
+                .await?
+                    == 1,
+            ),
+            (
+                "/rpc/send_test_notification",
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'notification.test' AND target = ?",
+                )
+                .bind(format!("notification_target:{}", f.target))
+                .fetch_one(db)
                 .await?
                     == 1,
             ),

@@ -154,7 +154,8 @@ impl Harness {
     }
 
     async fn enqueue_build(&self, service_id: i64, deploy: bool) -> anyhow::Result<Build> {
-        let req = TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy };
+        let req =
+            TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy, build_only: !deploy };
         self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)
     }
 

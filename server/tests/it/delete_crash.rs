@@ -59,7 +59,13 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     // Both services built and live.
     let mut images = Vec::new();
     for id in [doomed, kept] {
-        let req = TriggerBuild { service_id: id, git_ref: None, trigger: "manual".into(), deploy: true };
+        let req = TriggerBuild {
+            service_id: id,
+            git_ref: None,
+            trigger: "manual".into(),
+            deploy: true,
+            build_only: false,
+        };
         let build = engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let live = wait_until("a live deployment", LIMIT, || {
             let engine = engine.clone();
@@ -93,7 +99,13 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     let refused = engine
         .trigger_build(
             &user(Role::Deployer),
-            TriggerBuild { service_id: doomed, git_ref: None, trigger: "manual".into(), deploy: false },
+            TriggerBuild {
+                service_id: doomed,
+                git_ref: None,
+                trigger: "manual".into(),
+                deploy: false,
+                build_only: true,
+            },
         )
         .await;
     assert!(refused.is_err(), "no build of a service being deleted");

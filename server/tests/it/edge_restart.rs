@@ -246,7 +246,13 @@ impl Harness {
     /// and then the deploy) and waits until its deployment is live and its
     /// job has ended (the replaced container is removed by then).
     async fn build_and_deploy(&self, service_id: i64) -> anyhow::Result<Deployment> {
-        let req = TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy: true };
+        let req = TriggerBuild {
+            service_id,
+            git_ref: None,
+            trigger: "manual".into(),
+            deploy: true,
+            build_only: false,
+        };
         let build = self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = wait_until(&format!("build {} to finish", build.id), BUILD_LIMIT, || async move {
             let b = self.build(build.id).await?;

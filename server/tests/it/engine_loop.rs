@@ -55,7 +55,13 @@ async fn set_env(t: &TestEngine, service: &Service, greeting: &str, token: &str)
 }
 
 async fn build(t: &TestEngine, service: &Service, deploy: bool) -> anyhow::Result<server::builds::Build> {
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy,
+        build_only: !deploy,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await
 }
@@ -273,7 +279,13 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
     let mark = format!("cancel-{}", kit.run_id);
     let repo = slow_repo(300, &mark)?;
     let service = t.service("shop", "slow", &repo.url()).await?;
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "api".into(), deploy: false };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "api".into(),
+        deploy: false,
+        build_only: true,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     wait_for_step(&t, queued.id, &kit, &mark).await?;
 
@@ -328,7 +340,13 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
     )?;
     repo.commit("chatty")?;
     let service = t.service("shop", "chatty", &repo.url()).await?;
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: false,
+        build_only: true,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
 
     // Join once the step is well under way.
@@ -484,7 +502,13 @@ async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_wo
     let mark = format!("unreachable-{}", kit.run_id);
     let repo = slow_repo(300, &mark)?;
     let service = t.service("shop", "lost", &repo.url()).await?;
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: false };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: false,
+        build_only: true,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     wait_for_step(&t, queued.id, &kit, &mark).await?;
 
@@ -520,6 +544,7 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
             git_ref: Some(bad.into()),
             trigger: "api".into(),
             deploy: true,
+            build_only: false,
         };
         let e = t.engine.trigger_build(&user(Role::Deployer), req).await.expect_err(bad);
         assert!(matches!(e, EngineError::Invalid { field: "git_ref", .. }), "{bad:?}: {e}");
@@ -529,7 +554,13 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
             .fetch_one(&t.engine.db)
             .await?;
     assert_eq!(rows, (0, 0), "nothing half-written");
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "api".into(), deploy: false };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "api".into(),
+        deploy: false,
+        build_only: true,
+    };
     let e = t.engine.trigger_build(&user(Role::Viewer), req).await.expect_err("viewer");
     assert!(matches!(e, EngineError::Access(_)), "{e}");
     Ok(())

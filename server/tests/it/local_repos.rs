@@ -154,7 +154,13 @@ async fn a_saved_file_service_is_not_cloned_once_local_repos_are_off() -> anyhow
     // Saved straight into the store, as while local repositories were allowed.
     let service = t.service("disk", "saved", &repo.url()).await?;
 
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: true };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: true,
+        build_only: false,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let build = t.wait_build(queued.id, Duration::from_secs(60)).await?;
     assert_eq!(build.status, JobStatus::Failed, "{:?}", build.error);

@@ -313,7 +313,13 @@ async fn metrics_count_builds_deploys_jobs_and_edge_traffic_behind_a_token() -> 
     let repo = GitRepo::http_service("metrics")?;
     let name = format!("mx{}", unique_suffix());
     let service = t.service("shop", &name, &repo.url()).await?;
-    let req = TriggerBuild { service_id: service.id, git_ref: None, trigger: "manual".into(), deploy: true };
+    let req = TriggerBuild {
+        service_id: service.id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: true,
+        build_only: false,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let built = t.wait_build(queued.id, LIMIT).await?;
     assert_eq!(built.status, JobStatus::Succeeded, "{:?}", built.error);

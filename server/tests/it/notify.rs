@@ -37,12 +37,12 @@ const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     at: Instant,
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-    answered: u16,
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+    pub(crate) answered: u16,
 }
 
 #[derive(Clone)]
@@ -53,8 +53,8 @@ struct ReceiverState {
 }
 
 /// A local HTTP receiver on 127.0.0.1.
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     hits: Arc<Mutex<Vec<Hit>>>,
     task: JoinHandle<()>,
 }
@@ -66,7 +66,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> anyhow::Result<Receiver> {
+    pub(crate) async fn start(fail_first: usize) -> anyhow::Result<Receiver> {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let state = ReceiverState { hits: hits.clone(), fail_first };
         let app = Router::new().fallback(receive).with_state(state);
@@ -79,15 +79,15 @@ impl Receiver {
     }
 
     /// A URL with a secret in its path, as a Slack hook URL has.
-    fn url(&self, secret: &str) -> String {
+    pub(crate) fn url(&self, secret: &str) -> String {
         format!("http://{}/hook/{secret}", self.addr)
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn wait_hits(&self, n: usize) -> anyhow::Result<Vec<Hit>> {
+    pub(crate) async fn wait_hits(&self, n: usize) -> anyhow::Result<Vec<Hit>> {
         wait_until(&format!("{n} request(s) at the receiver"), DELIVERY_LIMIT, || async {
             let hits = self.hits();
             Ok((hits.len() >= n).then_some(hits))
@@ -115,7 +115,7 @@ async fn receive(
     status
 }
 
-fn target(name: &str, kind: &str, url: &str, events: &[&str]) -> NewTarget {
+pub(crate) fn target(name: &str, kind: &str, url: &str, events: &[&str]) -> NewTarget {
     NewTarget {
         name: name.into(),
         kind: kind.into(),
@@ -158,7 +158,8 @@ fn millis_between(from: &str, to: &str) -> anyhow::Result<i64> {
 }
 
 async fn build(t: &TestEngine, service_id: i64, deploy: bool) -> anyhow::Result<server::builds::Build> {
-    let req = TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy };
+    let req =
+        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy, build_only: !deploy };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await
 }
@@ -289,6 +290,16 @@ async fn a_build_notifies_webhook_after_a_retry_and_slack_while_a_dead_target_bl
     assert_eq!(jobs[1].payload["attempt"], 2);
     assert!(jobs[1].payload["last_error"].as_str().is_some_and(|e| e.contains("HTTP 500")));
     assert!(millis_between(&jobs[1].created_at, &jobs[1].run_after)? >= 900);
+    // Both attempts are on record for the notifications page, newest first.
+    let page =
+        t.engine.notifications_overview(&user(Role::Viewer), service.project_id).await.map_err(anyhow_of)?;
+    let attempts: Vec<(u32, bool, Option<u16>)> = page
+        .deliveries
+        .iter()
+        .filter(|d| d.target_id == hook.id)
+        .map(|d| (d.attempt, d.ok, d.http_status))
+        .collect();
+    assert_eq!(attempts, [(2, true, Some(200)), (1, false, Some(500))]);
 
     // Slack: one readable line.
     let chat_hits = slack.wait_hits(1).await?;
@@ -386,7 +397,7 @@ async fn deploys_notify_live_failed_and_rolled_back() -> anyhow::Result<()> {
 
 /// An engine on a temporary database, not started: enough for the
 /// target use-cases.
-async fn bare_engine() -> anyhow::Result<(Engine, TestDataDir)> {
+pub(crate) async fn bare_engine() -> anyhow::Result<(Engine, TestDataDir)> {
     let data = TestDataDir::new()?;
     let db = data.open_db().await?;
     let engine = Engine::open(

@@ -89,6 +89,7 @@ impl Rig {
             git_ref: None,
             trigger: "manual".into(),
             deploy: false,
+            build_only: true,
         };
         let queued = self.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = self.t.wait_build(queued.id, LIMIT).await?;

@@ -123,6 +123,10 @@ fn Facts(b: BuildView) -> impl IntoView {
             <dd class="mono" title=b.image_id.clone()>{image}{b.image_removed.then_some(" (removed)")}</dd>
             <dt>"Tags"</dt>
             <dd class="mono">{tags}</dd>
+            {b.build_only.then(|| view! {
+                <dt>"Deploy"</dt>
+                <dd id="build-only-note">"Build only: not deployed"</dd>
+            })}
         </dl>
     }
     .into_any()

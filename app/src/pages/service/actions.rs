@@ -25,12 +25,13 @@ pub fn ActionsPanel(
     let error = RwSignal::new(None::<String>);
     let (build, deploy) = (Task::new(), Task::new());
     let navigate = use_navigate();
-    let start_build = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // `only`: "Build only", never deployed (else the service's auto-deploy
+    // setting decides).
+    let run_build = move |only: bool| {
         error.set(None);
         let r = git_ref.get_untracked().trim().to_string();
         let navigate = navigate.clone();
-        build.run(trigger_build(service_id, Some(r).filter(|r| !r.is_empty()), false), move |answer| {
+        build.run(trigger_build(service_id, Some(r).filter(|r| !r.is_empty()), false, only), move |answer| {
             match answer {
                 Ok(b) => {
                     let b: BuildView = b;
@@ -39,6 +40,11 @@ pub fn ActionsPanel(
                 Err(e) => error.set(Some(error_text(&e))),
             }
         });
+    };
+    let build_only = run_build.clone();
+    let start_build = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        run_build(false);
     };
     let start_deploy = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -67,6 +73,16 @@ pub fn ActionsPanel(
                     <input id="build-ref" type="text" spellcheck="false" bind:value=git_ref />
                 </div>
                 <button id="build-now" type="submit" disabled=move || build.pending()>"Build"</button>
+                <button
+                    id="build-only"
+                    type="button"
+                    class="secondary"
+                    title="Build without deploying, even when the service deploys automatically"
+                    disabled=move || build.pending()
+                    on:click=move |_| build_only(true)
+                >
+                    "Build only"
+                </button>
             </form>
             <form class="inline-form" on:submit=start_deploy>
                 <div class="field">

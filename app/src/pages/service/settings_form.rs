@@ -11,8 +11,8 @@ use super::{
 };
 use crate::{
     components::Task,
-    error::AppError,
-    wire::{FieldError, ServiceDetail, ServiceSettings},
+    error::{sentence, AppError},
+    wire::{limits, FieldError, ServiceDetail, ServiceSettings},
 };
 
 /// A server call that saves settings (create or update). Boxed: the form is
@@ -133,8 +133,11 @@ pub fn ServiceForm(
             }
             save.done.run(detail);
         }
-        Err(AppError::InvalidField { field, message }) => errors.set(vec![FieldError { field, message }]),
-        Err(e) => general.set(Some(e.to_string())),
+        // Every refused field at once, each under its input.
+        Err(e) => match e.field_errors() {
+            list if list.is_empty() => general.set(Some(e.message())),
+            list => errors.set(list),
+        },
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -150,7 +153,7 @@ pub fn ServiceForm(
     let f = move |field: &'static str| FieldCtx { field, errors };
 
     view! {
-        <form id="service-form" class="settings" on:submit=on_submit novalidate>
+        <form id="service-form" class="settings" on:submit=on_submit>
             <p class="muted readonly-note" hidden=editable>"You have read-only access (viewer)."</p>
             <fieldset disabled=!editable>
                 <fieldset>
@@ -164,12 +167,12 @@ pub fn ServiceForm(
                 </fieldset>
                 <fieldset>
                     <legend>"Runtime"</legend>
-                    <Text id="svc-port" label="Container port" value=t.port ctx=f("port") number=true />
+                    <Text id="svc-port" label="Container port" value=t.port ctx=f("port") range=r(limits::PORT) />
                     <Text id="svc-domain" label="Domain (empty: <service>.<project>.localhost)" value=t.domain ctx=f("domain") />
-                    <Text id="svc-memory" label="Memory limit (MB)" value=t.memory_mb ctx=f("memory_mb") number=true />
-                    <Text id="svc-cpu" label="CPU limit (millicores)" value=t.cpu_millis ctx=f("cpu_millis") number=true />
-                    <Text id="svc-drain" label="Drain time (s)" value=t.drain_secs ctx=f("drain_secs") number=true />
-                    <Text id="svc-build-timeout" label="Build timeout (s)" value=t.build_timeout_secs ctx=f("build_timeout_secs") number=true />
+                    <Text id="svc-memory" label="Memory limit (MB)" value=t.memory_mb ctx=f("memory_mb") range=r(limits::MEMORY_MB) />
+                    <Text id="svc-cpu" label="CPU limit (millicores)" value=t.cpu_millis ctx=f("cpu_millis") range=r(limits::CPU_MILLIS) />
+                    <Text id="svc-drain" label="Drain time (s)" value=t.drain_secs ctx=f("drain_secs") range=r(limits::DRAIN_SECS) />
+                    <Text id="svc-build-timeout" label="Build timeout (s)" value=t.build_timeout_secs ctx=f("build_timeout_secs") range=r(limits::BUILD_TIMEOUT_SECS) />
                     <div class="field check">
                         <input
                             id="svc-auto-deploy"
@@ -178,8 +181,10 @@ pub fn ServiceForm(
                             prop:checked=move || t.auto_deploy.get()
                             on:change=move |ev| t.auto_deploy.set(event_target_checked(&ev))
                         />
-                        <label for="svc-auto-deploy">"Deploy automatically after a successful build"</label>
-                        <FieldErrors ctx=f("auto_deploy") />
+                        <label for="svc-auto-deploy">
+                            "Deploy automatically after every successful build (unless started as Build only)"
+                        </label>
+                        <FieldErrors ctx=f("auto_deploy") input="svc-auto-deploy" />
                     </div>
                 </fieldset>
                 <fieldset>
@@ -201,15 +206,15 @@ pub fn ServiceForm(
                     <div hidden=is_http>
                         <Area id="svc-health-command" label="Command (one argument per line, no shell)" value=t.health_command ctx=f("health_command") />
                     </div>
-                    <Text id="svc-health-interval" label="Interval (ms)" value=t.health_interval_ms ctx=f("health_interval_ms") number=true />
-                    <Text id="svc-health-timeout" label="Timeout (ms)" value=t.health_timeout_ms ctx=f("health_timeout_ms") number=true />
-                    <Text id="svc-health-retries" label="Retries" value=t.health_retries ctx=f("health_retries") number=true />
-                    <Text id="svc-health-start" label="Start period (ms)" value=t.health_start_period_ms ctx=f("health_start_period_ms") number=true />
+                    <Text id="svc-health-interval" label="Interval (ms)" value=t.health_interval_ms ctx=f("health_interval_ms") range=r(limits::HEALTH_INTERVAL_MS) />
+                    <Text id="svc-health-timeout" label="Timeout (ms)" value=t.health_timeout_ms ctx=f("health_timeout_ms") range=r(limits::HEALTH_TIMEOUT_MS) />
+                    <Text id="svc-health-retries" label="Retries" value=t.health_retries ctx=f("health_retries") range=r(limits::HEALTH_RETRIES) />
+                    <Text id="svc-health-start" label="Start period (ms)" value=t.health_start_period_ms ctx=f("health_start_period_ms") range=r(limits::HEALTH_START_PERIOD_MS) />
                 </fieldset>
                 <fieldset>
                     <legend>"Environment"</legend>
                     <EnvEditor env=t.env />
-                    <FieldErrors ctx=f("env") />
+                    <FieldErrors ctx=f("env") input="env-editor" />
                 </fieldset>
                 <div class="form-end">
                     {move || {
@@ -248,19 +253,30 @@ impl FieldCtx {
 }
 
 fn field_error_view(e: FieldError) -> AnyView {
-    view! { <p class="field-error" data-field=e.field>{e.message}</p> }.into_any()
+    view! { <p class="field-error" data-field=e.field>{sentence(&e.message)}</p> }.into_any()
 }
 
+/// A number input's range, as the server checks it.
+fn r<T: Into<u64>>((lo, hi): (T, T)) -> (u64, u64) {
+    (lo.into(), hi.into())
+}
+
+/// The errors of one input: `div.field-errors#<input>-error` with one
+/// `p.field-error[data-field]` per message, present only with an error.
 #[component]
-fn FieldErrors(ctx: FieldCtx) -> impl IntoView {
+fn FieldErrors(ctx: FieldCtx, input: &'static str) -> impl IntoView {
     move || {
         let names = aliases(ctx.field);
-        ctx.errors
-            .get()
-            .into_iter()
-            .filter(|e| names.contains(&e.field.as_str()))
-            .map(field_error_view)
-            .collect_view()
+        let mine: Vec<FieldError> =
+            ctx.errors.get().into_iter().filter(|e| names.contains(&e.field.as_str())).collect();
+        (!mine.is_empty()).then(|| {
+            view! {
+                <div class="field-errors" id=format!("{input}-error")>
+                    {mine.into_iter().map(field_error_view).collect_view()}
+                </div>
+            }
+            .into_any()
+        })
     }
 }
 
@@ -270,22 +286,26 @@ fn Text(
     label: &'static str,
     value: RwSignal<String>,
     ctx: FieldCtx,
-    #[prop(optional)] number: bool,
+    /// A number input with this range (`min`/`max`, as the server checks).
+    #[prop(optional)]
+    range: Option<(u64, u64)>,
 ) -> impl IntoView {
     view! {
         <div class="field">
             <label for=id>{label}</label>
             <input
                 id=id
-                type=if number { "number" } else { "text" }
-                min=number.then_some("0")
+                type=if range.is_some() { "number" } else { "text" }
+                min=range.map(|(lo, _)| lo.to_string())
+                max=range.map(|(_, hi)| hi.to_string())
                 spellcheck="false"
                 aria-invalid=move || ctx.has_error().then_some("true")
+                aria-describedby=move || ctx.has_error().then(|| format!("{id}-error"))
                 value=value.get_untracked()
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
-            <FieldErrors ctx />
+            <FieldErrors ctx input=id />
         </div>
     }
     .into_any()
@@ -301,12 +321,13 @@ fn Area(id: &'static str, label: &'static str, value: RwSignal<String>, ctx: Fie
                 rows="3"
                 spellcheck="false"
                 aria-invalid=move || ctx.has_error().then_some("true")
+                aria-describedby=move || ctx.has_error().then(|| format!("{id}-error"))
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
             >
                 {value.get_untracked()}
             </textarea>
-            <FieldErrors ctx />
+            <FieldErrors ctx input=id />
         </div>
     }
     .into_any()
