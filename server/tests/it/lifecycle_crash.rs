@@ -97,7 +97,13 @@ async fn restart_and_stop_killed_midway_leave_one_consistent_container() -> anyh
     let deployer = user(Role::Deployer);
 
     let mut server = inst.start_server().await?;
-    let req = TriggerBuild { service_id: service, git_ref: None, trigger: "manual".into(), deploy: true };
+    let req = TriggerBuild {
+        service_id: service,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: true,
+        build_only: false,
+    };
     engine.trigger_build(&deployer, req).await.map_err(anyhow_of)?;
     let live = wait_live(engine, db, service).await.map_err(|e| e.context(server.log()))?;
     ensure!(live.status == DeploymentStatus::Live);
