@@ -23,6 +23,10 @@ pub enum AppError {
     RateLimited(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A field's value is already taken (a unique name): a conflict (409)
+    /// that the UI shows next to the field.
+    #[error("{field}: {message}")]
+    Taken { field: String, message: String },
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error (see the server log): {0}")]
@@ -41,7 +45,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Invalid(_) | AppError::InvalidField { .. } => 422,
             AppError::RateLimited(_) => 429,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::Taken { .. } => 409,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
@@ -56,7 +60,7 @@ impl AppError {
             AppError::Invalid(_) => "invalid",
             AppError::InvalidField { .. } => "invalid_field",
             AppError::RateLimited(_) => "rate_limited",
-            AppError::Conflict(_) => "conflict",
+            AppError::Conflict(_) | AppError::Taken { .. } => "conflict",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
             AppError::Transport(_) => "transport",
@@ -66,7 +70,7 @@ impl AppError {
     /// The field a refusal is about, for inline display.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::InvalidField { field, .. } => Some(field),
+            AppError::InvalidField { field, .. } | AppError::Taken { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -3,8 +3,6 @@
 //! [`list`]; deploys snapshot the sealed form and open it only to start the
 //! container, and builds get the plain values only as log redactions.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{db::Db, projects::ProjectError, secrets::Secrets, validate};
@@ -42,12 +40,8 @@ pub fn check(vars: &[EnvInput]) -> Result<(), ProjectError> {
     if vars.len() > MAX_VARS {
         return Err(ProjectError::Invalid { field: "env", message: format!("at most {MAX_VARS} variables") });
     }
-    let mut seen = BTreeSet::new();
     for var in vars {
         let name = validate::env_name(&var.name)?;
-        if !seen.insert(name.clone()) {
-            return Err(ProjectError::Invalid { field: "env", message: format!("{name} is given twice") });
-        }
         if let Some(value) = &var.value {
             validate::env_value(value).map_err(|e| ProjectError::Invalid {
                 field: "env",
@@ -58,7 +52,21 @@ pub fn check(vars: &[EnvInput]) -> Result<(), ProjectError> {
     Ok(())
 }
 
-/// Replaces the service's variables with `vars`, all or nothing.
+/// The variables with each name once: a later entry of a name replaces an
+/// earlier one in its place (as in a `.env` file, and as build args do).
+pub fn last_wins(vars: &[EnvInput]) -> Vec<EnvInput> {
+    let mut out: Vec<EnvInput> = Vec::with_capacity(vars.len());
+    for var in vars {
+        match out.iter_mut().find(|o| o.name == var.name) {
+            Some(o) => *o = var.clone(),
+            None => out.push(var.clone()),
+        }
+    }
+    out
+}
+
+/// Replaces the service's variables with `vars` (a name given twice: the
+/// later entry), all or nothing.
 pub async fn replace(
     db: &Db,
     secrets: &Secrets,
@@ -66,6 +74,7 @@ pub async fn replace(
     vars: &[EnvInput],
 ) -> Result<(), ProjectError> {
     check(vars)?;
+    let vars = &last_wins(vars);
     let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM services WHERE id = ?")
         .bind(service_id)

@@ -45,9 +45,8 @@ pub fn engine(e: EngineError) -> AppError {
 
 pub fn project(e: ProjectError) -> AppError {
     match e {
-        ProjectError::Invalid { field: f, message } | ProjectError::Conflict { field: f, message } => {
-            field(f, message)
-        }
+        ProjectError::Invalid { field: f, message } => field(f, message),
+        ProjectError::Conflict { field: f, message } => AppError::Taken { field: f.to_string(), message },
         ProjectError::NotFound { what } => AppError::NotFound(what.to_string()),
         ProjectError::InUse(message) => AppError::Conflict(message),
         e @ (ProjectError::Database(_) | ProjectError::Corrupt { .. }) => internal(e.into()),

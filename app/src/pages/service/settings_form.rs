@@ -133,7 +133,9 @@ pub fn ServiceForm(
             }
             save.done.run(detail);
         }
-        Err(AppError::InvalidField { field, message }) => errors.set(vec![FieldError { field, message }]),
+        Err(AppError::InvalidField { field, message } | AppError::Taken { field, message }) => {
+            errors.set(vec![FieldError { field, message }])
+        }
         Err(e) => general.set(Some(e.to_string())),
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
