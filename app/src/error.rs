@@ -29,6 +29,10 @@ pub enum AppError {
     RateLimited(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A field's value is already taken (a unique name): a conflict (409)
+    /// that the UI shows next to the field.
+    #[error("{field}: {message}")]
+    Taken { field: String, message: String },
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error (see the server log): {0}")]
@@ -47,7 +51,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Invalid(_) | AppError::InvalidField { .. } | AppError::InvalidFields(_) => 422,
             AppError::RateLimited(_) => 429,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::Taken { .. } => 409,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
@@ -64,7 +68,7 @@ impl AppError {
             // in `fields` either way.
             AppError::InvalidField { .. } | AppError::InvalidFields(_) => "invalid_field",
             AppError::RateLimited(_) => "rate_limited",
-            AppError::Conflict(_) => "conflict",
+            AppError::Conflict(_) | AppError::Taken { .. } => "conflict",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
             AppError::Transport(_) => "transport",
@@ -74,7 +78,7 @@ impl AppError {
     /// The field a refusal is about (the first, when several are).
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::InvalidField { field, .. } => Some(field),
+            AppError::InvalidField { field, .. } | AppError::Taken { field, .. } => Some(field),
             AppError::InvalidFields(list) => list.first().map(|f| f.field.as_str()),
             _ => None,
         }
@@ -83,7 +87,7 @@ impl AppError {
     /// Every field refused, each with its message (empty for other errors).
     pub fn field_errors(&self) -> Vec<FieldError> {
         match self {
-            AppError::InvalidField { field, message } => {
+            AppError::InvalidField { field, message } | AppError::Taken { field, message } => {
                 vec![FieldError { field: field.clone(), message: message.clone() }]
             }
             AppError::InvalidFields(list) => list.clone(),
@@ -116,7 +120,7 @@ impl AppError {
             | AppError::Conflict(m)
             | AppError::Unavailable(m)
             | AppError::Transport(m) => m.clone(),
-            AppError::InvalidField { message, .. } => message.clone(),
+            AppError::InvalidField { message, .. } | AppError::Taken { message, .. } => message.clone(),
             AppError::InvalidFields(list) => {
                 return list.iter().map(|f| sentence(&f.message)).collect::<Vec<_>>().join(" ")
             }

@@ -10,7 +10,7 @@
 
 use std::{convert::Infallible, time::Duration};
 
-use app::{wire::Caller, AppError};
+use app::AppError;
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -19,7 +19,7 @@ use axum::{
         IntoResponse, Response,
     },
     routing::get,
-    Extension, Json, Router,
+    Json, Router,
 };
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
-    api::extract::{Id, Params},
+    api::extract::{Id, Params, Viewer},
     backend::errors,
     engine::Engine,
 };
@@ -81,12 +81,11 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
               (status = 404, body = crate::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,
-    caller: Option<Extension<Caller>>,
+    Viewer(caller): Viewer,
     Id(build_id): Id,
     Params(query): Params<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let caller = caller.map(|Extension(c)| c).unwrap_or(Caller::Anonymous);
     engine.get_build(&caller, build_id).await.map_err(|e| ApiError(errors::engine(e)))?;
     let after =
         match headers.get("last-event-id") {
@@ -141,7 +140,8 @@ async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<
 /// Replays and follows the log from `after + 1` until the writer finishes
 /// (or at once when the build is not live). `false` when the client left.
 async fn send_lines(engine: &Engine, build_id: i64, after: &mut u64, tx: &mpsc::Sender<Event>) -> bool {
-    let mut lines = Box::pin(engine.logs.subscribe(build_id, *after + 1));
+    // `after` comes from the client (up to u64::MAX): no line follows the last.
+    let mut lines = Box::pin(engine.logs.subscribe(build_id, after.saturating_add(1)));
     loop {
         let line = tokio::select! {
             line = lines.next() => line,

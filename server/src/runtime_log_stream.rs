@@ -8,19 +8,19 @@
 
 use std::convert::Infallible;
 
-use app::{wire::Caller, AppError};
+use app::AppError;
 use axum::{
     extract::State,
     response::sse::{Event, KeepAlive, Sse},
     routing::get,
-    Extension, Router,
+    Router,
 };
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::{
-    api::extract::{Id, Params},
+    api::extract::{Id, Params, Viewer},
     backend::errors,
     engine::Engine,
     log_stream::ApiError,
@@ -57,15 +57,10 @@ pub struct LogsQuery {
               (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,
-    caller: Option<Extension<Caller>>,
-    id: Result<Id, ApiError>,
-    query: Result<Params<LogsQuery>, ApiError>,
+    Viewer(caller): Viewer,
+    Id(service_id): Id,
+    Params(query): Params<LogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let caller = caller.map(|Extension(c)| c).unwrap_or(Caller::Anonymous);
-    crate::access::require(&caller, app::wire::Role::Viewer)
-        .map_err(|e| ApiError(errors::engine(crate::engine::EngineError::Access(e))))?;
-    let Id(service_id) = id?;
-    let Params(query) = query?;
     if query.deployment.is_some_and(|d| d < 1) {
         return Err(ApiError(AppError::InvalidField {
             field: "deployment".into(),

@@ -3,8 +3,6 @@
 //! [`list`]; deploys snapshot the sealed form and open it only to start the
 //! container, and builds get the plain values only as log redactions.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{db::Db, projects::ProjectError, secrets::Secrets, validate};
@@ -50,14 +48,10 @@ pub fn check_into(vars: &[EnvInput], p: &mut validate::Problems) {
         p.add("env", format!("at most {MAX_VARS} variables"));
         return;
     }
-    let mut seen = BTreeSet::new();
     for var in vars {
         let Some(name) = p.check(validate::env_name(&var.name)) else {
             continue;
         };
-        if !seen.insert(name.clone()) {
-            p.add("env", format!("{name} is given twice"));
-        }
         if let Some(value) = &var.value {
             if let Err(e) = validate::env_value(value) {
                 p.add("env", format!("{name}: {}", e.message));
@@ -66,7 +60,21 @@ pub fn check_into(vars: &[EnvInput], p: &mut validate::Problems) {
     }
 }
 
-/// Replaces the service's variables with `vars`, all or nothing.
+/// The variables with each name once: a later entry of a name replaces an
+/// earlier one in its place (as in a `.env` file, and as build args do).
+pub fn last_wins(vars: &[EnvInput]) -> Vec<EnvInput> {
+    let mut out: Vec<EnvInput> = Vec::with_capacity(vars.len());
+    for var in vars {
+        match out.iter_mut().find(|o| o.name == var.name) {
+            Some(o) => *o = var.clone(),
+            None => out.push(var.clone()),
+        }
+    }
+    out
+}
+
+/// Replaces the service's variables with `vars` (a name given twice: the
+/// later entry), all or nothing.
 pub async fn replace(
     db: &Db,
     secrets: &Secrets,
@@ -74,6 +82,7 @@ pub async fn replace(
     vars: &[EnvInput],
 ) -> Result<(), ProjectError> {
     check(vars)?;
+    let vars = &last_wins(vars);
     let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM services WHERE id = ?")
         .bind(service_id)

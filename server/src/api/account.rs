@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
-    extract::{reply, ApiResult, Body, Id, Params, Who},
+    extract::{reply, Admin, ApiResult, Body, Id, Params, SessionUser, Viewer},
     ErrorBody, State as Backend,
 };
 use crate::log_stream::ApiError;
@@ -36,35 +36,33 @@ pub struct NewTokenRequest {
 /// The signed-in user (401 when anonymous).
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "account",
     responses((status = 200, body = Caller), (status = 401, body = ErrorBody)))]
-pub async fn whoami(Who(caller): Who) -> ApiResult<Caller> {
-    match caller {
-        Caller::Anonymous => Err(ApiError(app::AppError::Unauthenticated)),
-        user => Ok(Json(user)),
-    }
+pub async fn whoami(Viewer(caller): Viewer) -> ApiResult<Caller> {
+    Ok(Json(caller))
 }
 
 /// A job's status, phase and progress.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = i64, Path, description = "job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<JobView> {
+pub async fn get_job(State(b): State<Backend>, Viewer(caller): Viewer, Id(id): Id) -> ApiResult<JobView> {
     reply(b.get_job(&caller, id).await)
 }
 
 /// The caller's API tokens (an admin's list has everyone's).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
-pub async fn list_tokens(State(b): State<Backend>, Who(caller): Who) -> ApiResult<Vec<TokenView>> {
+pub async fn list_tokens(State(b): State<Backend>, Viewer(caller): Viewer) -> ApiResult<Vec<TokenView>> {
     reply(b.list_tokens(&caller).await)
 }
 
 /// Creates a token acting with the caller's role; the answer holds the
 /// token itself, which is never shown again.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = NewTokenRequest,
-    responses((status = 201, body = NewToken), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = NewToken),
+        (status = 403, body = ErrorBody, description = "called with an API token: tokens are made from a dashboard session")))]
 pub async fn create_token(
     State(b): State<Backend>,
-    Who(caller): Who,
+    SessionUser(caller): SessionUser,
     Body(body): Body<NewTokenRequest>,
 ) -> Result<(StatusCode, Json<NewToken>), ApiError> {
     Ok((StatusCode::CREATED, reply(b.create_token(&caller, body.name, body.expires_in_days).await)?))
@@ -74,7 +72,11 @@ pub async fn create_token(
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account",
     params(("id" = i64, Path, description = "token id")),
     responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
-pub async fn revoke_token(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<TokenView> {
+pub async fn revoke_token(
+    State(b): State<Backend>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
+) -> ApiResult<TokenView> {
     reply(b.revoke_token(&caller, id).await)
 }
 
@@ -83,7 +85,7 @@ pub async fn revoke_token(State(b): State<Backend>, Who(caller): Who, Id(id): Id
     responses((status = 200, body = Vec<AuditEventView>), (status = 403, body = ErrorBody)))]
 pub async fn list_audit(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Admin(caller): Admin,
     Params(q): Params<AuditQuery>,
 ) -> ApiResult<Vec<AuditEventView>> {
     reply(b.list_audit(&caller, q).await)

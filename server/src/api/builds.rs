@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
-    extract::{reply, ApiResult, Body, Id, Params, Who},
+    extract::{reply, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
 use crate::log_stream::ApiError;
@@ -55,7 +55,7 @@ pub struct LogQuery {
     responses((status = 200, body = HistoryPage<BuildView>), (status = 404, body = ErrorBody)))]
 pub async fn list_builds(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
     Params(page): Params<PageQuery>,
 ) -> ApiResult<HistoryPage<BuildView>> {
@@ -65,10 +65,10 @@ pub async fn list_builds(
 /// Queues a build of a ref (deployer); `202` with the queued build.
 #[utoipa::path(post, path = "/api/v1/services/{id}/builds", tag = "builds", request_body = NewBuild,
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = BuildView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 202, body = BuildView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn trigger_build(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
     Body(body): Body<NewBuild>,
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
@@ -80,7 +80,11 @@ pub async fn trigger_build(
 #[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds",
     params(("id" = i64, Path, description = "build id")),
     responses((status = 200, body = BuildDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_build(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<BuildDetail> {
+pub async fn get_build(
+    State(b): State<Backend>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
+) -> ApiResult<BuildDetail> {
     reply(b.get_build(&caller, id).await)
 }
 
@@ -88,7 +92,11 @@ pub async fn get_build(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -
 #[utoipa::path(post, path = "/api/v1/builds/{id}/cancel", tag = "builds",
     params(("id" = i64, Path, description = "build id")),
     responses((status = 200, body = BuildView), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn cancel_build(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<BuildView> {
+pub async fn cancel_build(
+    State(b): State<Backend>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
+) -> ApiResult<BuildView> {
     reply(b.cancel_build(&caller, id).await)
 }
 
@@ -98,7 +106,7 @@ pub async fn cancel_build(State(b): State<Backend>, Who(caller): Who, Id(id): Id
     responses((status = 200, body = Vec<LogLineView>), (status = 404, body = ErrorBody)))]
 pub async fn build_log(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
     Params(q): Params<LogQuery>,
 ) -> ApiResult<Vec<LogLineView>> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
-    extract::{reply, ApiResult, Body, Id, Who},
+    extract::{reply, ApiResult, Body, Deployer, Id, Viewer},
     ErrorBody, State as Backend,
 };
 
@@ -31,16 +31,17 @@ pub struct NewProject {
 /// Every project with its services, their live deployment and last build.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, body = Vec<ProjectView>), (status = 401, body = ErrorBody)))]
-pub async fn list_projects(State(b): State<Backend>, Who(caller): Who) -> ApiResult<Vec<ProjectView>> {
+pub async fn list_projects(State(b): State<Backend>, Viewer(caller): Viewer) -> ApiResult<Vec<ProjectView>> {
     reply(b.overview(&caller).await)
 }
 
 /// Creates a project (deployer).
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = NewProject,
-    responses((status = 201, body = ProjectView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = ProjectView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a project has this name (`conflict`)")))]
 pub async fn create_project(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Body(body): Body<NewProject>,
 ) -> Result<(StatusCode, axum::Json<ProjectView>), crate::log_stream::ApiError> {
     let project = reply(b.create_project(&caller, body.name).await)?;
@@ -50,10 +51,11 @@ pub async fn create_project(
 /// Creates a service in a project with its settings and environment (deployer).
 #[utoipa::path(post, path = "/api/v1/projects/{id}/services", tag = "services", request_body = ServiceSettings,
     params(("id" = i64, Path, description = "project id")),
-    responses((status = 201, body = ServiceDetail), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = ServiceDetail), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the project has a service of this name, or another service uses the domain (`conflict`)")))]
 pub async fn create_service(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(project_id): Id,
     Body(settings): Body<ServiceSettings>,
 ) -> Result<(StatusCode, axum::Json<ServiceDetail>), crate::log_stream::ApiError> {
@@ -65,7 +67,11 @@ pub async fn create_service(
 #[utoipa::path(get, path = "/api/v1/services/{id}", tag = "services",
     params(("id" = i64, Path, description = "service id")),
     responses((status = 200, body = ServiceDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_service(State(b): State<Backend>, Who(caller): Who, Id(id): Id) -> ApiResult<ServiceDetail> {
+pub async fn get_service(
+    State(b): State<Backend>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
+) -> ApiResult<ServiceDetail> {
     reply(b.get_service(&caller, id).await)
 }
 
@@ -73,10 +79,11 @@ pub async fn get_service(State(b): State<Backend>, Who(caller): Who, Id(id): Id)
 /// variable sent with `"value": null` keeps its stored value.
 #[utoipa::path(put, path = "/api/v1/services/{id}", tag = "services", request_body = ServiceSettings,
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 200, body = ServiceDetail), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ServiceDetail), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the name or domain is taken (`conflict`)")))]
 pub async fn update_service(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
     Body(settings): Body<ServiceSettings>,
 ) -> ApiResult<ServiceDetail> {

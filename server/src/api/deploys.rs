@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
-    extract::{reply, ApiResult, Body, Id, Params, Who},
+    extract::{reply, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
 use crate::log_stream::ApiError;
@@ -43,7 +43,7 @@ pub struct RollbackRequest {
     responses((status = 200, body = HistoryPage<DeploymentView>), (status = 404, body = ErrorBody)))]
 pub async fn list_deployments(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
     Params(page): Params<PageQuery>,
 ) -> ApiResult<HistoryPage<DeploymentView>> {
@@ -53,10 +53,10 @@ pub async fn list_deployments(
 /// Queues a deployment of a build or an image (deployer); `202`.
 #[utoipa::path(post, path = "/api/v1/services/{id}/deployments", tag = "deployments", request_body = NewDeployment,
     params(("id" = i64, Path, description = "service id")),
-    responses((status = 202, body = DeploymentView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = DeploymentView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn deploy(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
     Body(body): Body<NewDeployment>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
@@ -77,7 +77,7 @@ pub async fn deploy(
     responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody)))]
 pub async fn get_deployment(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
 ) -> ApiResult<DeploymentView> {
     reply(b.get_deployment(&caller, id).await)
@@ -89,7 +89,7 @@ pub async fn get_deployment(
     responses((status = 200, body = RollbackPlanView), (status = 404, body = ErrorBody)))]
 pub async fn rollback_preview(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
 ) -> ApiResult<RollbackPlanView> {
     reply(b.rollback_preview(&caller, id).await)
@@ -101,7 +101,7 @@ pub async fn rollback_preview(
     responses((status = 202, body = DeploymentView), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rollback(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
     Body(body): Body<RollbackRequest>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {

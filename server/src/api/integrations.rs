@@ -10,7 +10,7 @@ use axum::{
 };
 
 use super::{
-    extract::{reply, ApiResult, Body, Id, Params, Who},
+    extract::{reply, Admin, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
 use crate::log_stream::ApiError;
@@ -30,7 +30,7 @@ pub fn routes() -> Router<Backend> {
     responses((status = 200, body = WebhookInfoView), (status = 403, body = ErrorBody)))]
 pub async fn webhook_info(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
 ) -> ApiResult<WebhookInfoView> {
     reply(b.webhook_info(&caller, id).await)
@@ -42,7 +42,7 @@ pub async fn webhook_info(
     responses((status = 200, body = WebhookInfoView), (status = 403, body = ErrorBody)))]
 pub async fn rotate_webhook_secret(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Deployer(caller): Deployer,
     Id(id): Id,
 ) -> ApiResult<WebhookInfoView> {
     reply(b.rotate_webhook_secret(&caller, id).await)
@@ -54,7 +54,7 @@ pub async fn rotate_webhook_secret(
     responses((status = 200, body = HistoryPage<DeliveryView>), (status = 403, body = ErrorBody)))]
 pub async fn list_deliveries(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Admin(caller): Admin,
     Id(id): Id,
     Params(page): Params<PageQuery>,
 ) -> ApiResult<HistoryPage<DeliveryView>> {
@@ -67,7 +67,7 @@ pub async fn list_deliveries(
     responses((status = 200, body = Vec<NotificationTargetView>), (status = 404, body = ErrorBody)))]
 pub async fn list_targets(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Viewer(caller): Viewer,
     Id(id): Id,
 ) -> ApiResult<Vec<NotificationTargetView>> {
     reply(b.list_notification_targets(&caller, id).await)
@@ -76,10 +76,11 @@ pub async fn list_targets(
 /// Adds a generic JSON webhook or a Slack-compatible target (admin).
 #[utoipa::path(post, path = "/api/v1/projects/{id}/notifications", tag = "notifications",
     request_body = NewNotificationTarget, params(("id" = i64, Path, description = "project id")),
-    responses((status = 201, body = NotificationTargetView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = NotificationTargetView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the project has a target of this name (`conflict`)")))]
 pub async fn create_target(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Admin(caller): Admin,
     Id(id): Id,
     Body(body): Body<NewNotificationTarget>,
 ) -> Result<(StatusCode, Json<NotificationTargetView>), ApiError> {
@@ -92,7 +93,7 @@ pub async fn create_target(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn delete_target(
     State(b): State<Backend>,
-    Who(caller): Who,
+    Admin(caller): Admin,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     b.delete_notification_target(&caller, id).await.map_err(ApiError)?;

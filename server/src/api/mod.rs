@@ -3,11 +3,21 @@
 //! a dashboard session). Every handler calls the same `Backend` port as the
 //! dashboard's server functions, so roles are checked in one place (the
 //! domain). The OpenAPI 3 document is generated from the handlers'
-//! annotations and served at `/api/v1/openapi.json`.
+//! annotations, completed by [`contract`] and served at
+//! `/api/v1/openapi.json`.
+//!
+//! Every handler checks in one order: the caller (401), then the role
+//! (403), then the input (400/404/413/415/422). Its first extractor after
+//! the state is a role extractor of [`extract`] (`Viewer`, `Deployer`,
+//! `Admin`, `SessionUser`), which reads only the request's head; the path
+//! id, query and body extractors come after it, and axum runs extractors in
+//! argument order.
 
 mod account;
 mod builds;
 mod catalog;
+pub mod contract;
+mod contract_patterns;
 mod deploys;
 pub mod extract;
 mod integrations;
@@ -57,6 +67,10 @@ pub struct ErrorDetail {
     /// conflict, rate_limited, too_large, unavailable, internal.
     pub code: String,
     pub message: String,
+    /// With `invalid_field` (422) and a taken name (409): every field
+    /// refused, each with its message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<app::wire::FieldError>>,
 }
 
 /// Keyset paging of a history: `before` is the `next` of the previous page.
@@ -65,7 +79,7 @@ pub struct ErrorDetail {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub before: Option<i64>,
-    /// 1 to 100, default 20.
+    /// Page size, default 25; 0 counts as 1, more than 200 as 200.
     pub limit: Option<u32>,
 }
 
@@ -113,7 +127,8 @@ async fn unknown_path() -> axum::response::Response {
     )
 }
 
-/// The OpenAPI document (public, like any API's reference).
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The OpenAPI document (public, like any API's reference), made exact by
+/// [`contract`].
+async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(contract::document())
 }

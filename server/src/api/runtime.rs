@@ -12,7 +12,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    extract::{reply, ApiResult, Id, Params, Who},
+    extract::{reply, ApiResult, Deployer, Id, Params, Viewer},
     ErrorBody, State as Backend,
 };
 use crate::log_stream::ApiError;
@@ -29,37 +29,22 @@ pub fn routes() -> Router<Backend> {
         .route("/api/v1/projects/{id}", delete(delete_project))
 }
 
-/// The caller first, then the id: an anonymous request is a 401 whatever
-/// its path says.
-fn signed_in(caller: &app::wire::Caller, id: Result<Id, ApiError>) -> Result<i64, ApiError> {
-    if matches!(caller, app::wire::Caller::Anonymous) {
-        return Err(ApiError(app::AppError::Unauthenticated));
-    }
-    id.map(|Id(id)| id)
-}
-
 /// The live container's state, CPU and memory (with the last 15 minutes),
 /// health as last probed, and the stop/start/restart history (viewer).
 #[utoipa::path(get, path = "/api/v1/services/{id}/runtime", tag = "runtime",
     params(("id" = i64, Path, description = "service id")),
     responses((status = 200, body = RuntimeView), (status = 422, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn runtime(
-    State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
-) -> ApiResult<RuntimeView> {
-    let id = signed_in(&caller, id)?;
+pub async fn runtime(State(b): State<Backend>, Viewer(caller): Viewer, Id(id): Id) -> ApiResult<RuntimeView> {
     reply(b.service_runtime(&caller, id).await)
 }
 
 async fn act(
     b: Backend,
     caller: app::wire::Caller,
-    id: Result<Id, ApiError>,
+    id: i64,
     action: &str,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
-    let id = signed_in(&caller, id)?;
     Ok((StatusCode::ACCEPTED, reply(b.service_action(&caller, id, action.into()).await)?))
 }
 
@@ -71,8 +56,8 @@ async fn act(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn restart(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "restart").await
 }
@@ -84,8 +69,8 @@ pub async fn restart(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "stop").await
 }
@@ -97,8 +82,8 @@ pub async fn stop(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn start(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "start").await
 }
@@ -110,8 +95,8 @@ pub async fn start(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn redeploy(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     act(b, caller, id, "redeploy").await
 }
@@ -124,10 +109,9 @@ pub async fn redeploy(
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deployment_events(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
 ) -> ApiResult<Vec<DeploymentEventView>> {
-    let id = signed_in(&caller, id)?;
     reply(b.deployment_events(&caller, id).await)
 }
 
@@ -140,6 +124,17 @@ pub struct Confirm {
     pub confirm: String,
 }
 
+/// A well-formed confirmation that is not the current name conflicts with
+/// what is there (409); the dashboard shows the same refusal by its field.
+fn mismatch(e: app::AppError) -> app::AppError {
+    match e {
+        app::AppError::InvalidField { field, message } if field == "confirm" => {
+            app::AppError::Conflict(message)
+        }
+        e => e,
+    }
+}
+
 /// Deletes the service: containers, images no other service needs, route,
 /// webhook secret, logs and history (the audit events stay). Runs as a job
 /// that finishes even after a crash (deployer); `202`.
@@ -150,13 +145,11 @@ pub struct Confirm {
               (status = 422, body = ErrorBody)))]
 pub async fn delete_service(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
-    query: Result<Params<Confirm>, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
+    Params(Confirm { confirm }): Params<Confirm>,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
-    let id = signed_in(&caller, id)?;
-    let Params(Confirm { confirm }) = query?;
-    Ok((StatusCode::ACCEPTED, reply(b.delete_service(&caller, id, confirm).await)?))
+    Ok((StatusCode::ACCEPTED, reply(b.delete_service(&caller, id, confirm).await.map_err(mismatch))?))
 }
 
 /// Deletes a project with no services (deployer); `204`.
@@ -167,12 +160,10 @@ pub async fn delete_service(
               (status = 422, body = ErrorBody)))]
 pub async fn delete_project(
     State(b): State<Backend>,
-    Who(caller): Who,
-    id: Result<Id, ApiError>,
-    query: Result<Params<Confirm>, ApiError>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
+    Params(Confirm { confirm }): Params<Confirm>,
 ) -> Result<StatusCode, ApiError> {
-    let id = signed_in(&caller, id)?;
-    let Params(Confirm { confirm }) = query?;
-    let _ = reply(b.delete_project(&caller, id, confirm).await)?;
+    let _ = reply(b.delete_project(&caller, id, confirm).await.map_err(mismatch))?;
     Ok(StatusCode::NO_CONTENT)
 }

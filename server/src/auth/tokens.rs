@@ -68,7 +68,7 @@ fn digest(token: &str) -> String {
 
 fn check_name(raw: &str) -> Result<String, TokenError> {
     let name = raw.trim();
-    if name.is_empty() || name.len() > 60 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
         return Err(TokenError::Invalid {
             field: "name",
             message: "must be 1 to 60 printable characters".into(),

@@ -54,9 +54,8 @@ pub fn engine(e: EngineError) -> AppError {
 
 pub fn project(e: ProjectError) -> AppError {
     match e {
-        ProjectError::Invalid { field: f, message } | ProjectError::Conflict { field: f, message } => {
-            field(f, message)
-        }
+        ProjectError::Invalid { field: f, message } => field(f, message),
+        ProjectError::Conflict { field: f, message } => AppError::Taken { field: f.to_string(), message },
         ProjectError::Fields(list) => fields(list),
         ProjectError::NotFound { what } => AppError::NotFound(what.to_string()),
         ProjectError::InUse(message) => AppError::Conflict(message),

@@ -21,7 +21,7 @@ use sqlx::{sqlite::SqliteRow, Row};
 
 pub use job::DeployHandler;
 pub use preview::{ConfigDiff, RollbackPlan};
-pub use usecases::DeployRequest;
+pub use usecases::{DeployRequest, MAX_REASON};
 
 use crate::{history::duration_ms, projects::HealthCheck, service_env::StoredEnv};
 

@@ -226,11 +226,9 @@ impl Engine {
             });
         };
         let build = self.build(id).await?;
+        // A build of another service is no build of this one (404).
         if build.service_id != service_id {
-            return Err(EngineError::Invalid {
-                field: "build_id",
-                message: "belongs to another service".into(),
-            });
+            return Err(EngineError::NotFound("build of this service"));
         }
         match (&build.image_id, build.status, &build.image_removed_at) {
             (Some(image), crate::jobs::JobStatus::Succeeded, None) => Ok((id, image.clone())),
@@ -249,10 +247,16 @@ impl Engine {
         let docker = self.docker.client().map_err(|e| EngineError::Internal(e.into()))?;
         match docker.inspect_image(image).await {
             Ok(info) => info.id.ok_or_else(|| EngineError::Internal(anyhow::anyhow!("image without id"))),
+            // A well-formed reference to an image the engine lacks: nothing
+            // has that name (404), as for a build id of no build.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(EngineError::NotFound("image (it is not in the Docker engine; Slipway never pulls)"))
+            }
+            // The engine's own reference grammar refused it.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 400, message }) => {
                 Err(EngineError::Invalid {
                     field: "image",
-                    message: format!("{image} is not in the Docker engine (Slipway never pulls)"),
+                    message: format!("the Docker engine refuses it: {message}"),
                 })
             }
             Err(e) => Err(EngineError::Internal(e.into())),

@@ -17,7 +17,6 @@ use http::{header, Method, Request};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use server::{
-    api::ApiDoc,
     auth::Auth,
     engine::Engine,
     projects::ProjectStore,
@@ -28,13 +27,12 @@ use server::{
     },
 };
 use tower::ServiceExt;
-use utoipa::OpenApi;
 
 const PW: &str = "correct horse battery";
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cred {
+pub(crate) enum Cred {
     None,
     Revoked,
     Expired,
@@ -53,10 +51,10 @@ impl Cred {
 }
 
 /// Minimum role of an operation (`None`: any signed-in user).
-struct Row {
-    method: Method,
-    path: &'static str,
-    min: Option<Role>,
+pub(crate) struct Row {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) min: Option<Role>,
     ok: u16,
     call: fn(&Fixture) -> (String, Option<Value>),
 }
@@ -77,7 +75,7 @@ const A: Option<Role> = Some(Role::Admin);
 
 /// The table. Within one credential the rows run in order: reads of the
 /// queued build come before its cancel.
-fn table() -> Vec<Row> {
+pub(crate) fn table() -> Vec<Row> {
     use Method as M;
     vec![
         row(M::GET, "/api/v1/whoami", None, 200, |_| ("/api/v1/whoami".into(), None)),
@@ -187,8 +185,8 @@ fn table() -> Vec<Row> {
         row(M::DELETE, "/api/v1/notifications/{id}", A, 204, |f| {
             (format!("/api/v1/notifications/{}", f.target), None)
         }),
-        // A wrong confirmation is refused by field, after the role check.
-        row(M::DELETE, "/api/v1/projects/{id}", D, 422, |f| {
+        // A wrong confirmation conflicts with the name, after the role check.
+        row(M::DELETE, "/api/v1/projects/{id}", D, 409, |f| {
             (format!("/api/v1/projects/{}?confirm=wrong", f.project), None)
         }),
         // Last: the service is marked for deletion (no worker runs here).
@@ -207,13 +205,13 @@ fn settings(name: &str) -> ServiceSettings {
 }
 
 /// One credential's objects, so one's mutations never change another's verdicts.
-struct Fixture {
+pub(crate) struct Fixture {
     tag: &'static str,
     project: i64,
     service: i64,
     queued_build: i64,
     job: i64,
-    good_build: i64,
+    pub(crate) good_build: i64,
     old_deployment: i64,
     /// A second token of this credential's user, for the revoke row.
     spare_token: i64,
@@ -223,8 +221,8 @@ struct Fixture {
     target: i64,
 }
 
-struct Matrix {
-    router: Router,
+pub(crate) struct Matrix {
+    pub(crate) router: Router,
     auth: Auth,
     engine: Engine,
     image_id: String,
@@ -232,7 +230,7 @@ struct Matrix {
     _kit: DockerKit,
 }
 
-async fn matrix() -> anyhow::Result<Matrix> {
+pub(crate) async fn matrix() -> anyhow::Result<Matrix> {
     let OpenedApp { router, auth, engine, data, kit } = OpenedApp::new().await?;
     let image_id = kit.docker.inspect_image(BASE_IMAGE).await?.id.unwrap_or_default();
     Ok(Matrix { router, auth, engine, image_id, _data: data, _kit: kit })
@@ -241,7 +239,10 @@ async fn matrix() -> anyhow::Result<Matrix> {
 impl Matrix {
     /// A user of `role` (or a spare viewer for the token-less credentials)
     /// and the bearer token the credential sends (`None`: no header).
-    async fn credential(&self, cred: Cred) -> anyhow::Result<(server::auth::User, Option<String>)> {
+    pub(crate) async fn credential(
+        &self,
+        cred: Cred,
+    ) -> anyhow::Result<(server::auth::User, Option<String>)> {
         let role = match cred {
             Cred::User(r) => r,
             _ => Role::Admin, // a revoked or expired admin token must not help
@@ -265,7 +266,11 @@ impl Matrix {
         }
     }
 
-    async fn fixture(&self, tag: &'static str, owner: &server::auth::User) -> anyhow::Result<Fixture> {
+    pub(crate) async fn fixture(
+        &self,
+        tag: &'static str,
+        owner: &server::auth::User,
+    ) -> anyhow::Result<Fixture> {
         let seeded = seed_history(&self.engine, &self.image_id, tag).await?;
         let (spare, _) = self.auth.tokens.create(&owner.caller(), "spare", None).await?;
         let Seeded {
@@ -379,7 +384,7 @@ impl Matrix {
         self.send_raw(req).await
     }
 
-    async fn send_raw(&self, req: Request<Body>) -> anyhow::Result<Reply> {
+    pub(crate) async fn send_raw(&self, req: Request<Body>) -> anyhow::Result<Reply> {
         let res = self.router.clone().oneshot(req).await?;
         let status = res.status().as_u16();
         let content_type =
@@ -394,16 +399,16 @@ impl Matrix {
     }
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     content_type: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
     /// The `{ "error": { "code", "message" } }` body's code, if it is one
     /// with a non-empty message.
-    fn error_code(&self) -> Option<String> {
+    pub(crate) fn error_code(&self) -> Option<String> {
         let v: Value = serde_json::from_str(&self.body).ok()?;
         let message = v["error"]["message"].as_str().filter(|m| !m.is_empty())?;
         let _ = message;
@@ -501,7 +506,7 @@ async fn every_operation_answers_each_credential_as_the_table_says() -> anyhow::
 /// Every operation in the document has a row, and every row is documented.
 #[test]
 fn the_table_covers_exactly_the_documented_operations() {
-    let doc = serde_json::to_value(ApiDoc::openapi()).expect("document serializes");
+    let doc = server::api::contract::document();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {

@@ -2,8 +2,10 @@
 //! with a module per area. Run one area with
 //! `cargo test -p server --test it -- operate::`.
 
+mod api_fuzz;
 mod api_hostile;
 mod api_matrix;
+mod api_order;
 mod auth_cli;
 mod auth_http;
 mod auth_process;
