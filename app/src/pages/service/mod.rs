@@ -42,15 +42,29 @@ pub fn id_param() -> Memo<Option<i64>> {
 /// A page per route id: `page(id)` is built afresh, in the browser, when a
 /// client-side move goes to another id of the same route. Its body can then
 /// be a plain `Suspend` (no `move ||` around it), which server rendering
-/// resolves once, where it re-runs a reactive closure on each of its passes
-/// (the service page's body was built three times per request). The closure
-/// here reads only the id, which does not change while the server renders.
-pub fn per_route_id<V>(page: impl Fn(Option<i64>) -> V + Send + Sync + 'static) -> impl IntoView
+/// resolves once. On the server the page is built directly, not inside a
+/// closure: server rendering calls a reactive closure twice (once to start
+/// its resources, once to render), which built the page and fetched its
+/// data twice per request. A closure renders no markers of its own, so the
+/// browser's closure hydrates the server's HTML.
+pub fn per_route_id<V>(page: impl Fn(Option<i64>) -> V + Send + Sync + 'static) -> AnyView
 where
     V: IntoView + 'static,
 {
-    let id = id_param();
-    move || page(id.get())
+    build_per_id(id_param(), page)
+}
+
+#[cfg(feature = "ssr")]
+fn build_per_id<V: IntoView + 'static>(id: Memo<Option<i64>>, page: impl Fn(Option<i64>) -> V) -> AnyView {
+    page(id.get_untracked()).into_any()
+}
+
+#[cfg(not(feature = "ssr"))]
+fn build_per_id<V: IntoView + 'static>(
+    id: Memo<Option<i64>>,
+    page: impl Fn(Option<i64>) -> V + Send + Sync + 'static,
+) -> AnyView {
+    (move || page(id.get())).into_any()
 }
 
 /// Calls `f` with a valid id, or answers "not found".
