@@ -15,10 +15,11 @@ CARGO ?= cargo
 # Written by scripts/setup.sh: the toolchain with the wasm32 std, PATH.
 -include build/setup.mk
 
-.PHONY: help setup run test check-features site server test-unit test-server test-e2e bench lint fmt clean-docker
+.PHONY: help setup run run-debug test check-features site server server-release test-unit test-server test-e2e bench lint fmt clean-docker
 
 help:
-	@echo "make run    build everything and serve the dashboard on 127.0.0.1:3000 (data in ./data)"
+	@echo "make run    build everything (release) and serve the dashboard on 127.0.0.1:3000 (data in ./data)"
+	@echo "make run-debug  the same with the debug build (quicker to rebuild)"
 	@echo "make test   run every test suite (unit, server integration with Docker, end-to-end in Chromium)"
 	@echo "make lint   clippy (ssr and wasm builds) and rustfmt --check"
 
@@ -26,7 +27,14 @@ setup:
 	@scripts/setup.sh
 
 # The public targets run setup, then re-enter make so build/setup.mk is read.
+# `make run` serves the release build (what the README's memory figures are
+# for: about 22 MB idle, where the debug build maps 32 MB); `make run-debug`
+# serves the debug build, quicker to rebuild while developing.
 run: setup
+	@$(MAKE) --no-print-directory site server-release
+	$(CARGO_TARGET_DIR)/release/slipway serve
+
+run-debug: setup
 	@$(MAKE) --no-print-directory site server
 	$(CARGO_TARGET_DIR)/debug/slipway serve
 
@@ -89,6 +97,9 @@ $(SITE_CSS): style/main.css
 
 server:
 	$(CARGO) build -p server --bin slipway
+
+server-release:
+	$(CARGO) build --release -p server --bin slipway
 
 # Unit tests (no Docker, no browser).
 test-unit:

@@ -5,12 +5,12 @@
 #
 #   scripts/measure_rss.sh [path/to/slipway]
 #
-# Default binary: the one `make run` serves, $CARGO_TARGET_DIR/debug/slipway.
+# Default binary: the one `make run` serves, $CARGO_TARGET_DIR/release/slipway.
 # SETTLE (seconds, default 30): the wait before each "after" reading.
 # Needs curl and python3; uses a temporary data dir and free ports.
 set -euo pipefail
 
-BIN=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/slipway/target}/debug/slipway}
+BIN=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/slipway/target}/release/slipway}
 SETTLE=${SETTLE:-30}
 PW='correct horse battery staple'
 DATA=$(mktemp -d)
