@@ -44,9 +44,9 @@ pub fn id_param() -> Memo<Option<i64>> {
 /// be a plain `Suspend` (no `move ||` around it), which server rendering
 /// resolves once. On the server the page is built directly, not inside a
 /// closure: server rendering calls a reactive closure twice (once to start
-/// its resources, once to render), which built the page and fetched its
-/// data twice per request. A closure renders no markers of its own, so the
-/// browser's closure hydrates the server's HTML.
+/// its resources, once to render), which built the page twice per request.
+/// A closure renders no markers of its own, so the browser's closure
+/// hydrates the server's HTML.
 pub fn per_route_id<V>(page: impl Fn(Option<i64>) -> V + Send + Sync + 'static) -> AnyView
 where
     V: IntoView + 'static,
