@@ -92,7 +92,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     // Inside the 5 s stop grace of the SIGTERM-ignoring container.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
-    let (status, _) = job_status(&db, job).await?;
+    let (status, _) = job_status(db, job).await?;
     assert_eq!(status, "running", "killed mid-delete");
     assert!(store.get_service(doomed).await.is_ok(), "not finished before the kill");
     // Work on a service being deleted is refused.
