@@ -33,23 +33,10 @@ impl ServerProcess {
     pub fn start(bin: &Path, data_dir: &Path, site_root: &Path) -> anyhow::Result<Self> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-        std::fs::create_dir_all(data_dir)?;
-        let log_path = data_dir.join("server.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .env("SLIPWAY_DATA_DIR", data_dir)
-            .env("SLIPWAY_DASHBOARD_ADDR", addr.to_string())
-            .env("SLIPWAY_EDGE_ADDR", edge_addr.to_string())
-            .env("SLIPWAY_SITE_ROOT", site_root)
-            .env("SLIPWAY_LOG", "info")
-            // Every test repository is a local `file://` one.
-            .env("SLIPWAY_ALLOW_LOCAL_REPOS", "true")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
+        let child = serve_command(bin, data_dir, site_root, addr, edge_addr)?
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
+        let log_path = server_log_path(data_dir);
         let mut server = ServerProcess { child, addr, edge_addr, log_path };
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
@@ -88,6 +75,49 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `bin serve` on `data_dir` with the dashboard on `dashboard` and the edge
+/// router on `edge`; stdout and stderr appended to [`server_log_path`].
+pub fn serve_command(
+    bin: &Path,
+    data_dir: &Path,
+    site_root: &Path,
+    dashboard: SocketAddr,
+    edge: SocketAddr,
+) -> anyhow::Result<Command> {
+    std::fs::create_dir_all(data_dir)?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(server_log_path(data_dir))?;
+    let mut command = Command::new(bin);
+    command
+        .arg("serve")
+        .env("SLIPWAY_DATA_DIR", data_dir)
+        .env("SLIPWAY_DASHBOARD_ADDR", dashboard.to_string())
+        .env("SLIPWAY_EDGE_ADDR", edge.to_string())
+        .env("SLIPWAY_SITE_ROOT", site_root)
+        .env("SLIPWAY_LOG", "info")
+        // Every test repository is a local `file://` one.
+        .env("SLIPWAY_ALLOW_LOCAL_REPOS", "true")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    Ok(command)
+}
+
+/// Where a test server on `data_dir` writes its log.
+pub fn server_log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("server.log")
+}
+
+/// The log's length now: where the next run's part of it begins.
+pub fn server_log_len(data_dir: &Path) -> usize {
+    std::fs::metadata(server_log_path(data_dir)).map(|m| m.len() as usize).unwrap_or(0)
+}
+
+/// The log from byte `from` on, without colour codes.
+pub fn server_log_since(data_dir: &Path, from: usize) -> String {
+    let raw = std::fs::read(server_log_path(data_dir)).unwrap_or_default();
+    super::wait::strip_ansi(&String::from_utf8_lossy(raw.get(from..).unwrap_or_default()))
 }
 
 /// Directory of the cargo profile the calling test binary was built in

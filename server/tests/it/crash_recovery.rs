@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
-use server::testkit::wait::{strip_ansi, unique_suffix, wait_until};
+use server::testkit::wait::{unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
     db::Db,
@@ -35,6 +35,7 @@ use server::{
     projects::{HealthCheck, HealthProbe, ProjectStore, Service, ServiceSpec},
     testkit::{
         engine::{anyhow_of, quick_http_check, user},
+        process::{server_log_len, server_log_path, server_log_since},
         GitRepo, Installation, ServerProcess, BASE_IMAGE,
     },
 };
@@ -120,17 +121,15 @@ impl Harness {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.inst.data_path().join("server.log")
+        server_log_path(self.inst.data_path())
     }
 
     fn log_len(&self) -> usize {
-        std::fs::metadata(self.log_path()).map(|m| m.len() as usize).unwrap_or(0)
+        server_log_len(self.inst.data_path())
     }
 
-    /// The server log from byte `from` on, without colour codes.
     fn log_since(&self, from: usize) -> String {
-        let raw = std::fs::read(self.log_path()).unwrap_or_default();
-        strip_ansi(&String::from_utf8_lossy(raw.get(from..).unwrap_or_default()))
+        server_log_since(self.inst.data_path(), from)
     }
 
     async fn build(&self, id: i64) -> anyhow::Result<Build> {

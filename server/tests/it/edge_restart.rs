@@ -6,8 +6,8 @@
 //! the live container was never restarted: same id, `StartedAt`, restart
 //! count and pid before and after.
 //!
-//! The server is started by hand (`std::process::Command` with explicit
-//! `SLIPWAY_*` variables) rather than with the test kit's `ServerProcess`,
+//! The server is started by hand (the test kit's `serve_command` with a
+//! fixed edge address) rather than with the test kit's `ServerProcess`,
 //! because that one picks a new free edge port at every start; a restart
 //! must keep the port clients use.
 //!
@@ -20,7 +20,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ use bollard::Docker;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use server::testkit::wait::{strip_ansi, unique_suffix, wait_until};
+use server::testkit::wait::{unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
     db::Db,
@@ -43,6 +43,7 @@ use server::{
         engine::{anyhow_of, quick_http_check, user},
         free_port,
         instance::InstanceCleanup,
+        process::{serve_command, server_log_len, server_log_path, server_log_since},
         GitRepo, TestDataDir,
     },
 };
@@ -71,20 +72,8 @@ struct Serve {
 impl Serve {
     fn spawn(bin: &Path, data: &Path, site: &Path, edge: SocketAddr) -> anyhow::Result<Serve> {
         let dashboard: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?;
         let spawned = Instant::now();
-        let child = Command::new(bin)
-            .arg("serve")
-            .env("SLIPWAY_DATA_DIR", data)
-            .env("SLIPWAY_DASHBOARD_ADDR", dashboard.to_string())
-            .env("SLIPWAY_EDGE_ADDR", edge.to_string())
-            .env("SLIPWAY_SITE_ROOT", site)
-            .env("SLIPWAY_LOG", "info")
-            // Every test repository is a local `file://` one.
-            .env("SLIPWAY_ALLOW_LOCAL_REPOS", "true")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
+        let child = serve_command(bin, data, site, dashboard, edge)?
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         Ok(Serve { child, dashboard, spawned })
@@ -216,17 +205,15 @@ impl Harness {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.data.path().join("server.log")
+        server_log_path(self.data.path())
     }
 
     fn log_len(&self) -> usize {
-        std::fs::metadata(self.log_path()).map(|m| m.len() as usize).unwrap_or(0)
+        server_log_len(self.data.path())
     }
 
-    /// The server log from byte `from` on, without colour codes.
     fn log_since(&self, from: usize) -> String {
-        let raw = std::fs::read(self.log_path()).unwrap_or_default();
-        strip_ansi(&String::from_utf8_lossy(raw.get(from..).unwrap_or_default()))
+        server_log_since(self.data.path(), from)
     }
 
     async fn build(&self, id: i64) -> anyhow::Result<Build> {
