@@ -14,6 +14,7 @@ pub mod copy;
 pub mod deploys;
 pub mod form;
 pub mod format;
+pub mod html;
 
 /// The caller as `whoami` answered for this page load (provided by `App`).
 #[derive(Clone, Copy)]
@@ -69,6 +70,26 @@ impl<T: serde::de::DeserializeOwned> Decoder<T> for Json {
         swap_quotes(&mut bytes);
         leptos::serde_json::from_slice(&bytes)
     }
+}
+
+/// A view that follows its signals in the browser and is built once on the
+/// server. Server rendering calls a reactive closure twice (once to start
+/// the resources below it, once to write the HTML), which built every row of
+/// a history table twice per page; there, nothing changes between the two
+/// calls, so the view is built once, untracked. A closure renders no
+/// markers of its own, so the browser's closure hydrates the server's HTML.
+pub fn live<V: IntoView + 'static>(view: impl Fn() -> V + Send + Sync + 'static) -> AnyView {
+    build_live(view)
+}
+
+#[cfg(feature = "ssr")]
+fn build_live<V: IntoView + 'static>(view: impl Fn() -> V) -> AnyView {
+    untrack(view).into_any()
+}
+
+#[cfg(not(feature = "ssr"))]
+fn build_live<V: IntoView + 'static>(view: impl Fn() -> V + Send + Sync + 'static) -> AnyView {
+    view.into_any()
 }
 
 /// A resource carried with [`Json`].

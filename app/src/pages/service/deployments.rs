@@ -2,12 +2,15 @@
 
 use leptos::prelude::*;
 
-use super::paged::{Fetch, Paged};
+use super::{
+    history::status_cell,
+    paged::{Fetch, Paged},
+};
 use crate::{
     api::deploys::deployment_rows,
     components::{
         format::{duration_opt, short_commit, short_image, short_time},
-        StatusBadge,
+        html,
     },
     wire::DeploymentRow,
 };
@@ -38,46 +41,70 @@ pub fn DeploymentsTable(
     .into_any()
 }
 
-#[component]
-fn DeploymentLine(d: DeploymentRow, deployer: bool, on_rollback: Callback<i64>) -> impl IntoView {
+/// One deployment's row (`tr[data-deployment-id]`), written as markup.
+/// Its Rollback button (`button.rollback`, deployers, deployments that
+/// served) is handled by the table body's click listener.
+fn deployment_line(out: &mut String, d: &DeploymentRow, deployer: bool) {
+    use std::fmt::Write;
     let id = d.id;
-    let can_roll_back = deployer && d.can_roll_back_to();
-    let build = match (d.build_id, d.build_number) {
-        (Some(b), Some(n)) => view! { <a href=format!("/builds/{b}")>{format!("#{n}")}</a> }.into_any(),
-        _ => "—".into_any(),
-    };
-    let rollback_note = d.rollback_of.map(|of| format!(" (rollback to #{of})")).unwrap_or_default();
-    let problem = d.error.clone().map(|e| {
-        let tail = d.log_tail.clone().unwrap_or_default();
-        view! {
-            <details class="problem">
-                <summary>"Why it failed"</summary>
-                <pre>{e} "\n" {tail}</pre>
-            </details>
-        }
-    });
-    view! {
-        <tr data-deployment-id=id.to_string()>
-            <td><a href=format!("/deployments/{id}")>{format!("#{id}")}</a>{rollback_note}</td>
-            <td class="status"><StatusBadge status=d.status.clone() /></td>
-            <td>{build}</td>
-            <td class="mono" title=d.image_id.clone()>{short_image(&d.image_id)}</td>
-            <td class="mono" title=d.commit_sha.clone()>{short_commit(d.commit_sha.as_deref())}</td>
-            <td class="reason">{d.reason.clone().unwrap_or_default()}</td>
-            <td>{d.actor.clone().unwrap_or_else(|| "—".into())}</td>
-            <td class="time" title=d.created_at.clone()>{short_time(&d.created_at)}</td>
-            <td>{duration_opt(d.duration_ms)}</td>
-            <td class="row-actions">
-                {problem}
-                {can_roll_back.then(|| view! {
-                    <button type="button" class="rollback secondary" on:click=move |_| on_rollback.run(id)>
-                        "Roll back to this"
-                    </button>
-                }.into_any())}
-            </td>
-        </tr>
+    let _ = write!(out, "<tr data-deployment-id=\"{id}\"><td><a href=\"/deployments/{id}\">#{id}</a>");
+    if let Some(of) = d.rollback_of {
+        let _ = write!(out, " (rollback to #{of})");
     }
-    .into_any()
+    out.push_str("</td>");
+    status_cell(out, &d.status);
+    match (d.build_id, d.build_number) {
+        (Some(b), Some(n)) => {
+            let _ = write!(out, "<td><a href=\"/builds/{b}\">#{n}</a></td>");
+        }
+        _ => out.push_str("<td>—</td>"),
+    }
+    out.push_str("<td class=\"mono\" title=\"");
+    html::attr(out, &d.image_id);
+    out.push_str("\">");
+    html::text(out, &short_image(&d.image_id));
+    out.push_str("</td><td class=\"mono\"");
+    if let Some(sha) = &d.commit_sha {
+        out.push_str(" title=\"");
+        html::attr(out, sha);
+        out.push('"');
+    }
+    out.push('>');
+    html::text(out, &short_commit(d.commit_sha.as_deref()));
+    out.push_str("</td><td class=\"reason\">");
+    html::text(out, d.reason.as_deref().unwrap_or_default());
+    out.push_str("</td><td>");
+    html::text(out, d.actor.as_deref().unwrap_or("—"));
+    out.push_str("</td><td class=\"time\" title=\"");
+    html::attr(out, &d.created_at);
+    out.push_str("\">");
+    html::text(out, &short_time(&d.created_at));
+    let _ = write!(out, "</td><td>{}</td><td class=\"row-actions\">", duration_opt(d.duration_ms));
+    if let Some(e) = &d.error {
+        out.push_str("<details class=\"problem\"><summary>Why it failed</summary><pre>");
+        html::text(out, e);
+        out.push('\n');
+        html::text(out, d.log_tail.as_deref().unwrap_or_default());
+        out.push_str("</pre></details>");
+    }
+    if deployer && d.can_roll_back_to() {
+        out.push_str("<button type=\"button\" class=\"rollback secondary\">Roll back to this</button>");
+    }
+    out.push_str("</td></tr>");
+}
+
+/// The deployment whose Rollback button was clicked, if one was.
+#[cfg(feature = "hydrate")]
+fn rollback_clicked(ev: &leptos::ev::MouseEvent) -> Option<i64> {
+    use wasm_bindgen::JsCast;
+    let target = ev.target()?.dyn_into::<leptos::web_sys::Element>().ok()?;
+    let row = target.closest("button.rollback").ok()??.closest("tr[data-deployment-id]").ok()??;
+    row.get_attribute("data-deployment-id")?.parse().ok()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn rollback_clicked(_: &leptos::ev::MouseEvent) -> Option<i64> {
+    None
 }
 
 fn deployments_head() -> AnyView {
@@ -106,12 +133,19 @@ fn DeploymentRows(
     deployer: bool,
     on_rollback: Callback<i64>,
 ) -> impl IntoView {
-    view! {
-        <tbody>
-            {move || items.get().into_iter().map(|d| view! {
-                <DeploymentLine d deployer on_rollback />
-            }).collect_view()}
-        </tbody>
-    }
-    .into_any()
+    let rows = move || {
+        items.with(|items| {
+            let mut out = String::with_capacity(items.len() * 600);
+            for d in items {
+                deployment_line(&mut out, d, deployer);
+            }
+            out
+        })
+    };
+    let click = move |ev: leptos::ev::MouseEvent| {
+        if let Some(id) = rollback_clicked(&ev) {
+            on_rollback.run(id);
+        }
+    };
+    view! { <tbody on:click=click inner_html=rows></tbody> }.into_any()
 }

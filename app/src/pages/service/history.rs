@@ -7,8 +7,9 @@ use super::paged::{Fetch, Paged};
 use crate::{
     api::builds::build_rows,
     components::{
+        badge_class,
         format::{duration_opt, short_commit, short_time},
-        StatusBadge,
+        html, status_label,
     },
     wire::BuildRow,
 };
@@ -34,22 +35,42 @@ pub fn BuildsTable(paged: Paged<BuildRow>) -> impl IntoView {
     .into_any()
 }
 
-#[component]
-fn BuildLine(b: BuildRow) -> impl IntoView {
-    let href = format!("/builds/{}", b.id);
-    view! {
-        <tr data-build-id=b.id.to_string()>
-            <td><a href=href>{format!("#{}", b.number)}</a></td>
-            <td class="status"><StatusBadge status=b.status.clone() /></td>
-            <td class="ref">{b.git_ref.clone()}</td>
-            <td class="commit mono" title=b.commit_sha.clone()>{short_commit(b.commit_sha.as_deref())}</td>
-            <td class="trigger">{b.trigger.clone()}</td>
-            <td class="actor">{b.actor.clone().unwrap_or_else(|| "—".into())}</td>
-            <td class="duration">{duration_opt(b.duration_ms)}</td>
-            <td class="time" title=b.created_at.clone()>{short_time(&b.created_at)}</td>
-        </tr>
+/// One build's row (`tr[data-build-id]`), written as markup: the table has
+/// no event handlers, and links are followed by the router as any link.
+fn build_line(out: &mut String, b: &BuildRow) {
+    use std::fmt::Write;
+    let _ = write!(out, "<tr data-build-id=\"{id}\"><td><a href=\"/builds/{id}\">#{n}</a></td>", id = b.id, n = b.number);
+    status_cell(out, &b.status);
+    out.push_str("<td class=\"ref\">");
+    html::text(out, &b.git_ref);
+    out.push_str("</td><td class=\"commit mono\"");
+    if let Some(sha) = &b.commit_sha {
+        out.push_str(" title=\"");
+        html::attr(out, sha);
+        out.push('"');
     }
-    .into_any()
+    out.push('>');
+    html::text(out, &short_commit(b.commit_sha.as_deref()));
+    out.push_str("</td><td class=\"trigger\">");
+    html::text(out, &b.trigger);
+    out.push_str("</td><td class=\"actor\">");
+    html::text(out, b.actor.as_deref().unwrap_or("—"));
+    let _ = write!(out, "</td><td class=\"duration\">{}</td><td class=\"time\" title=\"", duration_opt(b.duration_ms));
+    html::attr(out, &b.created_at);
+    out.push_str("\">");
+    html::text(out, &short_time(&b.created_at));
+    out.push_str("</td></tr>");
+}
+
+/// `td.status` holding the status badge, as [`StatusBadge`] renders it.
+///
+/// [`StatusBadge`]: crate::components::StatusBadge
+pub fn status_cell(out: &mut String, status: &str) {
+    out.push_str("<td class=\"status\"><span class=\"");
+    out.push_str(badge_class(status));
+    out.push_str(" \">");
+    html::text(out, status_label(status));
+    out.push_str("</span></td>");
 }
 
 fn builds_head() -> AnyView {
@@ -72,12 +93,14 @@ fn builds_head() -> AnyView {
 
 #[component]
 fn BuildRows(items: RwSignal<Vec<BuildRow>>) -> impl IntoView {
-    view! {
-        <tbody>
-            {move || items.get().into_iter().map(|b| view! {
-                <BuildLine b />
-            }).collect_view()}
-        </tbody>
-    }
-    .into_any()
+    let rows = move || {
+        items.with(|items| {
+            let mut out = String::with_capacity(items.len() * 400);
+            for b in items {
+                build_line(&mut out, b);
+            }
+            out
+        })
+    };
+    view! { <tbody inner_html=rows></tbody> }.into_any()
 }

@@ -24,7 +24,7 @@ use paged::Paged;
 use crate::{
     api::services::{service_page, update_service},
     components::{
-        copy::copy_line_view, deploys, error_text, error_view, loading, require_user, resource, status_label,
+        copy::copy_line_view, deploys, error_text, error_view, live, loading, require_user, resource, status_label,
         use_session, Task,
     },
     error::AppError,
@@ -173,7 +173,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
         <RuntimeTabs service_id deployer />
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
-            {move || view! { <chart::BuildChart builds=chart.get() /> }}
+            {live(move || view! { <chart::BuildChart builds=chart.get() /> })}
         </section>
         <section class="card" aria-labelledby="builds-title">
             <h2 id="builds-title">"Builds"</h2>
@@ -217,11 +217,11 @@ fn RuntimeTabs(service_id: i64, deployer: bool) -> impl IntoView {
                     on:click=move |_| logs.set(true)>"Logs"</button>
             </div>
             <div role="tabpanel">
-                {move || if logs.get() {
+                {live(move || if logs.get() {
                     view! { <container_log::LogsTab service_id /> }.into_any()
                 } else {
                     view! { <runtime::RuntimePanel service_id deployer /> }.into_any()
-                }}
+                })}
             </div>
         </section>
     }
