@@ -241,3 +241,74 @@ async fn seed(engine: &Engine) -> anyhow::Result<i64> {
     tx.commit().await?;
     Ok(service.id)
 }
+
+/// The history rows and chart bars are markup written as a string
+/// (`app::components::html`): values a user chose (a ref, a deploy reason,
+/// a failure's log tail) reach the server-rendered page escaped, never as
+/// markup, and each row keeps its id and Rollback button.
+#[tokio::test]
+async fn service_page_html_escapes_every_history_value() -> anyhow::Result<()> {
+    use axum::body::Body;
+    use http::{header, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = OpenedApp::new().await?;
+    let engine = &app.engine;
+    let service = seed(engine).await?;
+    let hostile = r#"<img src=x onerror="alert(1)">&'"#;
+    sqlx::query("UPDATE builds SET git_ref = ?1 WHERE service_id = ?2 AND number = ?3")
+        .bind(hostile)
+        .bind(service)
+        .bind(BUILDS - 2)
+        .execute(&engine.db)
+        .await?;
+    sqlx::query(
+        "UPDATE deployments SET reason = ?1, log_tail = ?1 WHERE service_id = ?2 AND status = 'failed'",
+    )
+    .bind(hostile)
+    .bind(service)
+    .execute(&engine.db)
+    .await?;
+    let deployer = app.auth.users.create("page-deployer", "correct horse battery", Role::Deployer).await?;
+    let (_, token) = app.auth.tokens.create(&deployer.caller(), "page", Some(1)).await?;
+    let req = Request::get(format!("/services/{service}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())?;
+    let res = app.router.clone().oneshot(req).await?;
+    assert_eq!(res.status(), 200);
+    let html = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;
+
+    assert!(!html.contains("<img src=x"), "a history value became markup");
+    let escaped = "&lt;img src=x onerror=\"alert(1)\"&gt;&amp;'";
+    assert!(html.contains(&format!(r#"<td class="ref">{escaped}</td>"#)), "the ref is shown escaped");
+    assert!(html.contains(&format!(r#"<td class="reason">{escaped}</td>"#)), "the reason is shown escaped");
+    assert!(
+        html.contains(&format!("<pre>health check failed\n{escaped}</pre>")),
+        "the log tail is shown escaped"
+    );
+    for n in [1, BUILDS] {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM builds WHERE service_id = ? AND number = ?")
+            .bind(service)
+            .bind(n)
+            .fetch_one(&engine.db)
+            .await?;
+        let in_table =
+            html.contains(&format!(r#"<tr data-build-id="{id}"><td><a href="/builds/{id}">#{n}</a></td>"#));
+        assert_eq!(in_table, n == BUILDS, "build #{n}: only the first page is in the table");
+        let in_chart = html.contains(&format!(r#" data-build-id="{id}" x=""#));
+        assert_eq!(in_chart, n == BUILDS, "build #{n}: only the newest {CHART_BUILDS} are in the chart");
+    }
+    let deployments = html.split_once(r#"<table id="deployments">"#).map(|(_, t)| t).unwrap_or_default();
+    let deployments = deployments.split_once("</table>").map(|(t, _)| t).unwrap_or_default();
+    let rows = deployments.matches("<tr data-deployment-id=").count();
+    assert_eq!(rows, DEFAULT_PAGE as usize, "one page of deployments");
+    let failed = deployments.matches(r#"<span class="badge badge-bad ">failed</span>"#).count();
+    assert!(failed > 0, "the first page holds failed deployments");
+    assert_eq!(
+        deployments.matches(r#"<button type="button" class="rollback secondary">"#).count(),
+        rows - failed,
+        "a deployer gets Rollback on every deployment that served"
+    );
+    Ok(())
+}

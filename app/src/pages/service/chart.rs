@@ -61,7 +61,9 @@ pub fn BuildChart(builds: Vec<BuildPoint>) -> impl IntoView {
     let slot = WIDTH / (builds.len().max(10) as f64);
     // The axis and the bars as markup (`inner_html`): 50 bars with 5
     // attributes and a title each, no event handlers.
-    let mut marks = format!("<line class=\"axis\" x1=\"0\" y1=\"{HEIGHT_TEXT}\" x2=\"{WIDTH_TEXT}\" y2=\"{HEIGHT_TEXT}\"></line>");
+    let mut marks = format!(
+        "<line class=\"axis\" x1=\"0\" y1=\"{HEIGHT_TEXT}\" x2=\"{WIDTH_TEXT}\" y2=\"{HEIGHT_TEXT}\"></line>"
+    );
     for (i, b) in builds.iter().enumerate() {
         bar(&mut marks, b, i as f64 * slot, slot, max);
     }

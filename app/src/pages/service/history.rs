@@ -39,7 +39,12 @@ pub fn BuildsTable(paged: Paged<BuildRow>) -> impl IntoView {
 /// no event handlers, and links are followed by the router as any link.
 fn build_line(out: &mut String, b: &BuildRow) {
     use std::fmt::Write;
-    let _ = write!(out, "<tr data-build-id=\"{id}\"><td><a href=\"/builds/{id}\">#{n}</a></td>", id = b.id, n = b.number);
+    let _ = write!(
+        out,
+        "<tr data-build-id=\"{id}\"><td><a href=\"/builds/{id}\">#{n}</a></td>",
+        id = b.id,
+        n = b.number
+    );
     status_cell(out, &b.status);
     out.push_str("<td class=\"ref\">");
     html::text(out, &b.git_ref);
@@ -55,7 +60,11 @@ fn build_line(out: &mut String, b: &BuildRow) {
     html::text(out, &b.trigger);
     out.push_str("</td><td class=\"actor\">");
     html::text(out, b.actor.as_deref().unwrap_or("—"));
-    let _ = write!(out, "</td><td class=\"duration\">{}</td><td class=\"time\" title=\"", duration_opt(b.duration_ms));
+    let _ = write!(
+        out,
+        "</td><td class=\"duration\">{}</td><td class=\"time\" title=\"",
+        duration_opt(b.duration_ms)
+    );
     html::attr(out, &b.created_at);
     out.push_str("\">");
     html::text(out, &short_time(&b.created_at));

@@ -24,8 +24,8 @@ use paged::Paged;
 use crate::{
     api::services::{service_page, update_service},
     components::{
-        copy::copy_line_view, deploys, error_text, error_view, live, loading, require_user, resource, status_label,
-        use_session, Task,
+        copy::copy_line_view, deploys, error_text, error_view, live, loading, require_user, resource,
+        status_label, use_session, Task,
     },
     error::AppError,
     wire::{
