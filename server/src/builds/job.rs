@@ -10,7 +10,7 @@ use super::{from_row, usecases::BuildPayload, Build, COLUMNS};
 use crate::{
     audit::{self, Event, Source},
     docker::{
-        build::{build_image, image_tags, BuildError, BuildRequest},
+        build::{build_image_on, image_tags, BuildError, BuildRequest},
         labels,
     },
     engine::Engine,
@@ -189,7 +189,7 @@ impl BuildHandler {
             log.line(LogStream::System, "Building without the build cache").await?;
         }
         let docker = self.engine.docker.client()?.clone();
-        let built = build_image(&docker, request, log);
+        let built = build_image_on(&docker, self.engine.docker.endpoint(), request, log);
         tokio::pin!(built);
         let built = loop {
             tokio::select! {

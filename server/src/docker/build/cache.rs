@@ -31,8 +31,8 @@ pub fn prune_query(api: &str, keep_bytes: u64) -> String {
     format!("{name}={keep_bytes}")
 }
 
-async fn connect() -> Result<(Endpoint, String), RuntimeError> {
-    let endpoint = Endpoint::from_env().map_err(|why| RuntimeError::Engine(format!("{why} is not supported")))?;
+async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeError> {
+    let endpoint = engine.endpoint().map_err(|why| RuntimeError::Engine(format!("{why} is not supported")))?;
     let ping = engine_http::ping(&endpoint).await.map_err(|e| RuntimeError::Unreachable(e.0))?;
     let api = ping.api_version.unwrap_or_else(|| "1.41".into());
     Ok((endpoint, api))
@@ -57,7 +57,7 @@ async fn json(
 impl DockerEngine {
     /// Bytes of build cache on the engine (`GET /system/df`).
     pub async fn build_cache_bytes(&self) -> Result<u64, RuntimeError> {
-        let (endpoint, api) = connect().await?;
+        let (endpoint, api) = connect(self).await?;
         let df = json(&endpoint, http::Method::GET, &format!("/v{api}/system/df?type=build-cache")).await?;
         let records = df.get("BuildCache").and_then(|b| b.as_array()).cloned().unwrap_or_default();
         Ok(records.iter().filter_map(|r| r.get("Size").and_then(serde_json::Value::as_u64)).sum())
@@ -66,7 +66,7 @@ impl DockerEngine {
     /// Prunes the build cache down to `keep_bytes`, least recently used
     /// first, never cache that images in the image store use.
     pub async fn prune_build_cache(&self, keep_bytes: u64) -> Result<CachePrune, RuntimeError> {
-        let (endpoint, api) = connect().await?;
+        let (endpoint, api) = connect(self).await?;
         let path = format!("/v{api}/build/prune?{}", prune_query(&api, keep_bytes));
         let answer = json(&endpoint, http::Method::POST, &path).await?;
         Ok(CachePrune {
