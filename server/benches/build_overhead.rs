@@ -108,8 +108,11 @@ struct HandRun {
 fn vertex_name(text: &str) -> Option<&str> {
     let (index, rest) = text.split_once(' ')?;
     let n = index.strip_prefix('#')?;
-    (n.parse::<u32>().is_ok() && !rest.starts_with(|c: char| c.is_ascii_digit()) && rest != "CACHED"
-        && !rest.starts_with("DONE ") && !rest.starts_with("ERROR"))
+    (n.parse::<u32>().is_ok()
+        && !rest.starts_with(|c: char| c.is_ascii_digit())
+        && rest != "CACHED"
+        && !rest.starts_with("DONE ")
+        && !rest.starts_with("ERROR"))
     .then_some(rest)
 }
 
@@ -232,7 +235,12 @@ fn buildkit_by_curl(tar: &std::path::Path, tag: &str, labels: &str) -> anyhow::R
         .context("cannot run curl")?;
     let body = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || body.contains("\"errorDetail\"") {
-        bail!("the hand-run build failed ({}): {}{}", out.status, body.trim(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "the hand-run build failed ({}): {}{}",
+            out.status,
+            body.trim(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     body.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -66,8 +66,10 @@ async fn build(te: &TestEngine, service_id: i64) -> anyhow::Result<(Build, Vec<S
     // The job ends after the row (workspace removal): let it, so nothing overlaps.
     let start = Instant::now();
     while let Some(job) = build.job_id {
-        let status: String =
-            sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?").bind(job).fetch_one(&te.engine.db).await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+            .bind(job)
+            .fetch_one(&te.engine.db)
+            .await?;
         if status != "queued" && status != "running" {
             break;
         }
@@ -80,7 +82,8 @@ async fn build(te: &TestEngine, service_id: i64) -> anyhow::Result<(Build, Vec<S
 }
 
 fn row_time(build: &Build) -> anyhow::Result<Duration> {
-    let ms = duration_ms(Some(&build.created_at), build.finished_at.as_deref()).context("no build duration")?;
+    let ms =
+        duration_ms(Some(&build.created_at), build.finished_at.as_deref()).context("no build duration")?;
     Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
@@ -102,7 +105,8 @@ fn changed_layers(lines: &[String]) -> Duration {
 }
 
 fn dependency_cached(lines: &[String]) -> bool {
-    let Some(n) = lines.iter().find(|l| l.contains("] RUN echo installing")).and_then(|l| l.split(' ').next())
+    let Some(n) =
+        lines.iter().find(|l| l.contains("] RUN echo installing")).and_then(|l| l.split(' ').next())
     else {
         return false;
     };
@@ -121,7 +125,11 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
 
     let cold_start = Instant::now();
     let (cold, _) = build(&te, service.id).await?;
-    println!("cached_rebuild: cold build {} (row), {} (wall)", ms(row_time(&cold)?), ms(cold_start.elapsed()));
+    println!(
+        "cached_rebuild: cold build {} (row), {} (wall)",
+        ms(row_time(&cold)?),
+        ms(cold_start.elapsed())
+    );
 
     let mut runs = Vec::with_capacity(n);
     for i in 1..=n {

@@ -104,7 +104,10 @@ impl Engine {
         let deploy = req.deploy || (auto_deploy && !req.build_only);
         let job =
             NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
-                .payload(serde_json::to_value(BuildPayload { deploy, no_cache: false }).map_err(anyhow::Error::from)?)
+                .payload(
+                    serde_json::to_value(BuildPayload { deploy, no_cache: false })
+                        .map_err(anyhow::Error::from)?,
+                )
                 .max_attempts(BUILD_ATTEMPTS);
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let row = sqlx::query(&format!(

@@ -59,7 +59,11 @@ impl DockerEngine {
     /// builds reach the engine `DOCKER_HOST` names unless
     /// [`with_endpoint`](Self::with_endpoint) says otherwise).
     pub fn with_client(docker: Docker) -> Self {
-        DockerEngine { docker: Some(docker), connect_error: None, endpoint: build::engine_http::Endpoint::from_env() }
+        DockerEngine {
+            docker: Some(docker),
+            connect_error: None,
+            endpoint: build::engine_http::Endpoint::from_env(),
+        }
     }
 
     /// Where builds' raw calls go (the client's own socket).

@@ -13,7 +13,10 @@ use server::{
     docker::build::{build_image, context_tar, image_tags, BuildError, BuildRequest, BuilderPreference},
     git::checkout,
     logs::{LogHub, LogLine, LogWriter},
-    testkit::{docker::{process_running, process_with}, DockerKit, GitRepo, TestDataDir, BASE_IMAGE},
+    testkit::{
+        docker::{process_running, process_with},
+        DockerKit, GitRepo, TestDataDir, BASE_IMAGE,
+    },
 };
 
 /// A log hub in a temp dir and a writer for build 1.
@@ -282,7 +285,10 @@ async fn successful_build_logs_each_step_and_returns_an_image_id_carrying_every_
     // engine names them `[stage-0 1/2]`, newer ones `[1/2]`), and the labels
     // in the image config, not in a `LABEL` step.
     assert!(text.lines().any(|l| l.contains("1/2] FROM ") && l.contains(BASE_IMAGE)), "{text}");
-    assert!(text.lines().any(|l| l.starts_with('#') && l.ends_with("2/2] COPY index.html /www/index.html")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with('#') && l.ends_with("2/2] COPY index.html /www/index.html")),
+        "{text}"
+    );
     assert!(text.lines().any(|l| l.starts_with('#') && l.contains(" DONE ")), "{text}");
     assert!(!text.contains("LABEL"), "{text}");
     assert!(built.image_id.starts_with("sha256:") && built.image_id.len() == 71, "{}", built.image_id);
@@ -375,7 +381,10 @@ async fn dropping_a_build_future_stops_the_running_step() -> anyhow::Result<()> 
     let kit = DockerKit::new().await?;
     let ctx = tempfile::tempdir()?;
     let marker = format!("cancel-me-{}", kit.run_id);
-    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {BASE_IMAGE}\nRUN sleep 60 && echo {marker}\n"))?;
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN sleep 60 && echo {marker}\n"),
+    )?;
     let dir = TestDataDir::new()?;
     let (_hub, mut log) = log_for_test(&dir).await?;
     let req = request(&kit, ctx.path(), "cancel");

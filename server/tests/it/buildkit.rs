@@ -60,7 +60,10 @@ fn cached(lines: &[String], name: &str) -> bool {
 
 /// Output lines of a step (`#N <seconds> <text>`) that end with `text`.
 fn outputs(lines: &[String], text: &str) -> usize {
-    lines.iter().filter(|l| l.starts_with('#') && l.ends_with(&format!(" {text}")) && !l.contains(" RUN ")).count()
+    lines
+        .iter()
+        .filter(|l| l.starts_with('#') && l.ends_with(&format!(" {text}")) && !l.contains(" RUN "))
+        .count()
 }
 
 #[tokio::test]
@@ -200,7 +203,8 @@ async fn independent_stages_run_in_parallel_and_the_target_stage_is_built() -> a
 
     // The target stage: only what it needs is built.
     let mut log = hub.writer(2, vec![]).await?;
-    let target_tags = server::docker::build::image_tags("test", &format!("target-{run}"), 1, "abc1234", "main");
+    let target_tags =
+        server::docker::build::image_tags("test", &format!("target-{run}"), 1, "abc1234", "main");
     let built = build_image(
         &kit.docker,
         BuildRequest { target: Some("left".into()), tags: target_tags, ..req.clone() },

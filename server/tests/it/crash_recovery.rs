@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
-use server::testkit::wait::{unique_suffix, wait_until};
 use server::testkit::docker::{process_running, process_with};
+use server::testkit::wait::{unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
     db::Db,

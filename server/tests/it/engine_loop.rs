@@ -17,8 +17,8 @@ use server::{
     projects::{ProjectStore, Service},
     service_env::{self, EnvInput},
     testkit::{
-        engine::{anyhow_of, quick_http_check, user},
         docker::process_with,
+        engine::{anyhow_of, quick_http_check, user},
         DockerKit, GitRepo, TestEngine, BASE_IMAGE,
     },
 };
@@ -189,7 +189,10 @@ async fn failing_build_names_the_step_and_starts_no_container() -> anyhow::Resul
     assert_eq!(built.status, JobStatus::Failed);
     let error = built.error.unwrap_or_default();
     // `[stage-0 2/2] RUN …` on this engine, `[2/2] RUN …` on newer ones.
-    assert!(error.starts_with('[') && error.contains("2/2] RUN echo about to fail && exit 3 failed: "), "{error}");
+    assert!(
+        error.starts_with('[') && error.contains("2/2] RUN echo about to fail && exit 3 failed: "),
+        "{error}"
+    );
     assert!(error.contains("exit code: 3"), "{error}");
     let deployments: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM deployments").fetch_one(&t.engine.db).await?;

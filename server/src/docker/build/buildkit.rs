@@ -121,13 +121,15 @@ impl Run {
             return Err(self.failure(log, error).await);
         }
         match (message.id.as_deref(), message.aux) {
-            (Some("moby.buildkit.trace"), Some(serde_json::Value::String(aux))) => match trace::decode(&aux) {
-                Ok(status) => {
-                    let out = self.trace.apply(status);
-                    self.emit(out, log).await?;
+            (Some("moby.buildkit.trace"), Some(serde_json::Value::String(aux))) => {
+                match trace::decode(&aux) {
+                    Ok(status) => {
+                        let out = self.trace.apply(status);
+                        self.emit(out, log).await?;
+                    }
+                    Err(e) => self.bad_message(&e),
                 }
-                Err(e) => self.bad_message(&e),
-            },
+            }
             (Some("moby.image.id"), Some(aux)) => {
                 if let Some(id) = aux.get("ID").and_then(|v| v.as_str()) {
                     self.image_id = Some(id.to_string());
@@ -179,7 +181,9 @@ impl Run {
             tracing::warn!(error = %e, "cannot log a build failure");
         }
         match self.trace.failed_step() {
-            Some((step, error)) => BuildError::StepFailed { step: step.to_string(), message: error.to_string() },
+            Some((step, error)) => {
+                BuildError::StepFailed { step: step.to_string(), message: error.to_string() }
+            }
             None => BuildError::Failed(message),
         }
     }
@@ -201,7 +205,8 @@ mod tests {
         };
         let q = query(&req, "docker/Dockerfile").expect("query");
         let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-        let get = |k: &str| pairs.iter().filter(|(key, _)| key == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        let get =
+            |k: &str| pairs.iter().filter(|(key, _)| key == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
         assert_eq!(get("version"), ["2"]);
         assert_eq!(get("dockerfile"), ["docker/Dockerfile"]);
         assert_eq!(get("t"), ["slipway/a-b:build-1", "slipway/a-b:sha-abc"]);
@@ -209,8 +214,9 @@ mod tests {
         assert_eq!(get("buildargs"), [r#"{"A":"1&2"}"#]);
         assert_eq!(get("target"), ["runtime"]);
         assert_eq!(get("nocache"), ["1"]);
-        let plain = query(&BuildRequest { tags: vec!["x:y".into()], ..BuildRequest::default() }, "Dockerfile")
-            .expect("query");
+        let plain =
+            query(&BuildRequest { tags: vec!["x:y".into()], ..BuildRequest::default() }, "Dockerfile")
+                .expect("query");
         assert!(!plain.contains("nocache") && !plain.contains("target"), "{plain}");
     }
 }

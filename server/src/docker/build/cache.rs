@@ -32,7 +32,8 @@ pub fn prune_query(api: &str, keep_bytes: u64) -> String {
 }
 
 async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeError> {
-    let endpoint = engine.endpoint().map_err(|why| RuntimeError::Engine(format!("{why} is not supported")))?;
+    let endpoint =
+        engine.endpoint().map_err(|why| RuntimeError::Engine(format!("{why} is not supported")))?;
     let ping = engine_http::ping(&endpoint).await.map_err(|e| RuntimeError::Unreachable(e.0))?;
     let api = ping.api_version.unwrap_or_else(|| "1.41".into());
     Ok((endpoint, api))

@@ -48,7 +48,9 @@ pub fn choose(preference: BuilderPreference, ping: Result<&Ping, &str>) -> Build
         Some(_) => Builder::Classic {
             reason: Some(format!("the engine's API {api_version} is older than BuildKit builds (1.39)")),
         },
-        None => Builder::Classic { reason: Some(format!("the engine's API version {api_version:?} is unknown")) },
+        None => {
+            Builder::Classic { reason: Some(format!("the engine's API version {api_version:?} is unknown")) }
+        }
     }
 }
 

@@ -131,7 +131,6 @@ fn step_numbers(line: &str) -> Option<(u32, u32)> {
     Some((n.parse().ok()?, m.parse().ok()?))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

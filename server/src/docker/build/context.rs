@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use super::dockerignore::DockerIgnore;
 use crate::validate;
 
-
 /// Packs `context_dir` into a tar as `docker build` would send it: paths
 /// excluded by `.dockerignore` left out (the Dockerfile and `.dockerignore`
 /// are always sent), symlinks stored as symlinks (never followed), sockets
@@ -108,4 +107,3 @@ fn header_for(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
     header.set_size(0);
     header
 }
-

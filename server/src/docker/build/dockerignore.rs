@@ -336,5 +336,4 @@ mod tests {
         assert!(matches(&compile("a\\*"), "a*"));
         assert!(!matches(&compile("a\\*"), "ab"));
     }
-
 }

@@ -168,14 +168,13 @@ pub async fn send(
     }
     let request = request.body(Full::new(body)).map_err(|e| HttpError(format!("bad engine request: {e}")))?;
     let response = sender.send_request(request);
-    tokio::pin!(response);
-    let response = loop {
-        tokio::select! {
-            response = &mut response => break response.map_err(|e| HttpError(format!("the Docker engine request failed: {e}")))?,
-            ended = &mut connection => {
-                let why = ended.err().map(|e| e.to_string()).unwrap_or_else(|| "closed".into());
-                return Err(HttpError(format!("the Docker engine connection ended before an answer: {why}")));
-            }
+    let response = tokio::select! {
+        response = response => {
+            response.map_err(|e| HttpError(format!("the Docker engine request failed: {e}")))?
+        }
+        ended = &mut connection => {
+            let why = ended.err().map(|e| e.to_string()).unwrap_or_else(|| "closed".into());
+            return Err(HttpError(format!("the Docker engine connection ended before an answer: {why}")));
         }
     };
     let (parts, body) = response.into_parts();
@@ -195,9 +194,8 @@ pub struct Ping {
 
 pub async fn ping(endpoint: &Endpoint) -> Result<Ping, HttpError> {
     let exchange = send(endpoint, http::Method::GET, "/_ping", None, Bytes::new()).await?;
-    let header = |name: &str| {
-        exchange.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
-    };
+    let header =
+        |name: &str| exchange.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
     let ping = Ping {
         api_version: header("api-version"),
         builder_version: header("builder-version"),

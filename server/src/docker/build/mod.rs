@@ -187,9 +187,12 @@ pub async fn build_image_on(
     // bollard's client timeout (120 s by default) covers the whole request,
     // i.e. the whole build; the BuildKit client gets the same limit.
     let client = docker.clone().with_timeout(BUILD_CLIENT_TIMEOUT);
-    let built = tokio::time::timeout(BUILD_CLIENT_TIMEOUT, run(&client, endpoint, &req, &dockerfile, context, log))
-        .await
-        .map_err(|_| BuildError::Engine(format!("no end of the build within {BUILD_CLIENT_TIMEOUT:?}")))??;
+    let built =
+        tokio::time::timeout(BUILD_CLIENT_TIMEOUT, run(&client, endpoint, &req, &dockerfile, context, log))
+            .await
+            .map_err(|_| {
+                BuildError::Engine(format!("no end of the build within {BUILD_CLIENT_TIMEOUT:?}"))
+            })??;
 
     let image_id = match built.image_id {
         Some(id) => id,
@@ -204,7 +207,10 @@ pub async fn build_image_on(
         for tag in &req.tags[1..] {
             let (repo, tag_part) = split_tag(tag);
             let options = TagImageOptionsBuilder::new().repo(repo).tag(tag_part).build();
-            client.tag_image(&image_id, Some(options)).await.map_err(|e| BuildError::Engine(e.to_string()))?;
+            client
+                .tag_image(&image_id, Some(options))
+                .await
+                .map_err(|e| BuildError::Engine(e.to_string()))?;
         }
     }
     log.line(LogStream::System, &format!("Built image {image_id}")).await?;
@@ -245,7 +251,9 @@ async fn run(
                 buildkit::Outcome::Built(image_id) => {
                     return Ok(Built { image_id, tagged_all: true, builder: "buildkit" })
                 }
-                buildkit::Outcome::Refused(message) => Some(format!("the engine refused BuildKit: {message}")),
+                buildkit::Outcome::Refused(message) => {
+                    Some(format!("the engine refused BuildKit: {message}"))
+                }
             }
         }
         (Builder::Classic { reason }, _) => reason,

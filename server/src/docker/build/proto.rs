@@ -91,5 +91,6 @@ pub fn decode(aux_base64: &str) -> Result<StatusResponse, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(aux_base64.trim())
         .map_err(|e| format!("a BuildKit trace message is not base64: {e}"))?;
-    StatusResponse::decode(bytes.as_slice()).map_err(|e| format!("a BuildKit trace message is not valid: {e}"))
+    StatusResponse::decode(bytes.as_slice())
+        .map_err(|e| format!("a BuildKit trace message is not valid: {e}"))
 }

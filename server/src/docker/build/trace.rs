@@ -87,7 +87,11 @@ impl Trace {
                 continue;
             }
             if let Some(state) = self.vertexes.get(&s.vertex) {
-                let size = if s.current > 0 && s.total == 0 { format!(" {}", bytes(s.current)) } else { String::new() };
+                let size = if s.current > 0 && s.total == 0 {
+                    format!(" {}", bytes(s.current))
+                } else {
+                    String::new()
+                };
                 out.push(Output::Line(LogStream::Stdout, format!("#{} {}{size} done", state.index, s.id)));
             }
         }
@@ -124,7 +128,8 @@ impl Trace {
         }
         if !known {
             self.next_index += 1;
-            let state = VertexState { index: self.next_index, name: v.name.clone(), ..VertexState::default() };
+            let state =
+                VertexState { index: self.next_index, name: v.name.clone(), ..VertexState::default() };
             out.push(Output::Line(LogStream::Stdout, format!("#{} {}", state.index, v.name)));
             self.vertexes.insert(v.digest.clone(), state);
             if let Some((stage, n)) = step_of(&v.name) {
@@ -291,7 +296,12 @@ mod tests {
         });
         let out = t.apply(StatusResponse {
             vertexes: vec![
-                Vertex { started: ts(1, 0), completed: ts(2, 0), error: "context canceled".into(), ..vertex("a", "[stage-1 2/2] RUN sleep 5") },
+                Vertex {
+                    started: ts(1, 0),
+                    completed: ts(2, 0),
+                    error: "context canceled".into(),
+                    ..vertex("a", "[stage-1 2/2] RUN sleep 5")
+                },
                 Vertex {
                     started: ts(1, 0),
                     completed: ts(1, 100),
