@@ -112,7 +112,8 @@ fn vertex_name(text: &str) -> Option<&str> {
         && !rest.starts_with(|c: char| c.is_ascii_digit())
         && rest != "CACHED"
         && !rest.starts_with("DONE ")
-        && !rest.starts_with("ERROR"))
+        && !rest.starts_with("ERROR")
+        && !rest.ends_with(" done"))
     .then_some(rest)
 }
 
