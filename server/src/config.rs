@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// SLIPWAY_EDGE_ADDR.
     #[arg(long, env = "SLIPWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Build cache kept on the engine; retention prunes the least recently
+    /// used cache beyond it. Bytes, or with a unit: `10GiB`, `500MB`, `2G`.
+    #[arg(long, env = "SLIPWAY_BUILD_CACHE_BUDGET", default_value = "10GiB")]
+    pub build_cache_budget: String,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +71,8 @@ pub struct Config {
     pub allow_local_repos: bool,
     /// `None`: derived from `edge_addr`.
     pub public_url: Option<PublicUrl>,
+    /// Bytes of build cache retention keeps on the engine.
+    pub build_cache_budget: u64,
 }
 
 /// `SLIPWAY_PUBLIC_URL`, validated: an http(s) origin without path or query.
@@ -126,6 +132,36 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("SLIPWAY_ALLOW_LOCAL_REPOS (--allow-local-repos): {0:?} is not true or false")]
     AllowLocalRepos(String),
+    #[error(
+        "SLIPWAY_BUILD_CACHE_BUDGET (--build-cache-budget): {0:?} is not a size such as 10GiB, 500MB or 1073741824"
+    )]
+    BuildCacheBudget(String),
+}
+
+/// A size: bytes, or a number with a unit (`k`, `m`, `g`, `t` with an
+/// optional `b` are powers of 1000, `ki`, `mi`, `gi`, `ti` with an optional
+/// `b` powers of 1024; any case). At most 1 PiB.
+pub fn parse_size(raw: &str) -> Option<u64> {
+    let text = raw.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let unit = unit.trim();
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "ki" => 1024.0,
+        "mi" => 1024.0 * 1024.0,
+        "gi" => 1024.0 * 1024.0 * 1024.0,
+        "ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = (number * scale).round();
+    (bytes <= (1u64 << 50) as f64).then_some(bytes as u64)
 }
 
 /// A boolean setting: true/false, 1/0, yes/no, on/off (any case); empty is
@@ -178,6 +214,8 @@ impl Config {
             Some(raw) => Some(PublicUrl::parse(raw)?),
             None => None,
         };
+        let build_cache_budget = parse_size(&args.build_cache_budget)
+            .ok_or_else(|| ConfigError::BuildCacheBudget(args.build_cache_budget.clone()))?;
         Ok(Config {
             data_dir: args.data_dir,
             dashboard_addr,
@@ -189,6 +227,7 @@ impl Config {
             metrics_token,
             allow_local_repos,
             public_url,
+            build_cache_budget,
         })
     }
 }
@@ -209,6 +248,7 @@ mod tests {
             metrics_token: None,
             allow_local_repos: "false".into(),
             public_url: None,
+            build_cache_budget: "10GiB".into(),
         }
     }
 
@@ -295,6 +335,24 @@ mod tests {
         for bad in ["treu", "2", "enabled"] {
             let e = with(bad).expect_err(bad);
             assert!(e.to_string().contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "{e}");
+        }
+    }
+
+    #[test]
+    fn build_cache_budget_is_a_size() {
+        let with = |value: &str| {
+            Config::from_args(ServeArgs { build_cache_budget: value.into(), ..args("127.0.0.1:1", "info") })
+                .map(|c| c.build_cache_budget)
+        };
+        assert_eq!(with("10GiB"), Ok(10 << 30));
+        assert_eq!(with(" 500MB "), Ok(500_000_000));
+        assert_eq!(with("2g"), Ok(2_000_000_000));
+        assert_eq!(with("1.5KiB"), Ok(1536));
+        assert_eq!(with("0"), Ok(0));
+        assert_eq!(with("4096"), Ok(4096));
+        for bad in ["", "ten", "10 parsecs", "-1G", "1e3", "2PiB", "10GiBs"] {
+            let e = with(bad).expect_err(bad);
+            assert!(e.to_string().contains("SLIPWAY_BUILD_CACHE_BUDGET"), "{e}");
         }
     }
 

@@ -151,6 +151,12 @@ pub struct ServiceSpec {
     /// `None`.
     #[serde(default)]
     pub domain: Option<String>,
+    /// The Dockerfile stage to build; `None`: the last one.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Build every step again, ignoring the build cache.
+    #[serde(default)]
+    pub no_cache: bool,
 }
 
 impl ServiceSpec {
@@ -171,6 +177,8 @@ impl ServiceSpec {
             build_timeout_secs: 1800,
             drain_secs: 30,
             domain: None,
+            target: None,
+            no_cache: false,
         }
     }
 
@@ -206,6 +214,10 @@ impl ServiceSpec {
         let build_timeout_secs =
             p.check(in_range("build_timeout_secs", self.build_timeout_secs, BUILD_TIMEOUT_RANGE));
         let drain_secs = p.check(in_range("drain_secs", self.drain_secs, DRAIN_RANGE));
+        let target = match self.target.as_deref() {
+            Some(t) if !t.is_empty() => Some(p.check(validate::stage_name("target", t))),
+            _ => None,
+        };
         let domain = match self.domain.as_deref().map(str::trim) {
             Some(d) if !d.is_empty() => Some(p.check(validate::domain(d))),
             _ => None,
@@ -228,6 +240,11 @@ impl ServiceSpec {
                 Some(d) => Some(d?),
                 None => None,
             },
+            target: match target {
+                Some(t) => Some(t?),
+                None => None,
+            },
+            no_cache: self.no_cache,
         })
     }
 }
@@ -357,7 +374,7 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, git_url_sealed, next_build_number, created_at, updated_at";
+     drain_secs, domain, build_target, no_cache, git_url_sealed, next_build_number, created_at, updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -411,6 +428,8 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             build_timeout_secs: int(row, "build_timeout_secs")?,
             drain_secs: int(row, "drain_secs")?,
             domain: row.try_get("domain")?,
+            target: row.try_get("build_target")?,
+            no_cache: row.try_get::<i64, _>("no_cache")? != 0,
         },
         git_url_sealed: row.try_get("git_url_sealed")?,
         next_build_number: row.try_get("next_build_number")?,
@@ -456,10 +475,12 @@ fn bind_spec<'q>(
         .bind(spec.build_timeout_secs)
         .bind(spec.drain_secs)
         .bind(&spec.domain)
+        .bind(&spec.target)
+        .bind(spec.no_cache)
 }
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
-/// to `drain_secs`, ready to bind.
+/// to `no_cache`, ready to bind.
 struct SpecRow {
     build_args: String,
     health_kind: &'static str,
@@ -607,8 +628,9 @@ impl ProjectStore {
             "INSERT INTO services (project_id, name, git_url, branch, context_path, dockerfile_path, \
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
-                 auto_deploy, build_timeout_secs, drain_secs, domain, git_url_sealed, created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
+                 auto_deploy, build_timeout_secs, drain_secs, domain, build_target, no_cache, git_url_sealed, \
+                 created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
@@ -632,7 +654,8 @@ impl ProjectStore {
                  build_args = ?, port = ?, health_kind = ?, health_path = ?, health_command = ?, \
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
-                 build_timeout_secs = ?, drain_secs = ?, domain = ?, git_url_sealed = ?, updated_at = ? \
+                 build_timeout_secs = ?, drain_secs = ?, domain = ?, build_target = ?, no_cache = ?, \
+                 git_url_sealed = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)

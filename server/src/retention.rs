@@ -1,14 +1,16 @@
 //! Retention, run as a periodic `retention` job: per service, keep the
 //! newest N images plus every image a rollback can reach (the live
-//! deployment and the previous K that served), remove the rest; delete build
-//! logs, stale workspaces, webhook delivery records and finished
-//! notification jobs older than the age limit.
+//! deployment and the previous K that served), remove the rest; prune the
+//! engine's build cache down to its budget (least recently used first,
+//! never the layers of an image in the engine); delete build logs, stale
+//! workspaces, webhook delivery records and finished notification jobs
+//! older than the age limit.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    docker::containers::ImageRemoval,
+    docker::{build::cache::CachePrune, containers::ImageRemoval},
     engine::{Engine, RETENTION_JOB},
     jobs::{JobContext, JobHandler, NewJob},
 };
@@ -23,6 +25,8 @@ pub struct RetentionPolicy {
     pub max_age: Duration,
     /// How often the job is queued.
     pub every: Duration,
+    /// Bytes of build cache kept on the engine (`SLIPWAY_BUILD_CACHE_BUDGET`).
+    pub build_cache_budget: u64,
 }
 
 impl Default for RetentionPolicy {
@@ -32,6 +36,7 @@ impl Default for RetentionPolicy {
             keep_deployments: 5,
             max_age: Duration::from_secs(30 * 24 * 3600),
             every: Duration::from_secs(3600),
+            build_cache_budget: 10 << 30,
         }
     }
 }
@@ -46,6 +51,9 @@ pub struct RetentionReport {
     pub deliveries_removed: u64,
     /// Finished notification jobs older than the age limit.
     pub notify_jobs_removed: u64,
+    /// Build cache pruned beyond the budget; `None` when the prune failed
+    /// (logged; the rest of the pass goes on).
+    pub build_cache: Option<CachePrune>,
 }
 
 /// Queues a retention job every `policy.every` (the first one a minute after
@@ -93,6 +101,8 @@ impl JobHandler for RetentionHandler {
             workspaces = report.workspaces_removed,
             deliveries = report.deliveries_removed,
             notify_jobs = report.notify_jobs_removed,
+            build_cache_records = report.build_cache.as_ref().map_or(0, |c| c.records_deleted),
+            build_cache_bytes = report.build_cache.as_ref().map_or(0, |c| c.bytes_reclaimed),
             "retention pass done"
         );
         Ok(())
@@ -105,6 +115,12 @@ pub async fn run(engine: &Engine) -> anyhow::Result<RetentionReport> {
     let services: Vec<(i64,)> = sqlx::query_as("SELECT id FROM services").fetch_all(&engine.db).await?;
     for (service_id,) in services {
         prune_images(engine, service_id, &mut report).await?;
+    }
+    // After the images: cache that only removed images used can go too.
+    let budget = engine.settings.retention.build_cache_budget;
+    match engine.docker.prune_build_cache(budget).await {
+        Ok(pruned) => report.build_cache = Some(pruned),
+        Err(e) => tracing::warn!(error = %e, budget, "cannot prune the build cache"),
     }
     prune_files(engine, &mut report).await?;
     Ok(report)

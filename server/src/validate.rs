@@ -701,6 +701,21 @@ pub fn build_arg_name(raw: &str) -> Result<String> {
     identifier("build_arg", raw)
 }
 
+/// A Dockerfile stage name (`FROM … AS <name>`, the build target):
+/// `^[A-Za-z][A-Za-z0-9_.-]{0,127}$`.
+pub fn stage_name(field: &'static str, raw: &str) -> Result<String> {
+    basic(field, raw, 128)?;
+    let mut chars = raw.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        return Err(ValidationError::new(
+            field,
+            "must be a stage name: a letter, then letters, digits, '_', '.' or '-'",
+        ));
+    }
+    Ok(raw.to_string())
+}
+
 /// An environment variable value: anything but NUL, at most 32 KiB. May be
 /// empty and may span lines.
 pub fn env_value(raw: &str) -> Result<String> {

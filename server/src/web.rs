@@ -42,6 +42,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut settings = EngineSettings::new(&config.data_dir);
     settings.worker.workers = config.workers;
     settings.allow_local_repos = config.allow_local_repos;
+    settings.retention.build_cache_budget = config.build_cache_budget;
     if config.allow_local_repos {
         tracing::warn!("file:// git URLs are allowed (SLIPWAY_ALLOW_LOCAL_REPOS): deployers can build any repository on this server's disk");
     }

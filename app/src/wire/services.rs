@@ -86,6 +86,12 @@ pub struct ServiceSettings {
     pub drain_secs: u32,
     /// Empty or `None`: `<service>.<project>.localhost`.
     pub domain: Option<String>,
+    /// The Dockerfile stage to build; empty or `None`: the last stage.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Build without the build cache (every step runs again).
+    #[serde(default)]
+    pub no_cache: bool,
     pub env: Vec<EnvVar>,
 }
 
@@ -111,6 +117,8 @@ impl ServiceSettings {
             build_timeout_secs: 1800,
             drain_secs: 30,
             domain: None,
+            target: None,
+            no_cache: false,
             env: Vec::new(),
         }
     }

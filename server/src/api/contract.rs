@@ -258,6 +258,9 @@ fn settings(doc: &mut Value, missing: &mut Vec<String>) {
         "drain_secs": int(0, 3600),
         "domain": nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_DOMAIN, "maxLength": 253,
             "description": "a DNS name of at least two labels; empty or null: `<service>.<project>.localhost`" })),
+        "target": nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_STAGE, "maxLength": 128,
+            "description": "the Dockerfile stage to build; empty or null: the last stage" })),
+        "no_cache": { "type": "boolean", "description": "build without the build cache (default false)" },
         "env": { "type": "array", "maxItems": MAX_VARS,
             "description": "in order; a later entry of the same name replaces an earlier one",
             "items": { "$ref": "#/components/schemas/EnvVarInput" } }

@@ -88,6 +88,9 @@ macro_rules! label {
 pub const OPTIONAL_DOMAIN: &str =
     concat!("^", ws!(), "*(?:", label!(), r"(?:\.", label!(), r")+\.*)?", ws!(), "*$");
 
+/// A Dockerfile stage name ([`crate::validate::stage_name`]), or empty.
+pub const OPTIONAL_STAGE: &str = r"^(?:[A-Za-z][A-Za-z0-9_.\-]{0,127})?$";
+
 /// `since` as an age of at most 366 days.
 pub const SINCE: &str =
     r"^(?:[0-9]{1,7}s|[0-9]{1,5}m|[0-9]{1,3}h|(?:[0-9]{1,2}|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$";

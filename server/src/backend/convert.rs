@@ -114,6 +114,8 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             build_timeout_secs: s.build_timeout_secs,
             drain_secs: s.drain_secs,
             domain: s.domain,
+            target: s.target,
+            no_cache: s.no_cache,
             env: v
                 .env
                 .into_iter()
@@ -151,6 +153,8 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         build_timeout_secs: s.build_timeout_secs,
         drain_secs: s.drain_secs,
         domain: s.domain,
+        target: s.target.filter(|t| !t.is_empty()),
+        no_cache: s.no_cache,
     };
     let env =
         s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();

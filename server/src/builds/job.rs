@@ -10,7 +10,7 @@ use super::{from_row, usecases::BuildPayload, Build, COLUMNS};
 use crate::{
     audit::{self, Event, Source},
     docker::{
-        build::{build_image, image_tags, BuildError, BuildRequest},
+        build::{build_image_on, image_tags, BuildError, BuildRequest},
         labels,
     },
     engine::Engine,
@@ -85,8 +85,7 @@ impl BuildHandler {
         let service = store.get_service(build.service_id).await?;
         let project = store.get_project(service.project_id).await?;
         let env = service_env::stored(&self.engine.db, service.id).await?;
-        let payload: BuildPayload =
-            serde_json::from_value(ctx.job.payload.clone()).unwrap_or(BuildPayload { deploy: false });
+        let payload: BuildPayload = serde_json::from_value(ctx.job.payload.clone()).unwrap_or_default();
 
         sqlx::query(
             "UPDATE builds SET status = 'running', started_at = ?, finished_at = NULL, attempt = ?, \
@@ -107,7 +106,7 @@ impl BuildHandler {
             &format!("Build #{} of {}/{}{attempt}", build.number, project.name, service.spec.name),
         )
         .await?;
-        match self.steps(ctx, build, &project, &service, &mut log).await {
+        match self.steps(ctx, build, &project, &service, payload.no_cache, &mut log).await {
             Ok(image_id) => {
                 self.succeeded(build, &service, &image_id.0, &image_id.1, payload.deploy).await?;
                 log.line(LogStream::System, &format!("Build succeeded: {}", image_id.0)).await?;
@@ -144,6 +143,7 @@ impl BuildHandler {
         build: &Build,
         project: &Project,
         service: &Service,
+        no_cache: bool,
         log: &mut LogWriter,
     ) -> anyhow::Result<(String, Vec<String>)> {
         self.progress(ctx, build.id, "checkout", 5).await?;
@@ -167,9 +167,10 @@ impl BuildHandler {
         let branch =
             if validate::commit_sha(&build.git_ref).is_ok() { &service.spec.branch } else { &build.git_ref };
         let number = u64::try_from(build.number).unwrap_or(0);
-        // The classic builder turns every build label into a LABEL step
-        // (about 1 s each here): images carry only the instance label (plus
-        // the configured extra ones); the build row links image and build.
+        // Images carry the instance label (plus the configured extra ones);
+        // the build row links image and build. BuildKit writes labels into
+        // the image config; the classic builder (fallback) adds one LABEL
+        // step for them.
         let mut labels = self.engine.settings.extra_labels.clone();
         labels.insert(labels::INSTANCE.into(), self.engine.instance.clone());
         let (steps_tx, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -179,10 +180,16 @@ impl BuildHandler {
             tags: image_tags(&project.name, &service.spec.name, number, &checkout.short, branch),
             build_args: service.spec.build_args.clone().into_iter().collect(),
             labels,
+            target: service.spec.target.clone(),
+            no_cache: service.spec.no_cache || no_cache,
+            builder: Default::default(),
             steps: Some(steps_tx),
         };
+        if request.no_cache {
+            log.line(LogStream::System, "Building without the build cache").await?;
+        }
         let docker = self.engine.docker.client()?.clone();
-        let built = build_image(&docker, request, log);
+        let built = build_image_on(&docker, self.engine.docker.endpoint(), request, log);
         tokio::pin!(built);
         let built = loop {
             tokio::select! {

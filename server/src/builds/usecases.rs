@@ -36,9 +36,12 @@ pub struct TriggerBuild {
 }
 
 /// The job payload of a build.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct BuildPayload {
     pub deploy: bool,
+    /// This build ignores the build cache (`slipway build --no-cache`).
+    #[serde(default)]
+    pub no_cache: bool,
 }
 
 fn trigger_name(raw: &str) -> Result<String, EngineError> {
@@ -101,7 +104,10 @@ impl Engine {
         let deploy = req.deploy || (auto_deploy && !req.build_only);
         let job =
             NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
-                .payload(serde_json::to_value(BuildPayload { deploy }).map_err(anyhow::Error::from)?)
+                .payload(
+                    serde_json::to_value(BuildPayload { deploy, no_cache: false })
+                        .map_err(anyhow::Error::from)?,
+                )
                 .max_attempts(BUILD_ATTEMPTS);
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let row = sqlx::query(&format!(

@@ -1,5 +1,6 @@
 //! Labels on the containers Slipway makes (all of these) and the images it
-//! builds (only [`INSTANCE`]: each build label costs a builder step).
+//! builds (only [`INSTANCE`], plus configured extra labels: with the classic
+//! builder fallback each build label costs a builder step).
 //! Orphan removal and clean-up find objects by these, never by name.
 
 /// `true` on everything Slipway made.

@@ -37,6 +37,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 pub struct DockerEngine {
     docker: Option<Docker>,
     connect_error: Option<String>,
+    /// The same engine for the raw calls of builds (BuildKit, build cache);
+    /// `Err`: an address that client does not speak, the reason.
+    endpoint: Result<build::engine_http::Endpoint, String>,
 }
 
 /// Short calls (ping, inspect) must never hang the caller.
@@ -45,15 +48,33 @@ const QUICK_CALL: Duration = Duration::from_secs(3);
 impl DockerEngine {
     /// Connects lazily: a missing engine is reported by each call, not here.
     pub fn from_env() -> Self {
+        let endpoint = build::engine_http::Endpoint::from_env();
         match Docker::connect_with_defaults() {
-            Ok(d) => DockerEngine { docker: Some(d), connect_error: None },
-            Err(e) => DockerEngine { docker: None, connect_error: Some(e.to_string()) },
+            Ok(d) => DockerEngine { docker: Some(d), connect_error: None, endpoint },
+            Err(e) => DockerEngine { docker: None, connect_error: Some(e.to_string()), endpoint },
         }
     }
 
-    /// Wraps an already configured client (tests point it at other sockets).
+    /// Wraps an already configured client (tests point it at other sockets;
+    /// builds reach the engine `DOCKER_HOST` names unless
+    /// [`with_endpoint`](Self::with_endpoint) says otherwise).
     pub fn with_client(docker: Docker) -> Self {
-        DockerEngine { docker: Some(docker), connect_error: None }
+        DockerEngine {
+            docker: Some(docker),
+            connect_error: None,
+            endpoint: build::engine_http::Endpoint::from_env(),
+        }
+    }
+
+    /// Where builds' raw calls go (the client's own socket).
+    pub fn with_endpoint(mut self, endpoint: build::engine_http::Endpoint) -> Self {
+        self.endpoint = Ok(endpoint);
+        self
+    }
+
+    /// Where builds' raw calls go.
+    pub fn endpoint(&self) -> Result<build::engine_http::Endpoint, String> {
+        self.endpoint.clone()
     }
 
     pub fn client(&self) -> Result<&Docker, RuntimeError> {

@@ -119,6 +119,23 @@ impl Drop for DockerKit {
     }
 }
 
+/// The pid of a running process whose command line holds `marker`: a
+/// BuildKit step runs as a process of the daemon (not as a container), so
+/// tests find it by a unique marker in its `RUN` command.
+pub fn process_with(marker: &str) -> Option<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        (pid != me && String::from_utf8_lossy(&cmdline).contains(marker)).then_some(pid)
+    })
+}
+
+/// Whether `pid` still runs (a zombie has no command line left).
+pub fn process_running(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+}
+
 fn ignore_not_found(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
     match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. } => Ok(()),

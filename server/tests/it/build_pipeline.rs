@@ -1,6 +1,7 @@
 //! The stateless building blocks of a build against real git and the real
 //! Docker Engine: checkout of exactly one ref or commit, the build context
-//! (`.dockerignore`), image builds, their failures and their cancellation.
+//! (`.dockerignore`), image builds (BuildKit, and the classic builder it
+//! falls back to), their failures and their cancellation.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,10 +10,13 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::InspectContainerOptions;
 use futures::StreamExt;
 use server::{
-    docker::build::{build_image, context_tar, image_tags, BuildError, BuildRequest},
+    docker::build::{build_image, context_tar, image_tags, BuildError, BuildRequest, BuilderPreference},
     git::checkout,
     logs::{LogHub, LogLine, LogWriter},
-    testkit::{DockerKit, GitRepo, TestDataDir, BASE_IMAGE},
+    testkit::{
+        docker::{process_running, process_with},
+        DockerKit, GitRepo, TestDataDir, BASE_IMAGE,
+    },
 };
 
 /// A log hub in a temp dir and a writer for build 1.
@@ -211,8 +215,13 @@ fn request(kit: &DockerKit, context: &Path, service: &str) -> BuildRequest {
         tags: image_tags("test", &service, 1, "abc1234", "feature/x"),
         build_args: HashMap::new(),
         labels: kit.labels(),
-        steps: None,
+        ..BuildRequest::default()
     }
+}
+
+/// The same with the classic builder.
+fn classic(kit: &DockerKit, context: &Path, service: &str) -> BuildRequest {
+    BuildRequest { builder: BuilderPreference::Classic, ..request(kit, context, service) }
 }
 
 #[tokio::test]
@@ -221,7 +230,8 @@ async fn dockerignored_files_are_absent_from_the_build_context() -> anyhow::Resu
     let repo = GitRepo::new()?;
     repo.write("secret.txt", "do not ship")?;
     repo.write("logs/today.log", "noise")?;
-    repo.write("keep.txt", "shipped")?;
+    // The run id keeps BuildKit from answering a rerun from its cache.
+    repo.write("keep.txt", &format!("shipped {}", kit.run_id))?;
     // Ignoring the Dockerfile itself must not stop it being sent.
     repo.write(".dockerignore", "# test\nsecret.txt\nlogs\nDockerfile\n")?;
     repo.write(
@@ -271,10 +281,16 @@ async fn successful_build_logs_each_step_and_returns_an_image_id_carrying_every_
     assert_eq!(built.tags, tags);
     assert!(tags[1].ends_with(&format!(":sha-{}", co.short)));
     assert!(tags[2].ends_with(":main-latest"));
-    // Labels add a last `LABEL` step with the classic builder: 4 + 1 steps.
-    assert!(text.contains(&format!("Step 1/5 : FROM {BASE_IMAGE}")), "{text}");
-    assert!(text.contains("Step 2/5 : COPY index.html /www/index.html"), "{text}");
-    assert!(text.contains("Step 4/5 : CMD"), "{text}");
+    // BuildKit's steps (FROM, COPY: EXPOSE and CMD are image config; this
+    // engine names them `[stage-0 1/2]`, newer ones `[1/2]`), and the labels
+    // in the image config, not in a `LABEL` step.
+    assert!(text.lines().any(|l| l.contains("1/2] FROM ") && l.contains(BASE_IMAGE)), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with('#') && l.ends_with("2/2] COPY index.html /www/index.html")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with('#') && l.contains(" DONE ")), "{text}");
+    assert!(!text.contains("LABEL"), "{text}");
     assert!(built.image_id.starts_with("sha256:") && built.image_id.len() == 71, "{}", built.image_id);
     for tag in &tags {
         let image = kit.docker.inspect_image(tag).await?;
@@ -290,16 +306,64 @@ async fn successful_build_logs_each_step_and_returns_an_image_id_carrying_every_
 async fn failing_run_step_gives_step_failed_naming_that_step() -> anyhow::Result<()> {
     let kit = DockerKit::new().await?;
     let ctx = tempfile::tempdir()?;
-    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {BASE_IMAGE}\nRUN false\nRUN echo after\n"))?;
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN echo before-the-failure && false\nRUN echo after\n"),
+    )?;
     let dir = TestDataDir::new()?;
     let (hub, mut log) = log_for_test(&dir).await?;
 
-    // `RUN false` right after `FROM`: a failed build keeps the layers of the
-    // steps before it as unlabelled build cache, which cleanup would miss.
     let err = build_image(&kit.docker, request(&kit, ctx.path(), "fail"), &mut log)
         .await
         .expect_err("RUN false built");
 
+    let text = log_text(&hub).await?;
+    match &err {
+        BuildError::StepFailed { step, message } => {
+            assert!(step.ends_with("2/3] RUN echo before-the-failure && false"), "{step}\n{text}");
+            assert!(step.starts_with('['), "{step}");
+            assert!(message.contains("exit code: 1"), "{message}");
+        }
+        other => panic!("expected StepFailed, got {other:?}\n{text}"),
+    }
+    assert!(err.to_string().contains("2/3] RUN echo before-the-failure && false failed: "), "{err}");
+    // The step's output and its error are in the log; the next step never ran.
+    assert!(text.lines().any(|l| l.starts_with('#') && l.ends_with(" before-the-failure")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with('#') && l.contains(" ERROR: ")), "{text}");
+    assert!(!text.contains("3/3] RUN echo after"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_classic_builder_still_builds_names_steps_and_failures() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let repo = GitRepo::http_service("hello from the classic builder")?;
+    let dir = TestDataDir::new()?;
+    let (hub, mut log) = log_for_test(&dir).await?;
+    let ws = dir.path().join("ws");
+    checkout(&repo.url(), "main", &ws, &mut log).await?;
+    let req = classic(&kit, &ws, "classic-ok");
+    let tags = req.tags.clone();
+
+    let built = build_image(&kit.docker, req, &mut log).await;
+
+    let text = log_text(&hub).await?;
+    let built = built.map_err(|e| anyhow::anyhow!("{e}\n{text}"))?;
+    // Labels add a last `LABEL` step with the classic builder: 4 + 1 steps.
+    assert!(text.contains(&format!("Step 1/5 : FROM {BASE_IMAGE}")), "{text}");
+    assert!(text.contains("Step 2/5 : COPY index.html /www/index.html"), "{text}");
+    for tag in &tags {
+        let image = kit.docker.inspect_image(tag).await?;
+        assert_eq!(image.id.as_deref(), Some(built.image_id.as_str()), "{tag}");
+    }
+
+    let ctx = tempfile::tempdir()?;
+    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {BASE_IMAGE}\nRUN false\nRUN echo after\n"))?;
+    // `RUN false` right after `FROM`: a failed build keeps the layers of the
+    // steps before it as unlabelled build cache, which cleanup would miss.
+    let err = build_image(&kit.docker, classic(&kit, ctx.path(), "classic-fail"), &mut log)
+        .await
+        .expect_err("RUN false built");
     let text = log_text(&hub).await?;
     match &err {
         BuildError::StepFailed { step, message } => {
@@ -308,20 +372,66 @@ async fn failing_run_step_gives_step_failed_naming_that_step() -> anyhow::Result
         }
         other => panic!("expected StepFailed, got {other:?}\n{text}"),
     }
-    assert!(err.to_string().contains("Step 2/4 : RUN false"));
     assert!(!text.contains("Step 3/4"), "{text}");
     Ok(())
 }
 
 #[tokio::test]
-async fn dropping_a_build_future_stops_the_running_step_container() -> anyhow::Result<()> {
+async fn dropping_a_build_future_stops_the_running_step() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let ctx = tempfile::tempdir()?;
+    let marker = format!("cancel-me-{}", kit.run_id);
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN sleep 60 && echo {marker}\n"),
+    )?;
+    let dir = TestDataDir::new()?;
+    let (_hub, mut log) = log_for_test(&dir).await?;
+    let req = request(&kit, ctx.path(), "cancel");
+    let tag = req.tags[0].clone();
+
+    // Drive the build until its RUN step's process runs, then a bit more,
+    // then drop it.
+    let pid = {
+        let build = build_image(&kit.docker, req, &mut log);
+        tokio::pin!(build);
+        let watch = async {
+            loop {
+                if let Some(pid) = process_with(&marker) {
+                    return pid;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let pid = tokio::select! {
+            result = &mut build => panic!("the build ended before being dropped: {result:?}"),
+            pid = tokio::time::timeout(Duration::from_secs(60), watch) => pid,
+        };
+        let pid = pid.expect("the RUN step started a process");
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut build).await;
+        pid
+    }; // <- the build future is dropped here
+    let dropped_at = Instant::now();
+
+    let deadline = dropped_at + Duration::from_secs(10);
+    while process_running(pid) {
+        assert!(Instant::now() < deadline, "the step (pid {pid}) still runs 10 s after the drop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("the step stopped {:.2} s after the drop", dropped_at.elapsed().as_secs_f64());
+    assert!(kit.docker.inspect_image(&tag).await.is_err(), "a cancelled build produced {tag}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dropping_a_classic_build_future_stops_the_running_step_container() -> anyhow::Result<()> {
     let kit = DockerKit::new().await?;
     let ctx = tempfile::tempdir()?;
     std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {BASE_IMAGE}\nRUN sleep 60\n"))?;
     let dir = TestDataDir::new()?;
     let (hub, mut log) = log_for_test(&dir).await?;
     let mut live = Box::pin(hub.subscribe(1, 0));
-    let req = request(&kit, ctx.path(), "cancel");
+    let req = classic(&kit, ctx.path(), "cancel-classic");
     let tag = req.tags[0].clone();
 
     // Drive the build until its RUN container is running, then a bit more,

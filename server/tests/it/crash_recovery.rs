@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use app::wire::Role;
+use server::testkit::docker::{process_running, process_with};
 use server::testkit::wait::{unique_suffix, wait_until};
 use server::{
     builds::{Build, BuildStatus, TriggerBuild},
@@ -422,9 +423,11 @@ async fn kill_during_a_build_step_requeues_the_build_and_the_retry_succeeds() ->
     h.start_server().await?;
 
     let build = h.enqueue_build(service.id, false).await?;
-    // Wait until the RUN step's container runs (`---> Running in <id>`).
-    let step_container = wait_until("the RUN step of attempt 1", LIMIT, || {
+    // Wait until the RUN step runs: BuildKit runs it as a process of the
+    // daemon (no container); its command line holds the marker.
+    let step_process = wait_until("the RUN step of attempt 1", LIMIT, || {
         let h = &h;
+        let marker = &marker;
         async move {
             let b = h.build(build.id).await?;
             if b.status.is_terminal() {
@@ -434,12 +437,10 @@ async fn kill_during_a_build_step_requeues_the_build_and_the_retry_succeeds() ->
                 return Ok(None);
             }
             let lines = h.build_log(build.id).await?;
-            let Some(step) = lines.iter().position(|l| l.text.starts_with("Step 2/")) else {
+            if !lines.iter().any(|l| l.text.starts_with('#') && l.text.contains("2/2] RUN sleep 8")) {
                 return Ok(None);
-            };
-            Ok(lines[step..]
-                .iter()
-                .find_map(|l| l.text.trim().strip_prefix("---> Running in ").map(str::to_string)))
+            }
+            Ok(process_with(marker))
         }
     })
     .await?;
@@ -486,17 +487,17 @@ async fn kill_during_a_build_step_requeues_the_build_and_the_retry_succeeds() ->
     assert!(text.contains("Slipway stopped while this build was running; it will run again"), "{text}");
     assert!(text.contains("(attempt 2)"), "{text}");
     // The step ran to its end once: in attempt 2, not in the killed attempt.
-    let outputs = lines.iter().filter(|l| l.text.trim() == marker).count();
+    // (`#N <seconds> <marker>`; the step's own line `#N [2/2] RUN …` holds it too.)
+    let outputs =
+        lines.iter().filter(|l| l.text.ends_with(&format!(" {marker}")) && !l.text.contains(" RUN ")).count();
     assert_eq!(outputs, 1, "{text}");
     // A retried build continues the numbering.
     assert!(lines.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{text}");
 
-    // The killed attempt's step container was stopped and removed by the
-    // daemon when the build request died with the process.
-    wait_until("the killed attempt's step container to go", Duration::from_secs(30), || {
-        let h = &h;
-        let id = step_container.clone();
-        async move { Ok(h.container_running(&id).await?.is_none().then_some(())) }
+    // The killed attempt's step was stopped by the daemon when the build
+    // request died with the process.
+    wait_until("the killed attempt's step to stop", Duration::from_secs(30), || async move {
+        Ok((!process_running(step_process)).then_some(()))
     })
     .await?;
     assert!(h.containers(&[]).await?.is_empty(), "a build made containers");

@@ -17,6 +17,7 @@ use server::{
     projects::{ProjectStore, Service},
     service_env::{self, EnvInput},
     testkit::{
+        docker::process_with,
         engine::{anyhow_of, quick_http_check, user},
         DockerKit, GitRepo, TestEngine, BASE_IMAGE,
     },
@@ -105,9 +106,9 @@ async fn full_loop_build_deploy_v2_and_rollback_restores_image_and_env() -> anyh
     assert!(built.tags.contains(&"slipway/shop-web:main-latest".to_string()));
     let log = t.engine.build_log(&user(Role::Viewer), built.id, 1).await.map_err(anyhow_of)?;
     let text: Vec<&str> = log.iter().map(|l| l.text.as_str()).collect();
-    // Step counts include the LABEL steps the classic builder adds for labels.
+    // BuildKit's steps: FROM and COPY (EXPOSE and CMD are image config).
     assert!(
-        text.iter().any(|l| l.starts_with("Step 2/") && l.ends_with(" : COPY index.html /www/index.html")),
+        text.iter().any(|l| l.starts_with('#') && l.ends_with("2/2] COPY index.html /www/index.html")),
         "{text:?}"
     );
     assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1), "contiguous sequence numbers");
@@ -187,11 +188,12 @@ async fn failing_build_names_the_step_and_starts_no_container() -> anyhow::Resul
     let built = build(&t, &service, true).await?;
     assert_eq!(built.status, JobStatus::Failed);
     let error = built.error.unwrap_or_default();
+    // `[stage-0 2/2] RUN …` on this engine, `[2/2] RUN …` on newer ones.
     assert!(
-        error.starts_with("Step 2/") && error.contains(" : RUN echo about to fail && exit 3 failed"),
+        error.starts_with('[') && error.contains("2/2] RUN echo about to fail && exit 3 failed: "),
         "{error}"
     );
-    assert!(error.contains("returned a non-zero code: 3"), "{error}");
+    assert!(error.contains("exit code: 3"), "{error}");
     let deployments: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM deployments").fetch_one(&t.engine.db).await?;
     assert_eq!(deployments, 0, "no deployment for a failed build");
@@ -250,20 +252,22 @@ async fn unhealthy_deploy_keeps_the_old_version_serving() -> anyhow::Result<()> 
 /// A repo whose build runs `sleep` in its second step, marked with `mark`.
 fn slow_repo(secs: u32, mark: &str) -> anyhow::Result<GitRepo> {
     let repo = GitRepo::new()?;
-    repo.write("Dockerfile", &format!("FROM {BASE_IMAGE}\nRUN echo {mark} && sleep {secs}\n"))?;
+    // `sleep` first: the shell stays (and its command line holds `mark`) while
+    // it sleeps; busybox `sh -c` would exec a last command in its place.
+    repo.write("Dockerfile", &format!("FROM {BASE_IMAGE}\nRUN sleep {secs} && echo {mark}\n"))?;
     repo.commit("slow")?;
     Ok(repo)
 }
 
-/// Running containers whose command mentions `mark` (a build step's).
-async fn step_containers(kit: &DockerKit, mark: &str) -> anyhow::Result<usize> {
-    let all = kit.docker.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;
-    Ok(all.iter().filter(|c| c.command.as_deref().is_some_and(|cmd| cmd.contains(mark))).count())
+/// Whether a build step whose command mentions `mark` runs (BuildKit runs
+/// steps as processes of the daemon, not as containers).
+fn step_running(mark: &str) -> bool {
+    process_with(mark).is_some()
 }
 
-async fn wait_for_step(t: &TestEngine, build_id: i64, kit: &DockerKit, mark: &str) -> anyhow::Result<()> {
+async fn wait_for_step(t: &TestEngine, build_id: i64, mark: &str) -> anyhow::Result<()> {
     let start = Instant::now();
-    while step_containers(kit, mark).await? == 0 {
+    while !step_running(mark) {
         anyhow::ensure!(start.elapsed() < LIMIT, "the sleep step never started");
         let b = t.engine.build(build_id).await.map_err(anyhow_of)?;
         anyhow::ensure!(!b.status.is_terminal(), "build ended early: {:?} {:?}", b.status, b.error);
@@ -287,7 +291,7 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
         build_only: true,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
-    wait_for_step(&t, queued.id, &kit, &mark).await?;
+    wait_for_step(&t, queued.id, &mark).await?;
 
     let cancelled_at = Instant::now();
     t.engine.cancel_build(&user(Role::Deployer), queued.id).await.map_err(anyhow_of)?;
@@ -295,8 +299,8 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
     assert_eq!(done.status, JobStatus::Cancelled);
     assert!(cancelled_at.elapsed() < Duration::from_secs(10), "took {:?}", cancelled_at.elapsed());
     let start = Instant::now();
-    while step_containers(&kit, &mark).await? > 0 {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step's container kept running");
+    while step_running(&mark) {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step kept running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let log = t.engine.build_log(&user(Role::Viewer), queued.id, 1).await.map_err(anyhow_of)?;
@@ -322,11 +326,21 @@ async fn a_build_over_its_timeout_is_stopped_as_timed_out() -> anyhow::Result<()
     assert_eq!(done.status, JobStatus::TimedOut, "{:?}", done.error);
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     let start = Instant::now();
-    while step_containers(&kit, &mark).await? > 0 {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step's container kept running");
+    while step_running(&mark) {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step kept running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
+}
+
+/// The text of a BuildKit step's output line (`#N <seconds> <text>`), or the
+/// whole line.
+fn output_of(line: &str) -> &str {
+    let mut parts = line.splitn(3, ' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(secs), Some(text)) if n.starts_with('#') && secs.parse::<f64>().is_ok() => text,
+        _ => line,
+    }
 }
 
 #[tokio::test]
@@ -336,7 +350,11 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
     let repo = GitRepo::new()?;
     repo.write(
         "Dockerfile",
-        &format!("FROM {BASE_IMAGE}\nRUN for i in $(seq 1 300); do echo line-$i; sleep 0.01; done\n"),
+        // The run id keeps BuildKit from answering a rerun from its cache.
+        &format!(
+            "FROM {BASE_IMAGE}\nRUN echo {} && for i in $(seq 1 300); do echo line-$i; sleep 0.01; done\n",
+            kit.run_id
+        ),
     )?;
     repo.commit("chatty")?;
     let service = t.service("shop", "chatty", &repo.url()).await?;
@@ -353,7 +371,7 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
     let start = Instant::now();
     loop {
         let lines = t.engine.logs.read_from(queued.id, 1).await?;
-        if lines.iter().any(|l| l.text == "line-50") {
+        if lines.iter().any(|l| output_of(&l.text) == "line-50") {
             break;
         }
         anyhow::ensure!(start.elapsed() < LIMIT, "the build never printed line-50");
@@ -366,8 +384,12 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
 
     let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "every line once, in order");
-    let numbered: Vec<String> =
-        lines.iter().filter(|l| l.text.starts_with("line-")).map(|l| l.text.clone()).collect();
+    let numbered: Vec<String> = lines
+        .iter()
+        .map(|l| output_of(&l.text))
+        .filter(|t| t.starts_with("line-"))
+        .map(str::to_string)
+        .collect();
     assert_eq!(numbered, (1..=300).map(|i| format!("line-{i}")).collect::<Vec<_>>());
     assert_eq!(lines, t.engine.logs.read_from(queued.id, 1).await?, "the stream equals the stored log");
     Ok(())
@@ -498,7 +520,9 @@ async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_wo
     let client =
         bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)?;
     let settings = TestEngine::settings(&kit, &data);
-    let t = TestEngine::start_with(data, settings, server::docker::DockerEngine::with_client(client)).await?;
+    let docker = server::docker::DockerEngine::with_client(client)
+        .with_endpoint(server::docker::build::engine_http::Endpoint::Unix(socket.clone()));
+    let t = TestEngine::start_with(data, settings, docker).await?;
     let mark = format!("unreachable-{}", kit.run_id);
     let repo = slow_repo(300, &mark)?;
     let service = t.service("shop", "lost", &repo.url()).await?;
@@ -510,7 +534,7 @@ async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_wo
         build_only: true,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
-    wait_for_step(&t, queued.id, &kit, &mark).await?;
+    wait_for_step(&t, queued.id, &mark).await?;
 
     proxy.cut();
     let failed = t.wait_build(queued.id, Duration::from_secs(30)).await?;
@@ -519,8 +543,8 @@ async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_wo
     assert!(error.contains("Docker engine error"), "{error}");
     // The daemon saw the connection close and stopped the step.
     let start = Instant::now();
-    while step_containers(&kit, &mark).await? > 0 {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step's container kept running");
+    while step_running(&mark) {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step kept running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 

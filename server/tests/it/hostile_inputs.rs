@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 
 use server::{
-    docker::build::{build_image, image_tags, BuildError, BuildRequest},
+    docker::build::{build_image_on, engine_http::Endpoint, image_tags, BuildError, BuildRequest},
     git::checkout,
     logs::{LogHub, LogWriter},
     projects::{HealthProbe, ProjectError, ProjectStore},
@@ -336,7 +336,9 @@ async fn build_image_rejects_hostile_requests_before_contacting_docker() -> anyh
                 }
                 _ => unreachable!(),
             }
-            let e = build_image(&docker, req, &mut log).await.expect_err("hostile build request accepted");
+            let e = build_image_on(&docker, Ok(Endpoint::Unix(socket.clone())), req, &mut log)
+                .await
+                .expect_err("hostile build request accepted");
             Refusal::from_build(&e).assert_clear(field, &row, &canary, "build_image");
         }
     }
@@ -345,8 +347,10 @@ async fn build_image_rejects_hostile_requests_before_contacting_docker() -> anyh
     canary.assert_untouched();
 
     // Control: the valid request passes validation and fails only at the
-    // (absent) engine, after packing the context.
-    match build_image(&docker, valid(), &mut log).await {
+    // (absent) engine, after packing the context (BuildKit's ping fails:
+    // the classic builder is tried, and fails too).
+    let endpoint = Ok(Endpoint::Unix(socket.clone()));
+    match build_image_on(&docker, endpoint, valid(), &mut log).await {
         Err(BuildError::Engine(_)) => {}
         other => panic!("a valid request must reach the engine, got {other:?}"),
     }

@@ -213,10 +213,12 @@ impl Received {
 /// second apart (a script file run by argv: no command string).
 fn counting_repo() -> anyhow::Result<GitRepo> {
     let repo = GitRepo::new()?;
+    // A unique first line keeps BuildKit from answering a rerun from its cache.
     repo.write(
         "count.sh",
         &format!(
-            "i=1\nwhile [ $i -le {LINES} ]; do\n  echo \"count $i\"\n  i=$((i + 1))\n  sleep 0.1\ndone\n"
+            "# {}\ni=1\nwhile [ $i -le {LINES} ]; do\n  echo \"count $i\"\n  i=$((i + 1))\n  sleep 0.1\ndone\n",
+            server::testkit::wait::unique_suffix()
         ),
     )?;
     repo.write(
@@ -227,8 +229,10 @@ fn counting_repo() -> anyhow::Result<GitRepo> {
     Ok(repo)
 }
 
+/// Whether `line` is the step's output `count n` (BuildKit's `#N <seconds> count n`).
 fn counted(line: &LogLineView, n: usize) -> bool {
-    line.text.trim() == format!("count {n}")
+    let text = line.text.trim();
+    text == format!("count {n}") || (text.starts_with('#') && text.ends_with(&format!(" count {n}")))
 }
 
 #[tokio::test]

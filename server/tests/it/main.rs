@@ -13,6 +13,7 @@ mod auth_users;
 mod authz_matrix;
 mod build_only;
 mod build_pipeline;
+mod buildkit;
 mod cli_client;
 mod cli_config;
 mod crash_recovery;

@@ -38,6 +38,8 @@ pub struct FormValues {
     pub build_timeout_secs: String,
     pub drain_secs: String,
     pub domain: String,
+    pub target: String,
+    pub no_cache: bool,
     pub env: Vec<EnvValues>,
 }
 
@@ -62,6 +64,8 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["build_timeout_secs", "build_timeout"],
     &["drain_secs", "drain"],
     &["domain"],
+    &["target", "build_target"],
+    &["no_cache"],
     &["env", "env_name", "env_value"],
 ];
 
@@ -102,6 +106,8 @@ impl FormValues {
             build_timeout_secs: s.build_timeout_secs.to_string(),
             drain_secs: s.drain_secs.to_string(),
             domain: s.domain.clone().unwrap_or_default(),
+            target: s.target.clone().unwrap_or_default(),
+            no_cache: s.no_cache,
             env: s
                 .env
                 .iter()
@@ -165,6 +171,8 @@ impl FormValues {
             build_timeout_secs: small("build_timeout_secs", build_timeout_secs),
             drain_secs: small("drain_secs", drain_secs),
             domain: Some(self.domain.trim().to_string()).filter(|d| !d.is_empty()),
+            target: Some(self.target.trim().to_string()).filter(|t| !t.is_empty()),
+            no_cache: self.no_cache,
             env: self.env.iter().filter_map(env_var).collect(),
         };
         let build_args = parse_build_args(&self.build_args).unwrap_or_else(|e| {
@@ -220,6 +228,8 @@ mod tests {
             build_args: vec![("A".into(), "1".into()), ("B".into(), "x=y".into())],
             health: HealthProbeForm::Command { argv: vec!["curl".into(), "-f".into(), "http://x/".into()] },
             domain: Some("api.example.org".into()),
+            target: Some("runtime".into()),
+            no_cache: true,
             env: vec![
                 EnvVar { name: "PLAIN".into(), value: Some("v".into()), secret: false },
                 EnvVar { name: "TOKEN".into(), value: None, secret: true },

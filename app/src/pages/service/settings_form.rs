@@ -50,6 +50,8 @@ struct Texts {
     build_timeout_secs: RwSignal<String>,
     drain_secs: RwSignal<String>,
     domain: RwSignal<String>,
+    target: RwSignal<String>,
+    no_cache: RwSignal<bool>,
     env: EnvRows,
 }
 
@@ -74,7 +76,8 @@ macro_rules! each_text {
             cpu_millis,
             build_timeout_secs,
             drain_secs,
-            domain
+            domain,
+            target
         )
     };
 }
@@ -83,7 +86,7 @@ impl Texts {
     fn new(v: &FormValues) -> Self {
         macro_rules! make {
             ($($f:ident),*) => {
-                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), env: EnvRows::new(&v.env) }
+                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), no_cache: RwSignal::new(v.no_cache), env: EnvRows::new(&v.env) }
             };
         }
         each_text!(make)
@@ -95,13 +98,14 @@ impl Texts {
         }
         each_text!(set);
         self.auto_deploy.set(v.auto_deploy);
+        self.no_cache.set(v.no_cache);
         self.env.load(&v.env);
     }
 
     fn values(&self) -> FormValues {
         macro_rules! get {
             ($($f:ident),*) => {
-                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), env: self.env.values() }
+                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), no_cache: self.no_cache.get_untracked(), env: self.env.values() }
             };
         }
         each_text!(get)
@@ -164,6 +168,18 @@ pub fn ServiceForm(
                     <Text id="svc-context" label="Context directory" value=t.context_path ctx=f("context_path") />
                     <Text id="svc-dockerfile" label="Dockerfile" value=t.dockerfile_path ctx=f("dockerfile_path") />
                     <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
+                    <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
+                    <div class="field check">
+                        <input
+                            id="svc-no-cache"
+                            type="checkbox"
+                            checked=t.no_cache.get_untracked()
+                            prop:checked=move || t.no_cache.get()
+                            on:change=move |ev| t.no_cache.set(event_target_checked(&ev))
+                        />
+                        <label for="svc-no-cache">"Build without cache (every step runs again)"</label>
+                        <FieldErrors ctx=f("no_cache") input="svc-no-cache" />
+                    </div>
                 </fieldset>
                 <fieldset>
                     <legend>"Runtime"</legend>
