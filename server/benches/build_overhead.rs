@@ -262,16 +262,7 @@ impl Bench {
         let engine = &self.te.engine;
         let start = Instant::now();
         let queued = engine
-            .trigger_build(
-                &self.caller,
-                TriggerBuild {
-                    service_id: self.service.id,
-                    git_ref: None,
-                    trigger: "manual".into(),
-                    deploy: false,
-                    build_only: true,
-                },
-            )
+            .trigger_build(&self.caller, TriggerBuild::manual_build_only(self.service.id))
             .await
             .map_err(anyhow_of)?;
         let build = loop {

@@ -54,8 +54,7 @@ struct Rebuild {
 
 async fn build(te: &TestEngine, service_id: i64) -> anyhow::Result<(Build, Vec<String>)> {
     let caller = user(Role::Deployer);
-    let req =
-        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy: false, build_only: true };
+    let req = TriggerBuild::manual_build_only(service_id);
     let queued = te.engine.trigger_build(&caller, req).await.map_err(anyhow_of)?;
     let build = te.wait_build(queued.id, BUILD_LIMIT).await?;
     let log = te.engine.build_log(&caller, build.id, 0).await.map_err(anyhow_of)?;

@@ -128,13 +128,7 @@ struct Bench {
 
 impl Bench {
     async fn build(&self) -> anyhow::Result<(i64, String)> {
-        let req = TriggerBuild {
-            service_id: self.service.id,
-            git_ref: None,
-            trigger: "manual".into(),
-            deploy: false,
-            build_only: true,
-        };
+        let req = TriggerBuild::manual_build_only(self.service.id);
         let queued = self.te.engine.trigger_build(&self.caller, req).await.map_err(anyhow_of)?;
         let built = self.te.wait_build(queued.id, LIMIT).await?;
         ensure!(built.status == JobStatus::Succeeded, "build {} failed: {:?}", built.id, built.error);

@@ -35,6 +35,13 @@ pub struct TriggerBuild {
     pub build_only: bool,
 }
 
+impl TriggerBuild {
+    /// A manual build of the service's branch that never deploys.
+    pub fn manual_build_only(service_id: i64) -> Self {
+        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy: false, build_only: true }
+    }
+}
+
 /// The job payload of a build.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct BuildPayload {

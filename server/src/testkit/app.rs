@@ -106,13 +106,7 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
     let spec = ServiceSpec::new(format!("svc-{tag}"), "file:///nonexistent/repo", 8080);
     let service = store.create_service(project.id, &spec).await?;
     let deployer = user(Role::Deployer);
-    let trigger = || TriggerBuild {
-        service_id: service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let trigger = || TriggerBuild::manual_build_only(service.id);
     let queued = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
     let good = engine.trigger_build(&deployer, trigger()).await.map_err(anyhow_of)?;
     sqlx::query("UPDATE builds SET status = 'succeeded', image_id = ?, progress = 100 WHERE id = ?")

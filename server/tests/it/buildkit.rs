@@ -27,13 +27,7 @@ const LIMIT: Duration = Duration::from_secs(180);
 static CACHE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn build(t: &TestEngine, service: &Service) -> anyhow::Result<(Build, Vec<String>)> {
-    let req = TriggerBuild {
-        service_id: service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let req = TriggerBuild::manual_build_only(service.id);
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let done = t.wait_build(queued.id, LIMIT).await?;
     let log = t.engine.build_log(&user(Role::Viewer), done.id, 0).await.map_err(anyhow_of)?;

@@ -96,18 +96,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
     assert_eq!(status, "running", "killed mid-delete");
     assert!(store.get_service(doomed).await.is_ok(), "not finished before the kill");
     // Work on a service being deleted is refused.
-    let refused = engine
-        .trigger_build(
-            &user(Role::Deployer),
-            TriggerBuild {
-                service_id: doomed,
-                git_ref: None,
-                trigger: "manual".into(),
-                deploy: false,
-                build_only: true,
-            },
-        )
-        .await;
+    let refused = engine.trigger_build(&user(Role::Deployer), TriggerBuild::manual_build_only(doomed)).await;
     assert!(refused.is_err(), "no build of a service being deleted");
 
     server = inst.start_server().await?;

@@ -91,13 +91,7 @@ async fn rig(name: &'static str) -> anyhow::Result<Rig> {
 }
 
 async fn build(rig: &Rig) -> anyhow::Result<i64> {
-    let req = TriggerBuild {
-        service_id: rig.service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let req = TriggerBuild::manual_build_only(rig.service.id);
     let queued = rig.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let built = rig.t.wait_build(queued.id, LIMIT).await?;
     anyhow::ensure!(built.status == JobStatus::Succeeded, "build failed: {:?}", built.error);

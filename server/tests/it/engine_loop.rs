@@ -358,13 +358,7 @@ async fn a_late_log_subscriber_gets_every_line_once_in_order() -> anyhow::Result
     )?;
     repo.commit("chatty")?;
     let service = t.service("shop", "chatty", &repo.url()).await?;
-    let req = TriggerBuild {
-        service_id: service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let req = TriggerBuild::manual_build_only(service.id);
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
 
     // Join once the step is well under way.
@@ -526,13 +520,7 @@ async fn docker_going_away_mid_build_fails_the_job_clearly_and_the_pool_keeps_wo
     let mark = format!("unreachable-{}", kit.run_id);
     let repo = slow_repo(300, &mark)?;
     let service = t.service("shop", "lost", &repo.url()).await?;
-    let req = TriggerBuild {
-        service_id: service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let req = TriggerBuild::manual_build_only(service.id);
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     wait_for_step(&t, queued.id, &mark).await?;
 

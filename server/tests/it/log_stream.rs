@@ -241,13 +241,7 @@ async fn a_resumed_stream_delivers_every_line_once_in_order() -> anyhow::Result<
     let repo = counting_repo()?;
     let service = s.t.service("logs", "counter", &repo.url()).await?;
     let cookie = sign_in(s.addr, "ann").await?;
-    let req = TriggerBuild {
-        service_id: service.id,
-        git_ref: None,
-        trigger: "manual".into(),
-        deploy: false,
-        build_only: true,
-    };
+    let req = TriggerBuild::manual_build_only(service.id);
     let triggered = Instant::now();
     let build = s.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let path = format!("/api/v1/builds/{}/log/stream", build.id);

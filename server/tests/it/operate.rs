@@ -84,13 +84,7 @@ async fn rig(name: &str) -> anyhow::Result<(Rig, GitRepo)> {
 
 impl Rig {
     async fn ship(&self) -> anyhow::Result<i64> {
-        let req = TriggerBuild {
-            service_id: self.service_id,
-            git_ref: None,
-            trigger: "manual".into(),
-            deploy: false,
-            build_only: true,
-        };
+        let req = TriggerBuild::manual_build_only(self.service_id);
         let queued = self.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = self.t.wait_build(queued.id, LIMIT).await?;
         anyhow::ensure!(built.status == JobStatus::Succeeded, "build: {:?}", built.error);
