@@ -10,6 +10,8 @@
 #   3. Chromium + chromedriver (end-to-end tests);
 #   4. the local Docker test base image slipway-test/busybox:1 (only when an
 #      engine answers);
+#   4b. docker-registry, htpasswd, qemu-user-static registered with
+#      binfmt_misc, and Debian's arm64 busybox (registry and multi-arch tests);
 #   5. schemathesis (PyPI) in a venv under the cache dir, for the API fuzz
 #      test (server/tests/it/api_fuzz.rs).
 # Writes build/setup.mk, which the Makefile includes (RUSTUP_TOOLCHAIN, PATH,
@@ -166,6 +168,35 @@ else
   say "docker engine not reachable: skipping the test base image (Docker tests will fail)"
 fi
 
+# ------------------------------- 4b. registry, QEMU, an arm64 busybox (issue 16)
+# The registry tests start Debian's docker-registry with an htpasswd file;
+# the multi-arch test builds linux/arm64 images, whose RUN steps run under
+# qemu-user-static registered with binfmt_misc (flag F, so it works inside
+# containers), from a FROM image made of Debian's arm64 busybox-static.
+apt_install docker-registry apache2-utils qemu-user-static binfmt-support
+BINFMT=/proc/sys/fs/binfmt_misc
+if [ ! -e "$BINFMT/register" ]; then
+  as_root mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null \
+    || say "cannot mount binfmt_misc: foreign-platform builds will fail (the multi-arch test says so)"
+fi
+if [ -e "$BINFMT/register" ] && [ ! -e "$BINFMT/qemu-aarch64" ]; then
+  as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+fi
+if [ -e "$BINFMT/qemu-aarch64" ]; then say "qemu-aarch64 binfmt ok"
+else say "qemu-aarch64 is not registered with binfmt_misc: linux/arm64 builds will fail"; fi
+ARM_BUSYBOX="$CACHE/busybox-arm64"
+if [ ! -x "$ARM_BUSYBOX" ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || as_root dpkg --add-architecture arm64
+  as_root apt-get update -qq || fail "apt-get update (arm64) failed"
+  APT_DL="$(mktemp -d)"; chmod 777 "$APT_DL"
+  (cd "$APT_DL" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1) \
+    || fail "apt-get download busybox-static:arm64 failed"
+  dpkg-deb -x "$APT_DL"/busybox-static_*_arm64.deb "$APT_DL/x" || fail "cannot unpack busybox-static:arm64"
+  mkdir -p "$CACHE" && cp "$APT_DL/x/bin/busybox" "$ARM_BUSYBOX.part" && mv -f "$ARM_BUSYBOX.part" "$ARM_BUSYBOX"
+  rm -rf "$APT_DL"
+fi
+say "arm64 busybox ok ($ARM_BUSYBOX)"
+
 # ---------------------------------------------------------- 5. schemathesis
 # In its own venv (the system python is left alone); pinned, so a run's
 # verdicts do not change under the tests.
@@ -189,5 +220,6 @@ mkdir -p "$(dirname "$OUT")"
   echo "LIBBINARYEN := $LIBBINARYEN"
   echo "export PATH := $PATH"
   echo "export SLIPWAY_SCHEMATHESIS := $SCHEMATHESIS"
+  echo "export SLIPWAY_ARM64_BUSYBOX := $ARM_BUSYBOX"
 } > "$OUT"
 say "done"

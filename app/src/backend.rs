@@ -12,9 +12,9 @@ use crate::{
         ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView,
         Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow, DeploymentView,
         HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationDeliveryView,
-        NotificationTargetView, NotificationsPageView, ProjectView, Role, RollbackPlanView, RuntimeView,
-        ServiceDetail, ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView,
-        WebhookInfoView,
+        NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm, RegistryView, Role,
+        RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings, SetupInfo,
+        SystemStatus, TokenView, UserView, WebhookInfoView,
     },
 };
 
@@ -120,6 +120,7 @@ pub trait Backend: Send + Sync + 'static {
         git_ref: Option<String>,
         deploy: bool,
         build_only: bool,
+        no_cache: bool,
     ) -> Res<BuildView>;
     async fn get_build(&self, caller: &Caller, build_id: i64) -> Res<BuildDetail>;
     /// The build and its stored log, for the build page.
@@ -210,6 +211,19 @@ pub trait Backend: Send + Sync + 'static {
     async fn notifications_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView>;
     /// Sends a test message to a target now and records it (deployer).
     async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView>;
+
+    // ------------------------------------------------------------ registry --
+    /// A project's image registry, masked; `None`: images stay local (viewer).
+    async fn project_registry(&self, caller: &Caller, project_id: i64) -> Res<Option<RegistryView>>;
+    /// Sets a project's registry, the password sealed (admin).
+    async fn set_project_registry(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        form: RegistryForm,
+    ) -> Res<RegistryView>;
+    /// Removes a project's registry (admin).
+    async fn clear_project_registry(&self, caller: &Caller, project_id: i64) -> Res<()>;
 }
 
 /// The backend provided by the server.

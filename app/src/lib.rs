@@ -84,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users") view=pages::users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("account/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:id/registry") view=pages::registry::RegistryPage ssr=SsrMode::Async />
                     <Route
                         path=path!("projects/:id/notifications")
                         view=pages::notifications::NotificationsPage

@@ -80,6 +80,7 @@ async fn run() -> anyhow::Result<bool> {
         trigger: "cli".into(),
         deploy: true,
         build_only: false,
+        no_cache: false,
     };
     let build = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let build = t.wait_build(build.id, Duration::from_secs(180)).await?;

@@ -29,6 +29,7 @@ pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod projects;
+pub mod registry;
 pub mod retention;
 pub mod runtime;
 pub mod runtime_log_stream;

@@ -157,6 +157,9 @@ pub struct ServiceSpec {
     /// Build every step again, ignoring the build cache.
     #[serde(default)]
     pub no_cache: bool,
+    /// Platforms to build (`linux/arm64`, …); empty: the engine's own.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 impl ServiceSpec {
@@ -179,6 +182,7 @@ impl ServiceSpec {
             domain: None,
             target: None,
             no_cache: false,
+            platforms: Vec::new(),
         }
     }
 
@@ -218,6 +222,7 @@ impl ServiceSpec {
             Some(t) if !t.is_empty() => Some(p.check(validate::stage_name("target", t))),
             _ => None,
         };
+        let platforms = platforms(&self.platforms, p);
         let domain = match self.domain.as_deref().map(str::trim) {
             Some(d) if !d.is_empty() => Some(p.check(validate::domain(d))),
             _ => None,
@@ -245,8 +250,30 @@ impl ServiceSpec {
                 None => None,
             },
             no_cache: self.no_cache,
+            platforms: platforms?,
         })
     }
+}
+
+/// Most platforms one service builds.
+const MAX_PLATFORMS: usize = 4;
+
+/// Known, distinct platforms, normalized; at most [`MAX_PLATFORMS`].
+fn platforms(list: &[String], p: &mut Problems) -> Option<Vec<String>> {
+    if list.len() > MAX_PLATFORMS {
+        p.add("platforms", format!("at most {MAX_PLATFORMS} platforms"));
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for raw in list {
+        let platform = p.check(validate::platform(raw))?;
+        if out.contains(&platform) {
+            p.add("platforms", format!("{platform} is listed twice"));
+            return None;
+        }
+        out.push(platform);
+    }
+    Some(out)
 }
 
 fn build_args(args: &BTreeMap<String, String>, p: &mut Problems) -> Option<BTreeMap<String, String>> {
@@ -374,7 +401,8 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, build_target, no_cache, git_url_sealed, next_build_number, created_at, updated_at";
+     drain_secs, domain, build_target, no_cache, platforms, git_url_sealed, next_build_number, created_at, \
+     updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -430,6 +458,8 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             domain: row.try_get("domain")?,
             target: row.try_get("build_target")?,
             no_cache: row.try_get::<i64, _>("no_cache")? != 0,
+            platforms: serde_json::from_str(&row.try_get::<String, _>("platforms")?)
+                .map_err(|e| corrupt("platforms", e))?,
         },
         git_url_sealed: row.try_get("git_url_sealed")?,
         next_build_number: row.try_get("next_build_number")?,
@@ -477,12 +507,14 @@ fn bind_spec<'q>(
         .bind(&spec.domain)
         .bind(&spec.target)
         .bind(spec.no_cache)
+        .bind(&cols.platforms)
 }
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
-/// to `no_cache`, ready to bind.
+/// to `platforms`, ready to bind.
 struct SpecRow {
     build_args: String,
+    platforms: String,
     health_kind: &'static str,
     health_path: Option<String>,
     health_command: Option<String>,
@@ -501,6 +533,7 @@ impl SpecRow {
         };
         Ok(SpecRow {
             build_args: serde_json::to_string(&spec.build_args).map_err(|e| corrupt("build_args", e))?,
+            platforms: serde_json::to_string(&spec.platforms).map_err(|e| corrupt("platforms", e))?,
             health_kind,
             health_path,
             health_command,
@@ -628,9 +661,10 @@ impl ProjectStore {
             "INSERT INTO services (project_id, name, git_url, branch, context_path, dockerfile_path, \
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
-                 auto_deploy, build_timeout_secs, drain_secs, domain, build_target, no_cache, git_url_sealed, \
-                 created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM projects WHERE id = ? \
+                 auto_deploy, build_timeout_secs, drain_secs, domain, build_target, no_cache, platforms, \
+                 git_url_sealed, created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+             FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)
@@ -655,7 +689,7 @@ impl ProjectStore {
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
                  build_timeout_secs = ?, drain_secs = ?, domain = ?, build_target = ?, no_cache = ?, \
-                 git_url_sealed = ?, updated_at = ? \
+                 platforms = ?, git_url_sealed = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)

@@ -880,6 +880,67 @@ pub fn image_ref(raw: &str) -> Result<String> {
     Ok(raw.to_string())
 }
 
+/// An image registry host: `host[:port]` as the Docker engine takes it
+/// (`ghcr.io`, `registry.example.com:5000`, `127.0.0.1:5000`), no scheme,
+/// user or path. Upper case is folded.
+pub fn registry_host(raw: &str) -> Result<String> {
+    let field = "registry_host";
+    basic(field, raw, 255)?;
+    no_leading_dash(field, raw)?;
+    ascii_only(field, raw)?;
+    if raw.contains("://") || raw.contains('/') || raw.contains('@') {
+        return Err(ValidationError::new(field, "must be host[:port] only, without scheme, user or path"));
+    }
+    if raw.starts_with('[') {
+        return Err(ValidationError::new(field, "must be a host name or IPv4 address, not IPv6"));
+    }
+    let host = raw.to_ascii_lowercase();
+    check_image_domain(field, &host)?;
+    let name = host.split_once(':').map_or(host.as_str(), |(h, _)| h);
+    if name.split('.').any(|label| label.len() > 63) {
+        return Err(ValidationError::new(field, "each label must be at most 63 characters"));
+    }
+    Ok(host)
+}
+
+/// An image repository path under a registry (`team/app`): lowercase
+/// components of the distribution grammar joined by '/', no tag or digest.
+pub fn image_repository(field: &'static str, raw: &str) -> Result<String> {
+    basic(field, raw, MAX_IMAGE_NAME - 64)?;
+    if !raw.split('/').all(is_path_component) {
+        return Err(ValidationError::new(
+            field,
+            "must be lowercase letters and digits joined by '.', '_', '__' or '-', in components separated by '/'",
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+/// A build platform `os/arch[/variant]`, exactly (lower case), that the
+/// engine's BuildKit builds:
+/// `linux/amd64`, `linux/arm64`, `linux/arm/v7`, `linux/386`,
+/// `linux/ppc64le`, `linux/s390x`, `linux/riscv64`.
+pub fn platform(raw: &str) -> Result<String> {
+    KNOWN_PLATFORMS.iter().find(|p| **p == raw).map(|p| p.to_string()).ok_or_else(|| {
+        ValidationError::new(
+            "platforms",
+            format!("{raw:?} is not a platform; use one of {}", KNOWN_PLATFORMS.join(", ")),
+        )
+    })
+}
+
+/// The platforms [`platform`] accepts.
+pub const KNOWN_PLATFORMS: [&str; 8] = [
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ pub async fn trigger_build(
     build_only: bool,
 ) -> Result<BuildView, AppError> {
     use crate::backend::{backend, caller, respond};
-    respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy, build_only).await)
+    respond(backend()?.trigger_build(&caller(), service_id, git_ref, deploy, build_only, false).await)
 }
 
 /// The build page's data in one call: the build with its service and

@@ -8,7 +8,8 @@ use crate::{
     error::AppError,
     wire::{
         AuditEventView, AuditQuery, DeliveryView, HistoryPage, NewNotificationTarget, NewToken,
-        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, TokenView, WebhookInfoView,
+        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, RegistryForm, RegistryView,
+        TokenView, WebhookInfoView,
     },
 };
 
@@ -103,4 +104,26 @@ pub async fn notifications_page(project_id: i64) -> Result<NotificationsPageView
 pub async fn send_test_notification(target_id: i64) -> Result<NotificationDeliveryView, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.send_test_notification(&caller(), target_id).await)
+}
+
+/// A project's image registry, never its password; `None`: images stay
+/// local (viewer).
+#[server(prefix = "/rpc", endpoint = "project_registry", input = Json)]
+pub async fn project_registry(project_id: i64) -> Result<Option<RegistryView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.project_registry(&caller(), project_id).await)
+}
+
+/// Sets the registry the project's builds push to (admin).
+#[server(prefix = "/rpc", endpoint = "set_project_registry", input = Json)]
+pub async fn set_project_registry(project_id: i64, form: RegistryForm) -> Result<RegistryView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.set_project_registry(&caller(), project_id, form).await)
+}
+
+/// Removes the project's registry (admin).
+#[server(prefix = "/rpc", endpoint = "clear_project_registry", input = Json)]
+pub async fn clear_project_registry(project_id: i64) -> Result<(), AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.clear_project_registry(&caller(), project_id).await)
 }

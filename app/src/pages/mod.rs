@@ -10,6 +10,7 @@ pub mod not_found;
 pub mod notifications;
 pub mod overview;
 pub mod project;
+pub mod registry;
 pub mod service;
 pub mod service_row;
 pub mod setup;

@@ -100,6 +100,7 @@ pub fn ProjectSection(project: ProjectView, deployer: bool) -> impl IntoView {
             <div class="card-head">
                 <h2><a href=format!("/projects/{}", project.id)>{project.name.clone()}</a></h2>
                 <a class="notifications-link" href=notifications>"Notifications"</a>
+                <a class="registry-link" href=format!("/projects/{}/registry", project.id)>"Registry"</a>
                 {deployer.then(|| view! { <a class="new-service button-link" href=new_service>"New service"</a> }.into_any())}
             </div>
             {empty.then(|| view! { <p class="muted">"No services yet."</p> }.into_any())}

@@ -166,3 +166,35 @@ pub struct NotificationsPageView {
     pub targets: Vec<NotificationTargetView>,
     pub deliveries: Vec<NotificationDeliveryView>,
 }
+
+/// A project's image registry as shown: never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RegistryView {
+    pub project_id: i64,
+    /// `host[:port]`, e.g. `ghcr.io` or `127.0.0.1:5000`.
+    pub host: String,
+    /// The path under the host; each service's images go to
+    /// `<host>/<image>/<service>`.
+    pub image: String,
+    pub username: Option<String>,
+    /// Whether a password (or token) is stored; it is never answered.
+    pub password_set: bool,
+    /// `<host>/<image>/<service>`.
+    pub repository_pattern: String,
+}
+
+/// A project's registry to set (`PUT /api/v1/projects/{id}/registry`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegistryForm {
+    pub host: String,
+    pub image: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Absent or empty: the stored password is kept (remove the registry
+    /// to forget it).
+    #[serde(default)]
+    pub password: Option<String>,
+}

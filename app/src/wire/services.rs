@@ -92,6 +92,10 @@ pub struct ServiceSettings {
     /// Build without the build cache (every step runs again).
     #[serde(default)]
     pub no_cache: bool,
+    /// Platforms to build (`linux/amd64`, `linux/arm64`, …); empty: the
+    /// engine's own only.
+    #[serde(default)]
+    pub platforms: Vec<String>,
     pub env: Vec<EnvVar>,
 }
 
@@ -119,6 +123,7 @@ impl ServiceSettings {
             domain: None,
             target: None,
             no_cache: false,
+            platforms: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -190,6 +195,10 @@ pub struct BuildView {
     /// Started as "build only": not deployed automatically.
     #[serde(default)]
     pub build_only: bool,
+    /// `<registry repository>@sha256:…` when the build was pushed to the
+    /// project's registry.
+    #[serde(default)]
+    pub pushed_ref: Option<String>,
 }
 
 /// One bar of the service page's build duration chart.

@@ -32,6 +32,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         format!("/builds/{}", s.good_build),
         format!("/projects/{}/services/new", s.project),
         format!("/projects/{}/notifications", s.project),
+        format!("/projects/{}/registry", s.project),
         format!("/projects/{}", s.project),
         format!("/deployments/{}", s.live),
         format!("/deployments/{}", s.superseded),
@@ -190,6 +191,40 @@ async fn check_contents(h: &Harness, s: &Seeded) -> anyhow::Result<()> {
     ensure!(texts.iter().any(|t| t == "ok (HTTP 200)"), "{texts:?}");
     ensure!(texts.iter().any(|t| t == "failed: HTTP 500"), "{texts:?}");
     ensure!(texts.iter().any(|t| t.starts_with("failed: the request failed")), "{texts:?}");
+
+    // The registry page: an admin sets it; the password is never shown.
+    h.open(&format!("/projects/{}/registry", s.project)).await?;
+    let state = h.text_of("#registry-state").await?.unwrap_or_default();
+    ensure!(state.contains("No registry"), "#registry-state reads {state:?}");
+    h.fill("#registry-host", "127.0.0.1:5999").await?;
+    h.fill("#registry-image", "Bad/Path").await?;
+    h.fill("#registry-username", "ci").await?;
+    h.fill("#registry-password", "e2e-registry-secret").await?;
+    h.click("#registry-save").await?;
+    let refused = h
+        .poll(UI_LIMIT, "the image path refused", || async {
+            Ok(h.text_of("#registry-image-error").await?.filter(|t| !t.is_empty()))
+        })
+        .await?;
+    ensure!(refused.contains("lowercase"), "#registry-image-error reads {refused:?}");
+    h.fill("#registry-image", "team/app").await?;
+    h.click("#registry-save").await?;
+    let saved = h
+        .poll(UI_LIMIT, "the registry saved", || async {
+            Ok(h.text_of("#registry-state").await?.filter(|t| t.contains("team/app")))
+        })
+        .await?;
+    ensure!(
+        saved.contains("127.0.0.1:5999/team/app/<service>") && saved.contains("ci (password set)"),
+        "{saved:?}"
+    );
+    let html = h.js("return document.documentElement.outerHTML", vec![]).await?;
+    ensure!(!html.to_string().contains("e2e-registry-secret"), "the password is in the page");
+    let typed = h.js("return document.querySelector('#registry-password').value", vec![]).await?;
+    ensure!(typed.as_str() == Some(""), "the password input keeps {typed}");
+    h.open(&format!("/projects/{}", s.project)).await?;
+    let href = h.find("a.registry-link").await?.attr("href").await?.unwrap_or_default();
+    ensure!(href == format!("/projects/{}/registry", s.project), "a.registry-link href {href:?}");
 
     h.open("/no-such-page").await?;
     let who = h.text_of("#whoami").await?.unwrap_or_default();

@@ -39,6 +39,10 @@ pub struct NewBuild {
     /// automatically after every successful build. Not with `deploy`.
     #[serde(default)]
     pub build_only: bool,
+    /// Build every step again, ignoring the build cache, for this build
+    /// only (the service's own setting stays).
+    #[serde(default)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
@@ -72,7 +76,8 @@ pub async fn trigger_build(
     Id(id): Id,
     Body(body): Body<NewBuild>,
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
-    let build = reply(b.trigger_build(&caller, id, body.git_ref, body.deploy, body.build_only).await)?;
+    let build =
+        reply(b.trigger_build(&caller, id, body.git_ref, body.deploy, body.build_only, body.no_cache).await)?;
     Ok((StatusCode::ACCEPTED, build))
 }
 

@@ -161,6 +161,7 @@ fn schemas(doc: &mut Value, missing: &mut Vec<String>) {
         "NewDeployment",
         "RollbackRequest",
         "NewNotificationTarget",
+        "RegistryForm",
     ] {
         merge(doc, &format!("{s}/{name}"), json!({ "additionalProperties": false }), missing);
     }
@@ -169,7 +170,23 @@ fn schemas(doc: &mut Value, missing: &mut Vec<String>) {
     builds_and_deploys(doc, missing);
     settings(doc, missing);
     notifications(doc, missing);
+    registry(doc, missing);
     queries(doc, missing);
+}
+
+fn registry(doc: &mut Value, missing: &mut Vec<String>) {
+    let r = "/components/schemas/RegistryForm/properties";
+    let host = json!({ "type": "string", "pattern": pat::REGISTRY_HOST, "minLength": 1, "maxLength": 255,
+        "description": "host[:port], no scheme or path; IPv6 is not accepted" });
+    replace(doc, &format!("{r}/host"), host, missing);
+    let image = json!({ "type": "string", "pattern": pat::IMAGE_REPOSITORY, "minLength": 1,
+        "maxLength": crate::validate::MAX_IMAGE_NAME - 64 });
+    replace(doc, &format!("{r}/image"), image, missing);
+    let username = json!({ "type": "string", "pattern": pat::REGISTRY_USERNAME, "maxLength": 255 });
+    replace(doc, &format!("{r}/username"), nullable(username), missing);
+    let password = json!({ "type": "string", "pattern": pat::NO_CONTROL, "maxLength": 4096,
+        "description": "sealed at rest, never answered; absent or empty keeps the stored one" });
+    replace(doc, &format!("{r}/password"), nullable(password), missing);
 }
 
 fn slug() -> Value {
@@ -201,6 +218,14 @@ fn builds_and_deploys(doc: &mut Value, missing: &mut Vec<String>) {
         &format!("{s}/NewBuild/properties/ref"),
         nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_GIT_REF, "maxLength": MAX_GIT_REF,
             "description": "a branch, tag or commit (git check-ref-format, ASCII, no shell metacharacters); empty means the service's branch" })),
+        missing,
+    );
+    // `deploy` and `build_only` together are refused (422).
+    merge(
+        doc,
+        &format!("{s}/NewBuild"),
+        json!({ "not": { "required": ["deploy", "build_only"],
+            "properties": { "deploy": { "const": true }, "build_only": { "const": true } } } }),
         missing,
     );
     let d = format!("{s}/NewDeployment");
@@ -261,6 +286,9 @@ fn settings(doc: &mut Value, missing: &mut Vec<String>) {
         "target": nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_STAGE, "maxLength": 128,
             "description": "the Dockerfile stage to build; empty or null: the last stage" })),
         "no_cache": { "type": "boolean", "description": "build without the build cache (default false)" },
+        "platforms": { "type": "array", "maxItems": 4, "uniqueItems": true,
+            "items": { "type": "string", "enum": crate::validate::KNOWN_PLATFORMS },
+            "description": "platforms to build; empty: the engine's own" },
         "env": { "type": "array", "maxItems": MAX_VARS,
             "description": "in order; a later entry of the same name replaces an earlier one",
             "items": { "$ref": "#/components/schemas/EnvVarInput" } }

@@ -194,6 +194,18 @@ macro_rules! component {
     };
 }
 
+/// An image registry `host[:port]` ([`crate::validate::registry_host`]).
+pub const REGISTRY_HOST: &str = concat!("^", label!(), r"(?:\.", label!(), ")*(?::(?!0+$)", port!(), ")?$");
+
+/// An image repository path ([`crate::validate::image_repository`]).
+pub const IMAGE_REPOSITORY: &str = concat!("^", component!(), "(?:/", component!(), ")*$");
+
+/// A registry user name: no ':' and no control characters.
+pub const REGISTRY_USERNAME: &str = r"^[^:\x00-\x1f\x7f-\x9f]*$";
+
+/// No control characters.
+pub const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
 /// A Docker image reference or id ([`crate::validate::image_ref`]), without
 /// IPv6 registry hosts.
 pub const IMAGE_REF: &str = concat!(

@@ -21,6 +21,7 @@ mod contract_patterns;
 mod deploys;
 pub mod extract;
 mod integrations;
+mod registry;
 mod runtime;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
         .merge(deploys::routes())
         .merge(account::routes())
         .merge(integrations::routes())
+        .merge(registry::routes())
         .merge(runtime::routes())
         .route("/api/v1/openapi.json", get(openapi_json))
         // Unknown API paths answer in the API's error shape, not with the
@@ -112,6 +114,7 @@ impl Modify for BearerAuth {
         account::list_audit,
         integrations::webhook_info, integrations::rotate_webhook_secret, integrations::list_deliveries,
         integrations::list_targets, integrations::create_target, integrations::delete_target,
+        registry::get_registry, registry::set_registry, registry::clear_registry,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

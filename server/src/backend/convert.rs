@@ -40,6 +40,7 @@ pub fn build(b: Build) -> BuildView {
         duration_ms: b.duration_ms,
         image_removed: b.image_removed_at.is_some(),
         build_only: b.build_only,
+        pushed_ref: b.pushed_ref,
     }
 }
 
@@ -116,6 +117,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             domain: s.domain,
             target: s.target,
             no_cache: s.no_cache,
+            platforms: s.platforms,
             env: v
                 .env
                 .into_iter()
@@ -155,6 +157,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         domain: s.domain,
         target: s.target.filter(|t| !t.is_empty()),
         no_cache: s.no_cache,
+        platforms: s.platforms,
     };
     let env =
         s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();

@@ -14,8 +14,9 @@ use app::{
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
         ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
         NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
-        NotificationsPageView, ProjectView, Role, RollbackPlanView, ServiceDetail, ServicePageView,
-        ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        NotificationsPageView, ProjectView, RegistryForm, RegistryView, Role, RollbackPlanView,
+        ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
+        UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -286,13 +287,14 @@ impl Backend for ServerBackend {
         git_ref: Option<String>,
         deploy: bool,
         build_only: bool,
+        no_cache: bool,
     ) -> Res<BuildView> {
         // A session click is `manual`, a bearer token (API, CLI) `api`.
         let trigger = match crate::audit::Source::of(caller) {
             crate::audit::Source::Api => "api",
             _ => "manual",
         };
-        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy, build_only };
+        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy, build_only, no_cache };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
     }
@@ -559,6 +561,23 @@ impl Backend for ServerBackend {
 
     async fn notifications_page(&self, caller: &Caller, project_id: i64) -> Res<NotificationsPageView> {
         self.notify_page(caller, project_id).await
+    }
+
+    async fn project_registry(&self, caller: &Caller, project_id: i64) -> Res<Option<RegistryView>> {
+        self.engine()?.project_registry(caller, project_id).await.map_err(errors::engine)
+    }
+
+    async fn set_project_registry(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        form: RegistryForm,
+    ) -> Res<RegistryView> {
+        self.engine()?.set_project_registry(caller, project_id, form).await.map_err(errors::engine)
+    }
+
+    async fn clear_project_registry(&self, caller: &Caller, project_id: i64) -> Res<()> {
+        self.engine()?.clear_project_registry(caller, project_id).await.map_err(errors::engine)
     }
 
     async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView> {

@@ -6,11 +6,16 @@ use std::path::Path;
 use anyhow::Context;
 use tracing::Instrument;
 
-use super::{from_row, usecases::BuildPayload, Build, COLUMNS};
+use super::{
+    from_row,
+    images::{self, Images},
+    usecases::BuildPayload,
+    Build, COLUMNS,
+};
 use crate::{
     audit::{self, Event, Source},
     docker::{
-        build::{build_image_on, image_tags, BuildError, BuildRequest},
+        build::{build_image_on, image_tags, BuildError, BuildRequest, BuiltImage},
         labels,
     },
     engine::Engine,
@@ -18,6 +23,7 @@ use crate::{
     jobs::{Job, JobContext, JobHandler, JobQueue, Outcome, RecoveryAction},
     logs::{LogStream, LogWriter},
     projects::{Project, ProjectStore, Service},
+    registry::{self, publish},
     service_env, validate,
 };
 
@@ -97,8 +103,11 @@ impl BuildHandler {
         .execute(&self.engine.db)
         .await?;
 
-        let mut log =
-            self.engine.logs.writer(build.id, service_env::secret_values(&self.engine.secrets, &env)).await?;
+        let registry = registry::settings::of_project(&self.engine.db, project.id).await?;
+        let credentials = registry.as_ref().map(|r| r.credentials(&self.engine.secrets)).transpose()?;
+        let mut redactions = service_env::secret_values(&self.engine.secrets, &env);
+        redactions.extend(credentials.as_ref().and_then(|c| c.password.clone()));
+        let mut log = self.engine.logs.writer(build.id, redactions).await?;
         let attempt =
             if ctx.job.attempts > 1 { format!(" (attempt {})", ctx.job.attempts) } else { String::new() };
         log.line(
@@ -106,19 +115,32 @@ impl BuildHandler {
             &format!("Build #{} of {}/{}{attempt}", build.number, project.name, service.spec.name),
         )
         .await?;
-        match self.steps(ctx, build, &project, &service, payload.no_cache, &mut log).await {
-            Ok(image_id) => {
-                self.succeeded(build, &service, &image_id.0, &image_id.1, payload.deploy).await?;
-                log.line(LogStream::System, &format!("Build succeeded: {}", image_id.0)).await?;
+        let built = async {
+            let images = self.steps(ctx, build, &project, &service, payload.no_cache, &mut log).await?;
+            let pushed = match (&registry, &credentials) {
+                (Some(registry), Some(credentials)) => {
+                    self.progress(ctx, build.id, "push", 96).await?;
+                    let target = publish::Target { registry, credentials, service: &service.spec.name };
+                    Some(publish::push_build(&self.engine.docker, &target, &images, &mut log).await?)
+                }
+                _ => None,
+            };
+            anyhow::Ok((images.image_id, images.tags, pushed))
+        };
+        match built.await {
+            Ok((image_id, tags, pushed)) => {
+                self.succeeded(build, &service, &image_id, &tags, pushed.as_deref(), payload.deploy).await?;
+                log.line(LogStream::System, &format!("Build succeeded: {image_id}")).await?;
                 log.finish().await?;
                 Ok(())
             }
             Err(e) => {
                 // Step failures are already in the log, with their output.
-                if !matches!(
+                let said = matches!(
                     e.downcast_ref::<BuildError>(),
                     Some(BuildError::StepFailed { .. } | BuildError::Failed(_))
-                ) {
+                ) || e.downcast_ref::<publish::PushRefused>().is_some();
+                if !said {
                     // git's own message is the line above: not repeated.
                     let text = match e.downcast_ref::<crate::git::GitFailed>() {
                         Some(git) => format!("Build failed at checkout: {}", git.summary()),
@@ -136,7 +158,7 @@ impl BuildHandler {
         }
     }
 
-    /// Checkout and build; returns the image id and tags.
+    /// Checkout and build; returns the image (or per-platform images).
     async fn steps(
         &self,
         ctx: &JobContext,
@@ -145,7 +167,7 @@ impl BuildHandler {
         service: &Service,
         no_cache: bool,
         log: &mut LogWriter,
-    ) -> anyhow::Result<(String, Vec<String>)> {
+    ) -> anyhow::Result<Images> {
         self.progress(ctx, build.id, "checkout", 5).await?;
         let workspace = self.engine.workspace(build.id);
         self.remove_workspace(build.id).await;
@@ -173,7 +195,6 @@ impl BuildHandler {
         // step for them.
         let mut labels = self.engine.settings.extra_labels.clone();
         labels.insert(labels::INSTANCE.into(), self.engine.instance.clone());
-        let (steps_tx, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
         let request = BuildRequest {
             context_dir,
             dockerfile: service.spec.dockerfile_path.clone(),
@@ -182,26 +203,51 @@ impl BuildHandler {
             labels,
             target: service.spec.target.clone(),
             no_cache: service.spec.no_cache || no_cache,
-            builder: Default::default(),
-            steps: Some(steps_tx),
+            ..Default::default()
         };
         if request.no_cache {
             log.line(LogStream::System, "Building without the build cache").await?;
         }
+        let requests = images::requests(&request, &service.spec.platforms);
+        let count = requests.len();
+        let mut built = Vec::with_capacity(count);
+        for (i, one) in requests.into_iter().enumerate() {
+            if let Some(platform) = &one.platform {
+                log.line(LogStream::System, &format!("Building for {platform}")).await?;
+            }
+            let platform = one.platform.clone();
+            built.push((platform, self.build_one(ctx, build.id, one, (i, count), log).await?));
+        }
+        images::assemble(&self.engine.docker, request.tags, built, log).await
+    }
+
+    /// One image build, its Dockerfile steps moving the progress across
+    /// this build's share (`index` of `count`) of 15% → 95%.
+    async fn build_one(
+        &self,
+        ctx: &JobContext,
+        build_id: i64,
+        mut request: BuildRequest,
+        (index, count): (usize, usize),
+        log: &mut LogWriter,
+    ) -> anyhow::Result<BuiltImage> {
+        let (steps_tx, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
+        request.steps = Some(steps_tx);
         let docker = self.engine.docker.client()?.clone();
         let built = build_image_on(&docker, self.engine.docker.endpoint(), request, log);
         tokio::pin!(built);
-        let built = loop {
+        let (share, base) = (80 / count.max(1), 15 + 80 * index / count.max(1));
+        loop {
             tokio::select! {
-                result = &mut built => break result?,
+                result = &mut built => return Ok(result?),
                 Some((n, m)) = steps_rx.recv() => {
-                    // 15% → 95% across the Dockerfile's steps.
-                    let percent = 15 + (80 * n.saturating_sub(1) / m.max(1)).min(80);
-                    self.progress(ctx, build.id, "build", u8::try_from(percent).unwrap_or(95)).await?;
+                    let within = (share * usize::try_from(n.saturating_sub(1)).unwrap_or(0))
+                        / usize::try_from(m.max(1)).unwrap_or(1);
+                    let percent = (base + within.min(share)).min(95);
+                    self.progress(ctx, build_id, "build", u8::try_from(percent).unwrap_or(95)).await?;
                 }
             }
-        };
-        Ok((built.image_id, built.tags))
+        }
     }
 
     /// Records success and, when asked, queues the deploy, in one transaction.
@@ -211,15 +257,17 @@ impl BuildHandler {
         service: &Service,
         image_id: &str,
         tags: &[String],
+        pushed_ref: Option<&str>,
         deploy: bool,
     ) -> anyhow::Result<()> {
         let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
-            "UPDATE builds SET status = 'succeeded', image_id = ?, tags = ?, phase = 'done', progress = 100, \
-             finished_at = ? WHERE id = ? AND status = 'running'",
+            "UPDATE builds SET status = 'succeeded', image_id = ?, tags = ?, pushed_ref = ?, phase = 'done', \
+             progress = 100, finished_at = ? WHERE id = ? AND status = 'running'",
         )
         .bind(image_id)
         .bind(serde_json::to_string(tags)?)
+        .bind(pushed_ref)
         .bind(crate::db::now_rfc3339())
         .bind(build.id)
         .execute(&mut *tx)

@@ -5,6 +5,7 @@
 //! succeeded | failed | cancelled | timed_out | interrupted), so
 //! [`BuildStatus`] is [`JobStatus`].
 
+pub mod images;
 mod job;
 mod usecases;
 
@@ -46,6 +47,8 @@ pub struct Build {
     pub image_removed_at: Option<String>,
     /// Started as "build only": never deployed automatically.
     pub build_only: bool,
+    /// `<registry repository>@<digest>` when the build was pushed.
+    pub pushed_ref: Option<String>,
     /// Queue wait (created → started) and run time (started → finished).
     pub queued_ms: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -53,7 +56,7 @@ pub struct Build {
 
 pub(crate) const COLUMNS: &str = "id, service_id, number, job_id, commit_sha, git_ref, trigger, actor, \
      status, image_id, tags, phase, progress, attempt, error, created_at, started_at, finished_at, \
-     image_removed_at, build_only";
+     image_removed_at, build_only, pushed_ref";
 
 /// What a deployment shows of its build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,5 +96,6 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
         finished_at,
         image_removed_at: row.try_get("image_removed_at")?,
         build_only: row.try_get("build_only")?,
+        pushed_ref: row.try_get("pushed_ref")?,
     })
 }

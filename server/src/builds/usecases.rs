@@ -33,12 +33,14 @@ pub struct TriggerBuild {
     /// Never deploy this build, whatever the service's auto-deploy setting
     /// ("Build only"). Refused together with `deploy`.
     pub build_only: bool,
+    /// Ignore the build cache for this build (`slipway build --no-cache`).
+    pub no_cache: bool,
 }
 
 impl TriggerBuild {
     /// A manual build of the service's branch that never deploys.
     pub fn manual_build_only(service_id: i64) -> Self {
-        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy: false, build_only: true }
+        TriggerBuild { service_id, trigger: "manual".into(), build_only: true, ..Default::default() }
     }
 }
 
@@ -112,7 +114,7 @@ impl Engine {
         let job =
             NewJob::new(BUILD_JOB, Some(req.service_id), Duration::from_secs(timeout_secs.unsigned_abs()))
                 .payload(
-                    serde_json::to_value(BuildPayload { deploy, no_cache: false })
+                    serde_json::to_value(BuildPayload { deploy, no_cache: req.no_cache })
                         .map_err(anyhow::Error::from)?,
                 )
                 .max_attempts(BUILD_ATTEMPTS);

@@ -42,6 +42,9 @@ pub enum ClientCommand {
         /// automatically after every successful build.
         #[arg(long)]
         build_only: bool,
+        /// Build every step again, ignoring the build cache (this build only).
+        #[arg(long)]
+        no_cache: bool,
         /// Follow the log until the build ends; fail if it does not succeed.
         #[arg(long, short = 'f')]
         follow: bool,
@@ -113,9 +116,10 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> ExitCode {
 async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool> {
     let client = Client::new(&remote.url, &remote.token)?;
     match command {
-        ClientCommand::Build { service, git_ref, deploy, build_only, follow } => {
+        ClientCommand::Build { service, git_ref, deploy, build_only, no_cache, follow } => {
             let id = client.service_id(&service).await?;
-            let body = json!({ "ref": git_ref, "deploy": deploy, "build_only": build_only });
+            let body =
+                json!({ "ref": git_ref, "deploy": deploy, "build_only": build_only, "no_cache": no_cache });
             let build: BuildView = client.post(&format!("api/v1/services/{id}/builds"), &body).await?;
             print_build(remote, &build)?;
             if follow {

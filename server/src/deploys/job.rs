@@ -79,7 +79,9 @@ impl DeployHandler {
         .await?;
 
         ctx.set_progress("prepare", 5).await?;
-        if !engine.docker.image_exists(&dep.image_id).await? {
+        // An image the engine lacks is pulled by digest from the registry
+        // its build pushed it to, when there is one.
+        if !crate::registry::publish::ensure_image(engine, service.id, &dep.image_id).await? {
             anyhow::bail!("the image {} no longer exists in the Docker engine", dep.image_id);
         }
         engine.docker.ensure_network().await?;

@@ -216,7 +216,8 @@ impl Engine {
         let Some(id) = build_id else {
             let newest: Option<(i64, String)> = sqlx::query_as(
                 "SELECT id, image_id FROM builds WHERE service_id = ? AND status = 'succeeded' \
-                 AND image_id IS NOT NULL AND image_removed_at IS NULL ORDER BY id DESC LIMIT 1",
+                 AND image_id IS NOT NULL AND (image_removed_at IS NULL OR pushed_ref IS NOT NULL) \
+                 ORDER BY id DESC LIMIT 1",
             )
             .bind(service_id)
             .fetch_optional(&self.db)
@@ -230,7 +231,10 @@ impl Engine {
         if build.service_id != service_id {
             return Err(EngineError::NotFound("build of this service"));
         }
-        match (&build.image_id, build.status, &build.image_removed_at) {
+        // A removed image still deploys when its registry has it (pulled by
+        // digest by the deploy job).
+        let removed = build.image_removed_at.as_ref().filter(|_| build.pushed_ref.is_none());
+        match (&build.image_id, build.status, removed) {
             (Some(image), crate::jobs::JobStatus::Succeeded, None) => Ok((id, image.clone())),
             (_, crate::jobs::JobStatus::Succeeded, Some(_)) => Err(EngineError::Conflict(format!(
                 "the image of build #{} was removed by retention",

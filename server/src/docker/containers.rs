@@ -75,7 +75,7 @@ pub(super) fn engine_error(e: BollardError) -> RuntimeError {
     engine(e)
 }
 
-fn engine(e: BollardError) -> RuntimeError {
+pub(super) fn engine(e: BollardError) -> RuntimeError {
     match e {
         BollardError::HyperResponseError { .. } | BollardError::IOError { .. } => {
             RuntimeError::Unreachable(e.to_string())

@@ -13,6 +13,7 @@ pub mod hostile;
 pub mod installation;
 pub mod instance;
 pub mod process;
+pub mod registry;
 pub mod wait;
 
 pub use data_dir::TestDataDir;

@@ -319,6 +319,7 @@ async fn build(
         trigger: "webhook".into(),
         deploy: false,
         build_only: false,
+        no_cache: false,
     };
     let build = match engine.enqueue_build(&actor, req).await {
         Ok(build) => build,

@@ -185,6 +185,17 @@ pub(crate) fn table() -> Vec<Row> {
         row(M::DELETE, "/api/v1/notifications/{id}", A, 204, |f| {
             (format!("/api/v1/notifications/{}", f.target), None)
         }),
+        row(M::PUT, "/api/v1/projects/{id}/registry", A, 200, |f| {
+            let body = json!({ "host": "127.0.0.1:5999", "image": format!("made-{}", f.tag),
+                "username": "u", "password": "matrix-secret" });
+            (format!("/api/v1/projects/{}/registry", f.project), Some(body))
+        }),
+        row(M::GET, "/api/v1/projects/{id}/registry", V, 200, |f| {
+            (format!("/api/v1/projects/{}/registry", f.project), None)
+        }),
+        row(M::DELETE, "/api/v1/projects/{id}/registry", A, 204, |f| {
+            (format!("/api/v1/projects/{}/registry", f.project), None)
+        }),
         // A wrong confirmation conflicts with the name, after the role check.
         row(M::DELETE, "/api/v1/projects/{id}", D, 409, |f| {
             (format!("/api/v1/projects/{}?confirm=wrong", f.project), None)
@@ -343,6 +354,24 @@ impl Matrix {
                 "POST /api/v1/projects/{id}/notifications",
                 count(
                     "SELECT COUNT(*) FROM notification_targets WHERE project_id = ? AND name LIKE 'made-%'",
+                    f.project,
+                )
+                .await?
+                    == 1,
+            ),
+            (
+                "PUT /api/v1/projects/{id}/registry",
+                count(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'registry.set' AND target = 'project:' || ?",
+                    f.project,
+                )
+                .await?
+                    == 1,
+            ),
+            (
+                "DELETE /api/v1/projects/{id}/registry",
+                count(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'registry.clear' AND target = 'project:' || ?",
                     f.project,
                 )
                 .await?

@@ -113,14 +113,26 @@ async fn verify_login_refuses_wrong_unknown_and_disabled() -> anyhow::Result<()>
     Ok(())
 }
 
-async fn fastest(users: &UserStore, name: &str) -> Duration {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let _ = users.verify_login(name, "wrong password!").await;
-        best = best.min(start.elapsed());
+/// Whether the fastest verification of `unknown` comes within half of the
+/// fastest of `known`, measured in alternation for up to 30 rounds (at
+/// least 3). Other tests of this binary hash passwords too, behind the same
+/// process-wide gate, so any one measurement may include a wait for them;
+/// the fastest of each does not, once a round ran without one. An unknown
+/// name that skipped the hash (microseconds against tens of milliseconds)
+/// never comes within half. Returns the two fastest times.
+async fn comparable(users: &UserStore, known: &str, unknown: &str) -> (bool, Duration, Duration) {
+    let (mut best_known, mut best_unknown) = (Duration::MAX, Duration::MAX);
+    for round in 1..=30 {
+        for (name, best) in [(known, &mut best_known), (unknown, &mut best_unknown)] {
+            let start = Instant::now();
+            let _ = users.verify_login(name, "wrong password!").await;
+            *best = (*best).min(start.elapsed());
+        }
+        if round >= 3 && best_unknown * 2 >= best_known {
+            return (true, best_known, best_unknown);
+        }
     }
-    best
+    (false, best_known, best_unknown)
 }
 
 #[tokio::test]
@@ -130,9 +142,8 @@ async fn unknown_users_cost_a_full_verification() -> anyhow::Result<()> {
     users.create("ann", PW, Role::Viewer).await?;
     let _ = password::dummy_hash(); // computed once, not inside the measurement
 
-    let known = fastest(&users, "ann").await;
-    let unknown = fastest(&users, "nobody").await;
+    let (close, known, unknown) = comparable(&users, "ann", "nobody").await;
 
-    assert!(unknown * 2 >= known, "unknown {unknown:?} vs known {known:?}");
+    assert!(close, "unknown {unknown:?} vs known {known:?}");
     Ok(())
 }

@@ -169,6 +169,13 @@ fn table() -> Vec<Row> {
         // answer (200, recorded), not an error.
         row("/rpc/send_test_notification", DEPLOYER, 200, |f| Call::Json(json!({ "target_id": f.target }))),
         row("/rpc/delete_notification_target", ADMIN, 200, |f| Call::Json(json!({ "target_id": f.target }))),
+        row("/rpc/set_project_registry", ADMIN, 200, |f| {
+            let form = json!({ "host": "127.0.0.1:5999", "image": format!("made-{}", f.tag),
+                "username": "u", "password": "matrix-secret" });
+            Call::Json(json!({ "project_id": f.project, "form": form }))
+        }),
+        row("/rpc/project_registry", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/clear_project_registry", ADMIN, 200, |f| Call::Json(json!({ "project_id": f.project }))),
         row("/rpc/list_users", ADMIN, 200, |_| Call::Json(json!({}))),
         row("/rpc/create_user", ADMIN, 200, |f| {
             Call::Json(json!({ "name": format!("made-{}", f.tag), "password": PW, "role": "viewer" }))

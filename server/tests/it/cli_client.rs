@@ -142,6 +142,17 @@ async fn the_cli_builds_deploys_and_rolls_back_through_the_api() -> anyhow::Resu
     assert!(out.status.success(), "build -f failed:\n{printed}\n{}", live.server.log());
     assert!(printed.contains("build #1") && printed.contains("succeeded"), "{printed}");
     assert!(printed.contains("Fetching") || printed.contains("Step"), "the log was followed:\n{printed}");
+    assert!(!printed.contains("Building without the build cache"), "{printed}");
+
+    // `--no-cache`: this build alone runs every step again.
+    let out = live.cli(&["build", &spec, "--no-cache", "--build-only", "-f"], &token).await?;
+    let printed = text(&out);
+    assert!(out.status.success(), "build --no-cache failed:\n{printed}");
+    assert!(
+        printed.contains("build #2") && printed.contains("Building without the build cache"),
+        "{printed}"
+    );
+    assert!(!printed.contains(" CACHED"), "a step came from the cache:\n{printed}");
 
     let out = live.cli(&["deploy", &spec, "--reason", "first", "--wait"], &token).await?;
     assert!(out.status.success(), "deploy failed:\n{}", text(&out));

@@ -154,8 +154,14 @@ impl Harness {
     }
 
     async fn enqueue_build(&self, service_id: i64, deploy: bool) -> anyhow::Result<Build> {
-        let req =
-            TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy, build_only: !deploy };
+        let req = TriggerBuild {
+            service_id,
+            git_ref: None,
+            trigger: "manual".into(),
+            deploy,
+            build_only: !deploy,
+            no_cache: false,
+        };
         self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)
     }
 

@@ -239,6 +239,7 @@ impl Harness {
             trigger: "manual".into(),
             deploy: true,
             build_only: false,
+            no_cache: false,
         };
         let build = self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = wait_until(&format!("build {} to finish", build.id), BUILD_LIMIT, || async move {

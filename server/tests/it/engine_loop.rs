@@ -62,6 +62,7 @@ async fn build(t: &TestEngine, service: &Service, deploy: bool) -> anyhow::Resul
         trigger: "manual".into(),
         deploy,
         build_only: !deploy,
+        no_cache: false,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await
@@ -289,6 +290,7 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
         trigger: "api".into(),
         deploy: false,
         build_only: true,
+        no_cache: false,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     wait_for_step(&t, queued.id, &mark).await?;
@@ -557,6 +559,7 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
             trigger: "api".into(),
             deploy: true,
             build_only: false,
+            no_cache: false,
         };
         let e = t.engine.trigger_build(&user(Role::Deployer), req).await.expect_err(bad);
         assert!(matches!(e, EngineError::Invalid { field: "git_ref", .. }), "{bad:?}: {e}");
@@ -572,6 +575,7 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
         trigger: "api".into(),
         deploy: false,
         build_only: true,
+        no_cache: false,
     };
     let e = t.engine.trigger_build(&user(Role::Viewer), req).await.expect_err("viewer");
     assert!(matches!(e, EngineError::Access(_)), "{e}");

@@ -103,6 +103,7 @@ async fn restart_and_stop_killed_midway_leave_one_consistent_container() -> anyh
         trigger: "manual".into(),
         deploy: true,
         build_only: false,
+        no_cache: false,
     };
     engine.trigger_build(&deployer, req).await.map_err(anyhow_of)?;
     let live = wait_live(engine, db, service).await.map_err(|e| e.context(server.log()))?;

@@ -34,6 +34,7 @@ mod metrics;
 mod notify;
 mod notify_deliveries;
 mod operate;
+mod registry;
 mod rpc;
 mod runtime_http;
 mod service_page;

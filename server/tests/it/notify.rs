@@ -158,8 +158,14 @@ fn millis_between(from: &str, to: &str) -> anyhow::Result<i64> {
 }
 
 async fn build(t: &TestEngine, service_id: i64, deploy: bool) -> anyhow::Result<server::builds::Build> {
-    let req =
-        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy, build_only: !deploy };
+    let req = TriggerBuild {
+        service_id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy,
+        build_only: !deploy,
+        no_cache: false,
+    };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await
 }

@@ -39,6 +39,8 @@ pub struct FormValues {
     pub drain_secs: String,
     pub domain: String,
     pub target: String,
+    /// Comma- or space-separated `os/arch[/variant]`.
+    pub platforms: String,
     pub no_cache: bool,
     pub env: Vec<EnvValues>,
 }
@@ -65,6 +67,7 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["drain_secs", "drain"],
     &["domain"],
     &["target", "build_target"],
+    &["platforms"],
     &["no_cache"],
     &["env", "env_name", "env_value"],
 ];
@@ -107,6 +110,7 @@ impl FormValues {
             drain_secs: s.drain_secs.to_string(),
             domain: s.domain.clone().unwrap_or_default(),
             target: s.target.clone().unwrap_or_default(),
+            platforms: s.platforms.join(", "),
             no_cache: s.no_cache,
             env: s
                 .env
@@ -172,6 +176,12 @@ impl FormValues {
             drain_secs: small("drain_secs", drain_secs),
             domain: Some(self.domain.trim().to_string()).filter(|d| !d.is_empty()),
             target: Some(self.target.trim().to_string()).filter(|t| !t.is_empty()),
+            platforms: self
+                .platforms
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
             no_cache: self.no_cache,
             env: self.env.iter().filter_map(env_var).collect(),
         };

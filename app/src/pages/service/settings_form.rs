@@ -51,6 +51,7 @@ struct Texts {
     drain_secs: RwSignal<String>,
     domain: RwSignal<String>,
     target: RwSignal<String>,
+    platforms: RwSignal<String>,
     no_cache: RwSignal<bool>,
     env: EnvRows,
 }
@@ -77,7 +78,8 @@ macro_rules! each_text {
             build_timeout_secs,
             drain_secs,
             domain,
-            target
+            target,
+            platforms
         )
     };
 }
@@ -169,6 +171,7 @@ pub fn ServiceForm(
                     <Text id="svc-dockerfile" label="Dockerfile" value=t.dockerfile_path ctx=f("dockerfile_path") />
                     <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
                     <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
+                    <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
                     <div class="field check">
                         <input
                             id="svc-no-cache"

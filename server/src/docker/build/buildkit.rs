@@ -53,6 +53,9 @@ pub fn query(req: &BuildRequest, dockerfile: &str) -> Result<String, BuildError>
     if let Some(target) = req.target.as_deref().filter(|t| !t.is_empty()) {
         q.append_pair("target", target);
     }
+    if let Some(platform) = &req.platform {
+        q.append_pair("platform", platform);
+    }
     Ok(q.finish())
 }
 

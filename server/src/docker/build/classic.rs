@@ -33,6 +33,9 @@ pub async fn build(
     if let Some(target) = req.target.as_deref().filter(|t| !t.is_empty()) {
         options = options.target(target);
     }
+    if let Some(platform) = &req.platform {
+        options = options.platform(platform);
+    }
     let mut stream = client.build_image(options.build(), None, Some(bollard::body_full(context)));
 
     let mut progress = Progress { steps: req.steps.clone(), ..Progress::default() };

@@ -64,6 +64,9 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// Build every step again, ignoring the build cache.
     pub no_cache: bool,
+    /// The platform to build for (`linux/arm64`); `None`: the engine's own.
+    /// A foreign platform runs its `RUN` steps under QEMU user emulation.
+    pub platform: Option<String>,
     /// BuildKit when the engine has it (default), or the classic builder.
     pub builder: BuilderPreference,
     /// Receives `(step, steps)` as each Dockerfile step starts.
@@ -172,6 +175,9 @@ pub async fn build_image_on(
     }
     if let Some(target) = req.target.as_deref().filter(|t| !t.is_empty()) {
         validate::stage_name("target", target).map_err(invalid)?;
+    }
+    if let Some(platform) = &req.platform {
+        validate::platform(platform).map_err(invalid)?;
     }
 
     let context_dir = req.context_dir.clone();
