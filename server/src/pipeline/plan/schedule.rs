@@ -19,7 +19,7 @@ use super::{Gate, StepIdx, VariantPlan};
 use crate::pipeline::spec::FailurePolicy;
 
 /// A step's state in the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     Pending,
@@ -61,7 +61,7 @@ pub enum Outcome {
 }
 
 /// A variant's (or a run's) status, derived from its steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Nothing started yet.
@@ -196,7 +196,9 @@ impl Schedule {
 
     /// Fails the variant for a reason outside the steps (a service that
     /// never became healthy): pending steps are skipped, and the status is
-    /// `Failure`. Returns the running steps, for the executor to stop.
+    /// `Failure` whatever the steps still running end with. Returns the
+    /// running steps, for the executor to stop and `finish` (as
+    /// `Cancelled`).
     pub fn fail(&mut self, reason: &str) -> Vec<StepIdx> {
         self.failed = Some(reason.to_string());
         self.stop(StepState::Skipped, reason)
@@ -248,8 +250,8 @@ impl Schedule {
         self.state.iter().all(|s| s.is_final())
     }
 
-    /// Cancelled if a step was; else failure if a step failed (not ignored)
-    /// or [`Schedule::fail`] was called; else success. Before that:
+    /// Failure if [`Schedule::fail`] was called; else cancelled if a step
+    /// was; else failure if a step failed (not ignored); else success. Before that:
     /// pending until a step starts, then running.
     pub fn run_status(&self) -> RunStatus {
         if !self.is_done() {
@@ -258,9 +260,11 @@ impl Schedule {
             });
             return if moved { RunStatus::Running } else { RunStatus::Pending };
         }
-        if self.state.contains(&StepState::Cancelled) {
+        if self.failed.is_some() {
+            RunStatus::Failure
+        } else if self.state.contains(&StepState::Cancelled) {
             RunStatus::Cancelled
-        } else if self.failed.is_some() || self.state.contains(&StepState::Failure) {
+        } else if self.state.contains(&StepState::Failure) {
             RunStatus::Failure
         } else {
             RunStatus::Success

@@ -164,6 +164,18 @@ fn fail_skips_what_is_left_and_fails_the_variant() {
 }
 
 #[test]
+fn fail_while_a_step_runs_is_a_failure_even_if_it_is_stopped() {
+    let text = format!("steps:\n{}{}", step("a", ""), step("b", ""));
+    let (mut s, n) = schedule(&text);
+    assert_eq!(ready(&mut s, &n), ["a"]);
+    assert_eq!(s.fail("service redis exited"), vec![0]);
+    assert_eq!(s.state(1), Some(StepState::Skipped));
+    assert_eq!(s.run_status(), RunStatus::Running, "a still runs");
+    s.finish(0, Outcome::Cancelled).expect("a");
+    assert_eq!(s.run_status(), RunStatus::Failure);
+}
+
+#[test]
 fn finish_of_a_step_that_is_not_running_is_refused() {
     let text = format!("steps:\n{}{}", step("a", ""), step("b", ""));
     let (mut s, _) = schedule(&text);

@@ -5,14 +5,16 @@ use std::fmt;
 
 /// A place in the file: 1-based line and column (0, 0 for a pipeline that
 /// has no file, such as [`super::Spec::implicit`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Position {
     pub line: u32,
     pub column: u32,
 }
 
 /// One refusal of the pipeline file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
 #[error("line {line}, column {column}: {field}: {message}")]
 pub struct SpecError {
     pub line: u32,
@@ -33,7 +35,7 @@ impl SpecError {
 }
 
 /// Every refusal found in one file (never empty), in file order.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SpecErrors(pub Vec<SpecError>);
 

@@ -45,7 +45,7 @@ fn service(w: &mut Walk, name: &str, key: &Node, node: &Node, path: &str) -> Opt
     let image = match fields.get("image") {
         Some(n) => image(w, n, &fields.path_of("image")),
         None => {
-            w.err(key.at, path, "a service needs an image");
+            w.err(key.at, &fields.path_of("image"), "a service needs an image");
             None
         }
     };
@@ -79,7 +79,7 @@ fn healthcheck(w: &mut Walk, node: &Node, path: &str) -> Option<Healthcheck> {
     let cmd: Option<Command> = match fields.get("cmd") {
         Some(n) => command(w, n, &fields.path_of("cmd")),
         None => {
-            w.err(node.at, path, "a health check needs cmd");
+            w.err(node.at, &fields.path_of("cmd"), "a health check needs cmd");
             None
         }
     };

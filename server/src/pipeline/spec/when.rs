@@ -10,7 +10,7 @@ use super::walk::{index_path, Walk};
 use super::yaml::{Node, Value};
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     Push,
@@ -43,7 +43,7 @@ impl fmt::Display for Event {
 }
 
 /// `when.status`: how a step's dependencies ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusFilter {
     Success,
