@@ -15,7 +15,7 @@ pub use schedule::{combine, Outcome, RunStatus, Schedule, ScheduleError, StepSta
 pub use when::condition_matches;
 
 pub use crate::pipeline::spec::Event;
-use crate::pipeline::spec::{graph, FailurePolicy, Spec, StatusFilter};
+use crate::pipeline::spec::{graph, EnvValue, FailurePolicy, Spec, StatusFilter, Step};
 
 /// A step's index: the same in `Spec::steps` and `VariantPlan::steps`.
 pub type StepIdx = usize;
@@ -56,6 +56,21 @@ pub struct VariantPlan {
     pub name: String,
     /// In file order: `steps[i]` is `spec.steps[i]`.
     pub steps: Vec<PlannedStep>,
+}
+
+impl VariantPlan {
+    /// The environment of `step` in this variant: the matrix axes, then the
+    /// step's own `environment` (a name set by both takes the step's value).
+    pub fn environment(&self, step: &Step) -> Vec<(String, EnvValue)> {
+        let mut env: Vec<(String, EnvValue)> = self
+            .axes
+            .iter()
+            .filter(|(name, _)| !step.environment.iter().any(|(n, _)| n == name))
+            .map(|(name, value)| (name.clone(), EnvValue::Literal(value.clone())))
+            .collect();
+        env.extend(step.environment.iter().cloned());
+        env
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

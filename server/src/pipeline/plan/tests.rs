@@ -1,7 +1,7 @@
 //! Planning: the gate, `when`, matrix variants and the step graph.
 
 use super::*;
-use crate::pipeline::spec::{self, Condition, Globs, PathFilter};
+use crate::pipeline::spec::{self, Condition, EnvValue, Globs, PathFilter};
 
 pub(super) fn spec_of(text: &str) -> Spec {
     match spec::parse(text) {
@@ -131,6 +131,23 @@ fn matrix_of_three_gives_three_variants_with_axes() {
     assert_eq!(v[2].index, 2);
     assert_eq!(v[2].axes, vec![("GO".to_string(), "1.23".to_string())]);
     assert!(v.iter().all(|v| v.steps.len() == 1));
+}
+
+#[test]
+fn a_steps_environment_is_the_axes_then_its_own() {
+    let spec = spec_of(
+        "matrix:\n  GO: ['1.22']\n  DB: [pg]\nsteps:\n  - name: a\n    image: busybox\n    commands: [x]\n    environment: {DB: mysql, T: {from_secret: TOKEN}}\n",
+    );
+    let v = variants(&spec, &push("main"));
+    let env = v[0].environment(&spec.steps[0]);
+    assert_eq!(
+        env,
+        vec![
+            ("GO".to_string(), EnvValue::Literal("1.22".into())),
+            ("DB".to_string(), EnvValue::Literal("mysql".into())),
+            ("T".to_string(), EnvValue::Secret("TOKEN".into())),
+        ]
+    );
 }
 
 #[test]

@@ -338,3 +338,39 @@ fn several_refusals_come_together_in_file_order() {
     let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["steps[0].privileged", "steps[1].name", "steps[1].timeout"]);
 }
+
+#[test]
+fn lists_and_maps_that_must_not_be_empty_or_repeat() {
+    let step =
+        |extra: &str| format!("steps:\n  - name: a\n    image: busybox\n    commands: [x]\n    {extra}\n");
+    assert_refused(&step("depends_on: [b, b]"), 5, 21, "steps[0].depends_on[1]", "'b' is listed twice");
+    assert_refused(&step("when: {path: {}}"), 5, 18, "steps[0].when.path", "needs include or exclude");
+    assert_refused(
+        &step("environment: {X: {from_secret: A, default: b}}"),
+        5,
+        39,
+        "steps[0].environment.X.default",
+        "unknown key 'default' in an environment value",
+    );
+    assert_refused(
+        "steps:\n  - name: a\n    image: busybox\n    commands: []\n",
+        4,
+        15,
+        "steps[0].commands",
+        "must list at least one command",
+    );
+    assert_refused(
+        "steps:\n  - name: b\n    build:\n      args: {TOKEN: {from_secret: T}}\n",
+        4,
+        21,
+        "steps[0].build.args.TOKEN",
+        "secrets do not belong here",
+    );
+    assert_refused(
+        &format!("matrix:\n  GO: ['1', '1']\nsteps:\n{A}"),
+        2,
+        13,
+        "matrix.GO[1]",
+        "'1' is listed twice",
+    );
+}
