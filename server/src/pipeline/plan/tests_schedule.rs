@@ -196,3 +196,32 @@ fn run_status_of_variants() {
     assert_eq!(combine(&[Pending, Success]), Running);
     assert_eq!(combine(&[Pending, Pending]), Pending);
 }
+
+#[test]
+fn the_issues_pipeline_runs_scan_beside_test_and_deploys_after_both() {
+    let spec = spec_of(crate::pipeline::spec::tests::FULL);
+    let Ok(Plan::Run { variants }) = plan(&spec, &push("main")) else { panic!("expected a run") };
+    assert_eq!(variants.len(), 1);
+    let n: Vec<String> = variants[0].steps.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(variants[0].steps[idx(&n, "deploy")].needs, vec![idx(&n, "test"), idx(&n, "scan")]);
+    let mut s = Schedule::new(&variants[0]);
+    assert_eq!(ready(&mut s, &n), ["lint"]);
+    s.finish(idx(&n, "lint"), Outcome::Success).expect("lint");
+    assert_eq!(ready(&mut s, &n), ["build"]);
+    s.finish(idx(&n, "build"), Outcome::Success).expect("build");
+    assert_eq!(ready(&mut s, &n), ["test", "scan"]);
+    s.finish(idx(&n, "scan"), Outcome::Failure).expect("scan");
+    assert_eq!(s.state(idx(&n, "scan")), Some(StepState::IgnoredFailure));
+    assert!(ready(&mut s, &n).is_empty(), "deploy waits for test");
+    s.finish(idx(&n, "test"), Outcome::Success).expect("test");
+    assert_eq!(ready(&mut s, &n), ["deploy"]);
+    s.finish(idx(&n, "deploy"), Outcome::Success).expect("deploy");
+    assert_eq!(s.run_status(), RunStatus::Success);
+    match plan(&spec, &push("feature/x")) {
+        Ok(Plan::Skipped { .. }) => {}
+        other => panic!("the top-level when gates other branches: {other:?}"),
+    }
+    let manual = Context { event: Event::Manual, ..push("main") };
+    let Ok(Plan::Run { variants }) = plan(&spec, &manual) else { panic!("expected a run") };
+    assert!(matches!(variants[0].steps[idx(&n, "deploy")].gate, Gate::Skip { .. }), "deploy only on push");
+}

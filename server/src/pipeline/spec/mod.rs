@@ -18,7 +18,7 @@ mod when;
 mod yaml;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]
@@ -239,6 +239,10 @@ pub fn parse(text: &str) -> Result<Spec, SpecErrors> {
     let root = yaml::load(text).map_err(|e| file_error(e.at, e.message))?;
     if root.is_null() {
         return Err(file_error(root.at, "the file is empty: it needs a steps list".into()));
+    }
+    if !matches!(root.value, yaml::Value::Map(_)) {
+        let found = root.describe();
+        return Err(file_error(root.at, format!("must be a map of {}, not {found}", TOP_KEYS.join(", "))));
     }
     let mut w = Walk::default();
     let spec = top(&mut w, &root);

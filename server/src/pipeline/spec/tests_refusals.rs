@@ -209,6 +209,13 @@ fn empty_file_and_missing_steps() {
     assert_refused("# nothing\n", 1, 1, "(file)", "the file is empty");
     assert_refused("when: {event: push}\n", 1, 1, "steps", "the pipeline needs a steps list");
     assert_refused("steps: []\n", 1, 8, "steps", "must list at least one step");
+    assert_refused(
+        "- name: a\n",
+        1,
+        1,
+        "(file)",
+        "must be a map of when, services, steps, matrix, not a list",
+    );
 }
 
 #[test]
