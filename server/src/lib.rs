@@ -28,6 +28,7 @@ pub mod log_stream;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod pipeline;
 pub mod projects;
 pub mod registry;
 pub mod retention;
