@@ -27,6 +27,9 @@ pub const CMD_VAR: &str = "SLIPWAY_CMD_";
 const MAX_LINE: usize = 64 * 1024;
 /// After a kill, how long the rest of the output may take to arrive.
 const DRAIN: Duration = Duration::from_secs(1);
+/// How long a step killed by SIGKILL (exit 137) that nobody here killed may
+/// wait for the engine's OOM flag.
+const OOM_EVENT_GRACE: Duration = Duration::from_millis(1000);
 
 /// A step container of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,10 +256,16 @@ impl DockerEngine {
     }
 
     async fn outcome(&self, id: &str, stop: Option<Stop>) -> Result<StepOutcome, RunError> {
-        let state = self
-            .container_state(id)
-            .await?
-            .ok_or_else(|| RunError::Refused(format!("the step container {id} disappeared")))?;
+        let gone = || RunError::Refused(format!("the step container {id} disappeared"));
+        let mut state = self.container_state(id).await?.ok_or_else(gone)?;
+        // The engine records the kernel's OOM event apart from the exit, and
+        // it may land a moment after it: a SIGKILL nobody here sent gets
+        // that moment before the flag is read as final.
+        let until = Instant::now() + OOM_EVENT_GRACE;
+        while stop.is_none() && state.exit_code == Some(137) && !state.oom_killed && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            state = self.container_state(id).await?.ok_or_else(gone)?;
+        }
         Ok(StepOutcome {
             container_id: id.to_string(),
             exit_code: state.exit_code.unwrap_or(-1),
