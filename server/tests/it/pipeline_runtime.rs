@@ -141,6 +141,7 @@ async fn a_step_echoes_each_line_and_streams_its_output() -> anyhow::Result<()> 
     );
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let seen = arrivals.clone();
+    let called = Instant::now();
     let outcome = t
         .engine
         .run_step(
@@ -173,6 +174,12 @@ async fn a_step_echoes_each_line_and_streams_its_output() -> anyhow::Result<()> 
         ]
     );
     assert!(lines.contains(&(StdStream::Stderr, "two".to_string())), "{lines:?}");
+    if let Some((_, _, first_line)) = arrivals.first() {
+        eprintln!(
+            "pipeline_runtime: run_step call to the first output line: {:?}",
+            first_line.duration_since(called)
+        );
+    }
     // Streamed as it comes: `first` arrived well before `second`.
     let at = |text: &str| arrivals.iter().find(|(_, l, _)| l == text).map(|(_, _, at)| *at);
     let (Some(first), Some(second)) = (at("first"), at("second")) else { anyhow::bail!("lines missing") };
@@ -410,6 +417,10 @@ async fn remove_run_leaves_no_container_network_or_volume() -> anyhow::Result<()
         .await?;
     let (outcome, _) = t.run(&t.step("touch", &["touch /workspace/x"])).await?;
     assert_eq!(outcome.exit_code, 0);
+    // A retried step (same container name) replaces its leftover.
+    let (again, lines) = t.run(&t.step("touch", &["test -f /workspace/x"])).await?;
+    assert_eq!(again.exit_code, 0, "{lines:?}");
+    assert_ne!(again.container_id, outcome.container_id);
     assert_eq!(t.engine.orphan_runs(&t.run.instance).await?, [t.run.build_id]);
 
     let removed = t.engine.remove_run(&t.run).await?;
