@@ -7,17 +7,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use server::docker::labels;
-use server::docker::pipeline::{
-    HealthCmd, Healthcheck, RunRef, ServiceSpec, StdStream, StepOutcome, StepSpec, WORKSPACE,
-};
+use server::docker::pipeline::{RunRef, ServiceSpec, StdStream, StepOutcome, StepSpec, WORKSPACE};
 use server::docker::DockerEngine;
 use server::testkit::wait::unique_suffix;
 use server::testkit::{DockerKit, BASE_IMAGE};
 use tokio_util::sync::CancellationToken;
+
+mod cleanup;
+mod services;
 
 const MEMORY: u64 = 64 << 20;
 const CPU_MILLIS: u32 = 1000;
@@ -268,80 +267,6 @@ async fn steps_share_the_workspace_holding_the_checkout() -> anyhow::Result<()> 
     Ok(())
 }
 
-fn check(cmd: HealthCmd, interval_ms: u64, retries: u32) -> Healthcheck {
-    Healthcheck {
-        cmd,
-        interval: Duration::from_millis(interval_ms),
-        retries,
-        start_period: Duration::from_secs(0),
-        timeout: Duration::from_secs(2),
-    }
-}
-
-#[tokio::test]
-async fn a_service_answers_to_its_name_once_healthy() -> anyhow::Result<()> {
-    let t = TestRun::new().await?;
-    let spec = t.service(
-        "web",
-        &["sh", "-c", "sleep 2; echo hello-from-web > /www/index.html; exec httpd -f -p 8080 -h /www"],
-    );
-    let id = t.engine.start_service(&t.run, &spec).await?;
-    let mut probe =
-        check(HealthCmd::Argv(vec!["wget".into(), "-qO-".into(), "http://127.0.0.1:8080/".into()]), 500, 3);
-    // Failures in the start period do not count; probes run fast in it.
-    probe.start_period = Duration::from_secs(10);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let healthy_after = t.engine.wait_service_healthy(&id, Some(&probe), deadline).await?;
-
-    assert!(healthy_after >= Duration::from_secs(2), "{healthy_after:?}");
-    assert!(healthy_after < Duration::from_secs(4), "{healthy_after:?}");
-    let (outcome, lines) = t.run(&t.step("client", &["wget -qO- http://web:8080/"])).await?;
-    assert_eq!(outcome.exit_code, 0, "{lines:?}");
-    assert_eq!(stdout(&lines), ["+ wget -qO- http://web:8080/", "hello-from-web"]);
-
-    // A service without a check is healthy once it runs; a shell-line check works too.
-    let plain = t.engine.start_service(&t.run, &t.service("plain", &["sleep", "60"])).await?;
-    t.engine.wait_service_healthy(&plain, None, deadline).await?;
-    let shell = check(HealthCmd::Shell("test -d /www && test \"$(busybox id -u)\" = 0".into()), 500, 3);
-    t.engine.wait_service_healthy(&plain, Some(&shell), deadline).await?;
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_service_that_never_gets_healthy_fails_with_its_last_log_lines() -> anyhow::Result<()> {
-    let t = TestRun::new().await?;
-    let spec = t.service("db", &["sh", "-c", "echo booting; echo cannot-bind-5432 >&2; sleep 60"]);
-    let id = t.engine.start_service(&t.run, &spec).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let started = Instant::now();
-    let Err(failure) = t
-        .engine
-        .wait_service_healthy(&id, Some(&check(HealthCmd::Shell("test -f /ready".into()), 200, 3)), deadline)
-        .await
-    else {
-        anyhow::bail!("an unhealthy service passed");
-    };
-    assert!(failure.reason.contains("failed 3 times"), "{failure:?}");
-    // stdout and stderr are logged apart: their order between them is not kept.
-    let mut last = failure.last_log_lines.clone();
-    last.sort();
-    assert_eq!(last, ["booting", "cannot-bind-5432"], "{failure:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-
-    // One that exits fails at once, with its exit code and log.
-    let spec = t.service("crash", &["sh", "-c", "echo dying; exit 4"]);
-    let id = t.engine.start_service(&t.run, &spec).await?;
-    let started = Instant::now();
-    let long = check(HealthCmd::Shell("false".into()), 1000, 100);
-    let Err(failure) = t.engine.wait_service_healthy(&id, Some(&long), deadline).await else {
-        anyhow::bail!("an exited service passed");
-    };
-    assert_eq!(failure.exit_code, Some(4), "{failure:?}");
-    assert_eq!(failure.last_log_lines, ["dying"]);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-    Ok(())
-}
-
 #[tokio::test]
 async fn cancel_and_timeout_kill_a_step_within_2_s() -> anyhow::Result<()> {
     let t = TestRun::new().await?;
@@ -396,80 +321,5 @@ async fn a_step_over_its_memory_limit_reports_oom_killed() -> anyhow::Result<()>
 
     assert!(outcome.oom_killed, "{outcome:?} {lines:?}");
     assert_eq!(outcome.exit_code, 137);
-    Ok(())
-}
-
-#[tokio::test]
-async fn remove_run_leaves_no_container_network_or_volume() -> anyhow::Result<()> {
-    let t = TestRun::new().await?;
-    // Creating again is a no-op (a retried job).
-    let first = t.engine.create_run_network(&t.run, &t.network, &t.labels).await?;
-    assert_eq!(t.engine.create_run_network(&t.run, &t.network, &t.labels).await?, first);
-    t.engine.create_run_volume(&t.run, &t.volume, &t.labels).await?;
-    // Another run cannot take them over.
-    let other = server::docker::pipeline::RunRef { build_id: t.run.build_id + 1, ..t.run.clone() };
-    assert!(t.engine.create_run_network(&other, &t.network, &t.labels).await.is_err());
-    assert!(t.engine.create_run_volume(&other, &t.volume, &t.labels).await.is_err());
-
-    let service = t.engine.start_service(&t.run, &t.service("cache", &["sleep", "60"])).await?;
-    t.engine
-        .wait_service_healthy(&service, None, tokio::time::Instant::now() + Duration::from_secs(10))
-        .await?;
-    let (outcome, _) = t.run(&t.step("touch", &["touch /workspace/x"])).await?;
-    assert_eq!(outcome.exit_code, 0);
-    // A retried step (same container name) replaces its leftover.
-    let (again, lines) = t.run(&t.step("touch", &["test -f /workspace/x"])).await?;
-    assert_eq!(again.exit_code, 0, "{lines:?}");
-    assert_ne!(again.container_id, outcome.container_id);
-    assert_eq!(t.engine.orphan_runs(&t.run.instance).await?, [t.run.build_id]);
-
-    let removed = t.engine.remove_run(&t.run).await?;
-    assert_eq!((removed.containers, removed.networks, removed.volumes), (2, 1, 1), "{removed:?}");
-
-    let filters = t.run_filter();
-    let docker = &t.kit.docker;
-    let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
-        .await?;
-    let networks =
-        docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await?;
-    let volumes =
-        docker.list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await?;
-    assert!(containers.is_empty(), "{containers:?}");
-    assert!(networks.is_empty(), "{networks:?}");
-    assert!(volumes.volumes.unwrap_or_default().is_empty());
-    assert!(t.engine.orphan_runs(&t.run.instance).await?.is_empty());
-    assert_eq!(t.engine.remove_run(&t.run).await?, Default::default(), "idempotent");
-    Ok(())
-}
-
-#[tokio::test]
-async fn step_and_service_containers_are_sandboxed() -> anyhow::Result<()> {
-    let t = TestRun::new().await?;
-    let service = t.engine.start_service(&t.run, &t.service("svc", &["sleep", "60"])).await?;
-    let (step, _) = t.run(&t.step("inspect", &["true"])).await?;
-
-    for (id, volume) in [(service.as_str(), None), (step.container_id.as_str(), Some(t.volume.as_str()))] {
-        let info = t.kit.docker.inspect_container(id, None).await?;
-        let host = info.host_config.unwrap_or_default();
-        assert_eq!(host.privileged, Some(false), "{id}");
-        assert!(host.binds.unwrap_or_default().is_empty(), "no host path: {id}");
-        assert!(host.cap_add.unwrap_or_default().is_empty(), "{id}");
-        assert!(host.security_opt.unwrap_or_default().iter().any(|o| o == "no-new-privileges"), "{id}");
-        assert_eq!(host.network_mode.as_deref(), Some(t.network.as_str()));
-        assert!(!matches!(host.pid_mode.as_deref(), Some("host")));
-        assert!(!matches!(host.ipc_mode.as_deref(), Some("host")));
-        assert_eq!(host.memory, Some(MEMORY as i64));
-        assert_eq!(host.nano_cpus, Some(i64::from(CPU_MILLIS) * 1_000_000));
-        let mounts = host.mounts.unwrap_or_default();
-        let sources: Vec<_> = mounts.iter().map(|m| (m.source.as_deref(), m.target.as_deref())).collect();
-        match volume {
-            Some(volume) => assert_eq!(sources, [(Some(volume), Some(WORKSPACE))]),
-            None => assert!(sources.is_empty(), "{sources:?}"),
-        }
-        let run_labels = info.config.and_then(|c| c.labels).unwrap_or_default();
-        assert_eq!(run_labels.get(labels::BUILD_ID), Some(&t.run.build_id.to_string()));
-        assert_eq!(run_labels.get(labels::INSTANCE), Some(&t.run.instance));
-    }
     Ok(())
 }

@@ -175,6 +175,7 @@ impl DockerEngine {
             }),
             ..Default::default()
         };
+        let called = Instant::now();
         let id = self.create_replacing(run, &spec.container_name, body).await?;
         // Attached before the start: not a byte of output is missed.
         let options = AttachContainerOptionsBuilder::new().stream(true).stdout(true).stderr(true).build();
@@ -182,7 +183,15 @@ impl DockerEngine {
         if cancel.is_cancelled() {
             return self.outcome(&id, Some(Stop::Cancelled)).await;
         }
+        let created = called.elapsed();
         docker.start_container(&id, None).await?;
+        // Where a step's start latency goes (the engine's start dominates).
+        tracing::debug!(
+            container = %id,
+            create_attach_ms = created.as_millis() as u64,
+            start_ms = (called.elapsed() - created).as_millis() as u64,
+            "step container started"
+        );
 
         let mut lines = Lines::default();
         let mut stop: Option<Stop> = None;
