@@ -323,3 +323,21 @@ async fn a_step_over_its_memory_limit_reports_oom_killed() -> anyhow::Result<()>
     assert_eq!(outcome.exit_code, 137);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_step_cancelled_before_its_start_never_runs() -> anyhow::Result<()> {
+    let t = TestRun::new().await?;
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let mut lines = Vec::new();
+    let spec = t.step("early", &["echo should-not-run"]);
+    let outcome = t
+        .engine
+        .run_step(&t.run, &spec, |_, l| lines.push(l.to_string()), &cancel, Duration::from_secs(60))
+        .await?;
+
+    assert!(outcome.cancelled && !outcome.timed_out, "{outcome:?}");
+    assert_eq!(outcome.started_at, None, "never started: {outcome:?}");
+    assert!(lines.is_empty(), "{lines:?}");
+    Ok(())
+}

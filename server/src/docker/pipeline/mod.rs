@@ -94,6 +94,9 @@ pub enum RunError {
     /// The checkout could not be read or packed.
     #[error("cannot pack the checkout: {0}")]
     Checkout(String),
+    /// A step's container was removed before its outcome was read.
+    #[error("the step container {0} disappeared")]
+    ContainerGone(String),
 }
 
 impl From<BollardError> for RunError {

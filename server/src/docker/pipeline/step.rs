@@ -265,7 +265,7 @@ impl DockerEngine {
     }
 
     async fn outcome(&self, id: &str, stop: Option<Stop>) -> Result<StepOutcome, RunError> {
-        let gone = || RunError::Refused(format!("the step container {id} disappeared"));
+        let gone = || RunError::ContainerGone(id.to_string());
         let mut state = self.container_state(id).await?.ok_or_else(gone)?;
         // The engine records the kernel's OOM event apart from the exit, and
         // it may land a moment after it: a SIGKILL nobody here sent gets
