@@ -12,3 +12,7 @@ pub const PROJECT: &str = "dev.slipway.project";
 pub const SERVICE: &str = "dev.slipway.service";
 pub const SERVICE_ID: &str = "dev.slipway.service-id";
 pub const DEPLOYMENT_ID: &str = "dev.slipway.deployment-id";
+/// The build (pipeline run) that owns a step or service container, a run
+/// network or a workspace volume: `remove_run` and orphan removal find a
+/// run's objects by it (with [`INSTANCE`]).
+pub const BUILD_ID: &str = "dev.slipway.build-id";

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod containers;
 pub mod labels;
+pub mod pipeline;
 pub mod registry;
 pub mod runtime;
 
