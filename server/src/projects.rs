@@ -160,6 +160,13 @@ pub struct ServiceSpec {
     /// Platforms to build (`linux/arm64`, …); empty: the engine's own.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// The pipeline file, relative to the checkout (default `.slipway.yml`).
+    #[serde(default = "default_pipeline_path")]
+    pub pipeline_path: String,
+}
+
+fn default_pipeline_path() -> String {
+    crate::pipeline::spec::DEFAULT_PATH.to_string()
 }
 
 impl ServiceSpec {
@@ -183,6 +190,7 @@ impl ServiceSpec {
             target: None,
             no_cache: false,
             platforms: Vec::new(),
+            pipeline_path: default_pipeline_path(),
         }
     }
 
@@ -223,6 +231,7 @@ impl ServiceSpec {
             _ => None,
         };
         let platforms = platforms(&self.platforms, p);
+        let pipeline_path = p.check(validate::rel_path("pipeline_path", &self.pipeline_path));
         let domain = match self.domain.as_deref().map(str::trim) {
             Some(d) if !d.is_empty() => Some(p.check(validate::domain(d))),
             _ => None,
@@ -251,6 +260,7 @@ impl ServiceSpec {
             },
             no_cache: self.no_cache,
             platforms: platforms?,
+            pipeline_path: pipeline_path?,
         })
     }
 }
@@ -401,8 +411,8 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, build_target, no_cache, platforms, git_url_sealed, next_build_number, created_at, \
-     updated_at";
+     drain_secs, domain, build_target, no_cache, platforms, pipeline_path, git_url_sealed, next_build_number, \
+     created_at, updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -460,6 +470,7 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             no_cache: row.try_get::<i64, _>("no_cache")? != 0,
             platforms: serde_json::from_str(&row.try_get::<String, _>("platforms")?)
                 .map_err(|e| corrupt("platforms", e))?,
+            pipeline_path: row.try_get("pipeline_path")?,
         },
         git_url_sealed: row.try_get("git_url_sealed")?,
         next_build_number: row.try_get("next_build_number")?,
@@ -508,6 +519,7 @@ fn bind_spec<'q>(
         .bind(&spec.target)
         .bind(spec.no_cache)
         .bind(&cols.platforms)
+        .bind(&spec.pipeline_path)
 }
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
@@ -662,8 +674,8 @@ impl ProjectStore {
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
                  auto_deploy, build_timeout_secs, drain_secs, domain, build_target, no_cache, platforms, \
-                 git_url_sealed, created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                 pipeline_path, git_url_sealed, created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
              FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
@@ -689,7 +701,7 @@ impl ProjectStore {
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
                  build_timeout_secs = ?, drain_secs = ?, domain = ?, build_target = ?, no_cache = ?, \
-                 platforms = ?, git_url_sealed = ?, updated_at = ? \
+                 platforms = ?, pipeline_path = ?, git_url_sealed = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)

@@ -96,7 +96,14 @@ pub struct ServiceSettings {
     /// engine's own only.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// The pipeline file, relative to the checkout.
+    #[serde(default = "default_pipeline_path")]
+    pub pipeline_path: String,
     pub env: Vec<EnvVar>,
+}
+
+fn default_pipeline_path() -> String {
+    ".slipway.yml".into()
 }
 
 impl ServiceSettings {
@@ -124,6 +131,7 @@ impl ServiceSettings {
             target: None,
             no_cache: false,
             platforms: Vec::new(),
+            pipeline_path: default_pipeline_path(),
             env: Vec::new(),
         }
     }
@@ -373,6 +381,9 @@ pub struct LogLineView {
     /// stdout, stderr, system.
     pub stream: String,
     pub text: String,
+    /// The pipeline step that wrote it; absent for the run's own lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// What a rollback would change, for the confirmation dialog.

@@ -289,6 +289,8 @@ fn settings(doc: &mut Value, missing: &mut Vec<String>) {
         "platforms": { "type": "array", "maxItems": 4, "uniqueItems": true,
             "items": { "type": "string", "enum": crate::validate::KNOWN_PLATFORMS },
             "description": "platforms to build; empty: the engine's own" },
+        "pipeline_path": { "type": "string", "pattern": pat::REL_PATH, "minLength": 1, "maxLength": MAX_REL_PATH,
+            "description": "the pipeline file, relative to the checkout (default .slipway.yml)" },
         "env": { "type": "array", "maxItems": MAX_VARS,
             "description": "in order; a later entry of the same name replaces an earlier one",
             "items": { "$ref": "#/components/schemas/EnvVarInput" } }

@@ -118,6 +118,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             target: s.target,
             no_cache: s.no_cache,
             platforms: s.platforms,
+            pipeline_path: s.pipeline_path,
             env: v
                 .env
                 .into_iter()
@@ -158,6 +159,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         target: s.target.filter(|t| !t.is_empty()),
         no_cache: s.no_cache,
         platforms: s.platforms,
+        pipeline_path: s.pipeline_path,
     };
     let env =
         s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();
@@ -170,7 +172,7 @@ pub fn log_line(l: LogLine) -> app::wire::LogLineView {
         LogStream::Stderr => "stderr",
         LogStream::System => "system",
     };
-    app::wire::LogLineView { seq: l.seq, ts: l.ts, stream: stream.to_string(), text: l.text }
+    app::wire::LogLineView { seq: l.seq, ts: l.ts, stream: stream.to_string(), text: l.text, step: l.step }
 }
 
 pub fn user(u: User) -> UserView {

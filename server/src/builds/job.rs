@@ -9,6 +9,7 @@ use tracing::Instrument;
 use super::{
     from_row,
     images::{self, Images},
+    pipeline_job,
     usecases::BuildPayload,
     Build, COLUMNS,
 };
@@ -28,7 +29,27 @@ use crate::{
 };
 
 pub struct BuildHandler {
-    engine: Engine,
+    pub(super) engine: Engine,
+}
+
+/// One build being run: what every part of the job needs.
+pub(super) struct Running<'a> {
+    pub ctx: &'a JobContext,
+    pub build: &'a Build,
+    pub project: &'a Project,
+    pub service: &'a Service,
+    /// This build ignores the build cache.
+    pub no_cache: bool,
+    pub registry: Option<(&'a registry::Registry, &'a crate::docker::registry::Credentials)>,
+}
+
+/// What a successful build made.
+pub(super) struct Produced {
+    pub images: Images,
+    /// `<repository>@<digest>` when pushed.
+    pub pushed: Option<String>,
+    /// Queue the deploy with the success (the implicit pipeline's deploy).
+    pub deploy: bool,
 }
 
 impl BuildHandler {
@@ -46,7 +67,7 @@ impl BuildHandler {
     }
 
     /// Persists the phase and percent on the build and its job.
-    async fn progress(
+    pub(super) async fn progress(
         &self,
         ctx: &JobContext,
         build_id: i64,
@@ -72,6 +93,18 @@ impl BuildHandler {
         .await;
         if let Err(e) = result {
             tracing::warn!(build_id, error = %e, "cannot append to the build log");
+        }
+    }
+
+    /// Removes a pipeline run's containers, network and volume, and ends
+    /// its steps still open as `status`.
+    async fn remove_run(&self, build_id: i64, status: &str) {
+        let owner = crate::docker::pipeline::RunRef { instance: self.engine.instance.clone(), build_id };
+        if let Err(e) = self.engine.docker.remove_run(&owner).await {
+            tracing::warn!(build_id, error = %e, "cannot remove a run's containers");
+        }
+        if let Err(e) = crate::pipeline::run::record::close_open(&self.engine.db, build_id, status).await {
+            tracing::warn!(build_id, error = %e, "cannot close a run's steps");
         }
     }
 
@@ -115,22 +148,32 @@ impl BuildHandler {
             &format!("Build #{} of {}/{}{attempt}", build.number, project.name, service.spec.name),
         )
         .await?;
+        let run = Running {
+            ctx,
+            build,
+            project: &project,
+            service: &service,
+            no_cache: payload.no_cache,
+            registry: registry.as_ref().zip(credentials.as_ref()),
+        };
         let built = async {
-            let images = self.steps(ctx, build, &project, &service, payload.no_cache, &mut log).await?;
-            let pushed = match (&registry, &credentials) {
-                (Some(registry), Some(credentials)) => {
-                    self.progress(ctx, build.id, "push", 96).await?;
-                    let target = publish::Target { registry, credentials, service: &service.spec.name };
-                    Some(publish::push_build(&self.engine.docker, &target, &images, &mut log).await?)
-                }
-                _ => None,
-            };
-            anyhow::Ok((images.image_id, images.tags, pushed))
+            let checkout = self.checkout(ctx, build, &service, &mut log).await?;
+            let workspace = self.engine.workspace(build.id);
+            if let Some(file) = pipeline_job::read_file(&workspace, &service.spec.pipeline_path).await? {
+                return pipeline_job::run(self, &run, &checkout, &env, &file, &mut log).await;
+            }
+            sqlx::query("UPDATE builds SET pipeline = 'implicit' WHERE id = ?")
+                .bind(build.id)
+                .execute(&self.engine.db)
+                .await?;
+            let (images, pushed) = self.images(&run, &checkout, None, &mut log).await?;
+            anyhow::Ok(Some(Produced { images, pushed, deploy: payload.deploy }))
         };
         match built.await {
-            Ok((image_id, tags, pushed)) => {
-                self.succeeded(build, &service, &image_id, &tags, pushed.as_deref(), payload.deploy).await?;
-                log.line(LogStream::System, &format!("Build succeeded: {image_id}")).await?;
+            Ok(produced) => {
+                self.succeeded(build, &service, produced.as_ref()).await?;
+                let image = produced.as_ref().map_or("no image", |p| p.images.image_id.as_str());
+                log.line(LogStream::System, &format!("Build succeeded: {image}")).await?;
                 log.finish().await?;
                 Ok(())
             }
@@ -139,7 +182,8 @@ impl BuildHandler {
                 let said = matches!(
                     e.downcast_ref::<BuildError>(),
                     Some(BuildError::StepFailed { .. } | BuildError::Failed(_))
-                ) || e.downcast_ref::<publish::PushRefused>().is_some();
+                ) || e.downcast_ref::<publish::PushRefused>().is_some()
+                    || e.downcast_ref::<pipeline_job::RunFailed>().is_some();
                 if !said {
                     // git's own message is the line above: not repeated.
                     let text = match e.downcast_ref::<crate::git::GitFailed>() {
@@ -158,16 +202,14 @@ impl BuildHandler {
         }
     }
 
-    /// Checkout and build; returns the image (or per-platform images).
-    async fn steps(
+    /// Checks out exactly the build's ref into its workspace.
+    async fn checkout(
         &self,
         ctx: &JobContext,
         build: &Build,
-        project: &Project,
         service: &Service,
-        no_cache: bool,
         log: &mut LogWriter,
-    ) -> anyhow::Result<Images> {
+    ) -> anyhow::Result<git::Checkout> {
         self.progress(ctx, build.id, "checkout", 5).await?;
         let workspace = self.engine.workspace(build.id);
         self.remove_workspace(build.id).await;
@@ -181,10 +223,26 @@ impl BuildHandler {
             .bind(build.id)
             .execute(&self.engine.db)
             .await?;
+        Ok(checkout)
+    }
 
+    /// Builds the image (or per-platform images) of the checkout, with a
+    /// pipeline `build:` step's overrides, and pushes it when the project
+    /// has a registry.
+    pub(super) async fn images(
+        &self,
+        run: &Running<'_>,
+        checkout: &git::Checkout,
+        overrides: Option<&crate::pipeline::spec::BuildStep>,
+        log: &mut LogWriter,
+    ) -> anyhow::Result<(Images, Option<String>)> {
+        let (ctx, build, service) = (run.ctx, run.build, run.service);
         self.progress(ctx, build.id, "build", 15).await?;
-        let context_dir = workspace.join(&service.spec.context_path);
-        ensure_dir(&context_dir, &service.spec.context_path).await?;
+        let workspace = self.engine.workspace(build.id);
+        let context_path =
+            overrides.and_then(|o| o.context.clone()).unwrap_or_else(|| service.spec.context_path.clone());
+        let context_dir = workspace.join(&context_path);
+        ensure_dir(&context_dir, &context_path).await?;
         // `<branch>-latest`: the ref built, or the service's branch for a commit id.
         let branch =
             if validate::commit_sha(&build.git_ref).is_ok() { &service.spec.branch } else { &build.git_ref };
@@ -195,14 +253,19 @@ impl BuildHandler {
         // step for them.
         let mut labels = self.engine.settings.extra_labels.clone();
         labels.insert(labels::INSTANCE.into(), self.engine.instance.clone());
+        let mut build_args: std::collections::HashMap<String, String> =
+            service.spec.build_args.clone().into_iter().collect();
+        build_args.extend(overrides.map(|o| o.args.clone()).unwrap_or_default());
         let request = BuildRequest {
             context_dir,
-            dockerfile: service.spec.dockerfile_path.clone(),
-            tags: image_tags(&project.name, &service.spec.name, number, &checkout.short, branch),
-            build_args: service.spec.build_args.clone().into_iter().collect(),
+            dockerfile: overrides
+                .and_then(|o| o.dockerfile.clone())
+                .unwrap_or_else(|| service.spec.dockerfile_path.clone()),
+            tags: image_tags(&run.project.name, &service.spec.name, number, &checkout.short, branch),
+            build_args,
             labels,
-            target: service.spec.target.clone(),
-            no_cache: service.spec.no_cache || no_cache,
+            target: overrides.and_then(|o| o.target.clone()).or_else(|| service.spec.target.clone()),
+            no_cache: service.spec.no_cache || run.no_cache,
             ..Default::default()
         };
         if request.no_cache {
@@ -218,7 +281,16 @@ impl BuildHandler {
             let platform = one.platform.clone();
             built.push((platform, self.build_one(ctx, build.id, one, (i, count), log).await?));
         }
-        images::assemble(&self.engine.docker, request.tags, built, log).await
+        let images = images::assemble(&self.engine.docker, request.tags, built, log).await?;
+        let pushed = match run.registry {
+            Some((registry, credentials)) => {
+                self.progress(ctx, build.id, "push", 96).await?;
+                let target = publish::Target { registry, credentials, service: &service.spec.name };
+                Some(publish::push_build(&self.engine.docker, &target, &images, log).await?)
+            }
+            None => None,
+        };
+        Ok((images, pushed))
     }
 
     /// One image build, its Dockerfile steps moving the progress across
@@ -255,26 +327,25 @@ impl BuildHandler {
         &self,
         build: &Build,
         service: &Service,
-        image_id: &str,
-        tags: &[String],
-        pushed_ref: Option<&str>,
-        deploy: bool,
+        produced: Option<&Produced>,
     ) -> anyhow::Result<()> {
         let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
+        let tags = produced.map(|p| p.images.tags.clone()).unwrap_or_default();
         sqlx::query(
             "UPDATE builds SET status = 'succeeded', image_id = ?, tags = ?, pushed_ref = ?, phase = 'done', \
              progress = 100, finished_at = ? WHERE id = ? AND status = 'running'",
         )
-        .bind(image_id)
-        .bind(serde_json::to_string(tags)?)
-        .bind(pushed_ref)
+        .bind(produced.map(|p| p.images.image_id.as_str()))
+        .bind(serde_json::to_string(&tags)?)
+        .bind(produced.and_then(|p| p.pushed.as_deref()))
         .bind(crate::db::now_rfc3339())
         .bind(build.id)
         .execute(&mut *tx)
         .await?;
         let actor = build.actor.clone().unwrap_or_else(|| "slipway".into());
         let mut deployment = None;
-        if deploy {
+        if let Some(Produced { images, deploy: true, .. }) = produced {
+            let image_id = images.image_id.as_str();
             let reason = format!("build #{} ({})", build.number, build.trigger);
             deployment = Some(
                 self.engine
@@ -292,7 +363,7 @@ impl BuildHandler {
             )
             .await;
         }
-        tracing::info!(image_id, deploy, "build succeeded");
+        tracing::info!(image_id = produced.map(|p| p.images.image_id.as_str()), "build succeeded");
         Ok(())
     }
 }
@@ -336,6 +407,8 @@ impl JobHandler for BuildHandler {
             }
             Outcome::Succeeded | Outcome::Failed(_) => {}
         }
+        self.remove_run(build.id, if matches!(outcome, Outcome::TimedOut) { "killed" } else { "cancelled" })
+            .await;
         self.remove_workspace(build.id).await;
         tracing::info!(build_id = build.id, status, "build finished");
         crate::notify::emit(&self.engine, crate::notify::Subject::Build(build.id)).await;
@@ -357,6 +430,7 @@ impl JobHandler for BuildHandler {
         .await?;
         let next = if retry { "it will run again" } else { "it will not be retried" };
         self.append(build.id, &format!("Slipway stopped while this build was running; {next}")).await;
+        self.remove_run(build.id, "cancelled").await;
         self.remove_workspace(build.id).await;
         tracing::warn!(build_id = build.id, retry, "build interrupted");
         Ok(if retry { RecoveryAction::Retry } else { RecoveryAction::GiveUp })

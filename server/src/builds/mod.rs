@@ -7,6 +7,7 @@
 
 pub mod images;
 mod job;
+mod pipeline_job;
 mod usecases;
 
 use serde::{Deserialize, Serialize};

@@ -125,17 +125,25 @@ impl JobQueue for SqliteJobQueue {
     async fn claim(&self, owner: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Job>> {
         let now_s = format_time(now);
         // The status literals stay inline so the partial indexes apply.
+        // Two lanes per service: builds (pipeline runs) one at a time, and
+        // everything else (deploys, rollbacks, lifecycle actions) one at a
+        // time, so a long run never makes a rollback wait; a service delete
+        // waits for, and holds, both.
         let sql = format!(
             "UPDATE jobs SET status = 'running', lease_owner = ?1, lease_until = ?2, \
                  attempts = attempts + 1, started_at = ?3, finished_at = NULL, cancel_requested = 0 \
              WHERE id = ( \
-                 SELECT id FROM jobs \
-                 WHERE status = 'queued' AND run_after <= ?3 \
-                   AND (service_id IS NULL OR service_id NOT IN ( \
-                       SELECT service_id FROM jobs WHERE status = 'running' AND service_id IS NOT NULL)) \
-                 ORDER BY id LIMIT 1) \
+                 SELECT q.id FROM jobs q \
+                 WHERE q.status = 'queued' AND q.run_after <= ?3 \
+                   AND (q.service_id IS NULL OR NOT EXISTS ( \
+                       SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.service_id = q.service_id \
+                         AND ((r.kind = '{BUILD}') = (q.kind = '{BUILD}') \
+                              OR r.kind = '{DELETE}' OR q.kind = '{DELETE}'))) \
+                 ORDER BY q.id LIMIT 1) \
              AND status = 'queued' \
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}",
+            BUILD = crate::engine::BUILD_JOB,
+            DELETE = crate::lifecycle::delete::DELETE_JOB,
         );
         let row = sqlx::query(&sql)
             .bind(owner)

@@ -57,6 +57,9 @@ pub struct LogLine {
     pub ts: String,
     pub stream: LogStream,
     pub text: String,
+    /// The pipeline step that wrote it (`None`: the run itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +148,7 @@ impl LogHub {
             next_seq: last_seq + 1,
             redactor: Redactor::new(redactions),
             scratch: Vec::with_capacity(256),
+            step: None,
         })
     }
 
@@ -214,9 +218,16 @@ pub struct LogWriter {
     next_seq: u64,
     redactor: Redactor,
     scratch: Vec<u8>,
+    /// The step the following lines belong to ([`LogWriter::set_step`]).
+    step: Option<String>,
 }
 
 impl LogWriter {
+    /// Tags the following lines with `step` (`None`: the run itself).
+    pub fn set_step(&mut self, step: Option<&str>) {
+        self.step = step.map(str::to_string);
+    }
+
     pub fn build_id(&self) -> BuildId {
         self.registration.build_id
     }
@@ -250,7 +261,13 @@ impl LogWriter {
         let mut lines = Vec::new();
         self.scratch.clear();
         for piece in body.split('\n') {
-            let line = LogLine { seq: self.next_seq, ts: ts.clone(), stream, text: truncate(piece) };
+            let line = LogLine {
+                seq: self.next_seq,
+                ts: ts.clone(),
+                stream,
+                text: truncate(piece),
+                step: self.step.clone(),
+            };
             self.next_seq += 1;
             serde_json::to_writer(&mut self.scratch, &line)
                 .map_err(|e| LogError::Io { build_id, source: e.into() })?;

@@ -6,7 +6,11 @@
 //!   ([`plan::plan`]), and the pure scheduler an executor drives
 //!   ([`plan::Schedule`]).
 //!
-//! Both are pure: no database, no Docker, no I/O.
+//! - [`run`]: a planned run executed on the container runtime, each step
+//!   recorded in `build_steps` as it changes.
+//!
+//! `spec` and `plan` are pure: no database, no Docker, no I/O.
 
 pub mod plan;
+pub mod run;
 pub mod spec;

@@ -154,7 +154,13 @@ mod tests {
     use super::*;
 
     fn line(seq: u64) -> LogLineView {
-        LogLineView { seq, ts: String::new(), stream: "stdout".into(), text: format!("line {seq}") }
+        LogLineView {
+            seq,
+            ts: String::new(),
+            stream: "stdout".into(),
+            text: format!("line {seq}"),
+            step: None,
+        }
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub struct FormValues {
     pub target: String,
     /// Comma- or space-separated `os/arch[/variant]`.
     pub platforms: String,
+    pub pipeline_path: String,
     pub no_cache: bool,
     pub env: Vec<EnvValues>,
 }
@@ -68,6 +69,7 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["domain"],
     &["target", "build_target"],
     &["platforms"],
+    &["pipeline_path"],
     &["no_cache"],
     &["env", "env_name", "env_value"],
 ];
@@ -111,6 +113,7 @@ impl FormValues {
             domain: s.domain.clone().unwrap_or_default(),
             target: s.target.clone().unwrap_or_default(),
             platforms: s.platforms.join(", "),
+            pipeline_path: s.pipeline_path.clone(),
             no_cache: s.no_cache,
             env: s
                 .env
@@ -182,6 +185,7 @@ impl FormValues {
                 .filter(|p| !p.is_empty())
                 .map(str::to_string)
                 .collect(),
+            pipeline_path: self.pipeline_path.trim().to_string(),
             no_cache: self.no_cache,
             env: self.env.iter().filter_map(env_var).collect(),
         };

@@ -52,6 +52,7 @@ struct Texts {
     domain: RwSignal<String>,
     target: RwSignal<String>,
     platforms: RwSignal<String>,
+    pipeline_path: RwSignal<String>,
     no_cache: RwSignal<bool>,
     env: EnvRows,
 }
@@ -79,7 +80,8 @@ macro_rules! each_text {
             drain_secs,
             domain,
             target,
-            platforms
+            platforms,
+            pipeline_path
         )
     };
 }
@@ -172,6 +174,7 @@ pub fn ServiceForm(
                     <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
                     <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
                     <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
+                    <Text id="svc-pipeline-path" label="Pipeline file (runs its steps when present)" value=t.pipeline_path ctx=f("pipeline_path") />
                     <div class="field check">
                         <input
                             id="svc-no-cache"
