@@ -391,8 +391,11 @@ impl JobHandler for BuildHandler {
             Outcome::Cancelled => ("cancelled", Some("cancelled".to_string())),
             Outcome::TimedOut => ("timed_out", Some(format!("timed out after {} s", job.timeout.as_secs()))),
         };
+        // A superseded run keeps saying so.
         sqlx::query(
-            "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+            "UPDATE builds SET status = ?1, \
+                 error = CASE WHEN ?1 = 'cancelled' AND error LIKE 'superseded by %' THEN error ELSE ?2 END, \
+                 finished_at = ?3 WHERE id = ?4 AND status IN ('queued', 'running')",
         )
         .bind(status)
         .bind(&error)
@@ -417,7 +420,14 @@ impl JobHandler for BuildHandler {
 
     async fn on_interrupted(&self, job: &Job) -> anyhow::Result<RecoveryAction> {
         let build = self.build_of(job).await?;
-        let retry = job.attempts < job.max_attempts;
+        // A pipeline run is not run again: its steps may have had effects
+        // (a deploy, a push); it ends `interrupted`, as the design asks.
+        let pipeline: Option<String> = sqlx::query_scalar("SELECT pipeline FROM builds WHERE id = ?")
+            .bind(build.id)
+            .fetch_one(&self.engine.db)
+            .await?;
+        let piped = pipeline.as_deref().is_some_and(|p| p != "implicit");
+        let retry = job.attempts < job.max_attempts && !piped;
         let message = format!("interrupted: Slipway stopped during attempt {}", job.attempts);
         sqlx::query(
             "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",

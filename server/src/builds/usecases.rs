@@ -137,7 +137,57 @@ impl Engine {
         tx.commit().await?;
         self.queue.notify();
         tracing::info!(build_id = build.id, service_id = req.service_id, number, %git_ref, %trigger, %actor, deploy, "build queued");
+        if trigger == "webhook" {
+            if let Err(e) = self.supersede(&build).await {
+                tracing::warn!(build_id = build.id, error = %e, "cannot cancel the runs this push supersedes");
+            }
+        }
         Ok(build)
+    }
+
+    /// A newer push supersedes the service's older pushed runs still queued
+    /// or running, when the service runs a pipeline file (its newest run
+    /// read one): they are cancelled, their error says by which build.
+    /// Webhooks build only the service's branch, so these are that branch's.
+    async fn supersede(&self, newer: &Build) -> anyhow::Result<()> {
+        let pipeline: Option<String> = sqlx::query_scalar(
+            "SELECT pipeline FROM builds WHERE service_id = ? AND pipeline IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(newer.service_id)
+        .fetch_optional(&self.db)
+        .await?
+        .flatten();
+        if pipeline.is_none_or(|p| p == "implicit") {
+            return Ok(());
+        }
+        let older: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, job_id FROM builds WHERE service_id = ? AND trigger = 'webhook' AND id < ? \
+             AND status IN ('queued', 'running')",
+        )
+        .bind(newer.service_id)
+        .bind(newer.id)
+        .fetch_all(&self.db)
+        .await?;
+        let note = format!("superseded by build #{}", newer.number);
+        for (id, job_id) in older {
+            sqlx::query("UPDATE builds SET error = ? WHERE id = ? AND status IN ('queued', 'running')")
+                .bind(&note)
+                .bind(id)
+                .execute(&self.db)
+                .await?;
+            let Some(job_id) = job_id else { continue };
+            if let CancelOutcome::CancelledQueued =
+                self.queue.request_cancel(job_id, chrono::Utc::now()).await?
+            {
+                sqlx::query("UPDATE builds SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'")
+                    .bind(crate::db::now_rfc3339())
+                    .bind(id)
+                    .execute(&self.db)
+                    .await?;
+            }
+            tracing::info!(build_id = id, by = newer.id, "run superseded");
+        }
+        Ok(())
     }
 
     /// Cancels a queued or running build (deployer). Cancelling a finished

@@ -44,6 +44,28 @@ async fn remove(docker: &Docker, uid: &str) -> anyhow::Result<()> {
             eprintln!("cleanup: cannot remove container {id}: {e}");
         }
     }
+    // Pipeline runs' networks and volumes.
+    let networks = docker
+        .list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await?;
+    for id in networks.into_iter().filter_map(|n| n.id) {
+        if let Err(e) = docker.remove_network(&id).await {
+            eprintln!("cleanup: cannot remove network {id}: {e}");
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(
+            bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::new().force(true).build();
+        if let Err(e) = docker.remove_volume(&volume.name, Some(options)).await {
+            eprintln!("cleanup: cannot remove volume {}: {e}", volume.name);
+        }
+    }
     let images =
         docker.list_images(Some(ListImagesOptionsBuilder::new().all(true).filters(&filters).build())).await?;
     for image in images {

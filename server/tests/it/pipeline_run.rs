@@ -343,3 +343,41 @@ async fn a_cancelled_run_stops_its_step_and_leaves_nothing_and_a_rollback_does_n
     assert_eq!(step(&rows, "long").status, "cancelled", "{rows:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_newer_push_supersedes_the_running_run_of_its_branch() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let t = TestEngine::start(&kit).await?;
+    let repo = GitRepo::http_service("supersede")?;
+    repo.write(
+        ".slipway.yml",
+        &format!("steps:\n  - name: long\n    image: {BASE_IMAGE}\n    commands: [\"sleep 60\"]\n"),
+    )?;
+    let first_sha = repo.commit("first push")?;
+    let service = t.service("pipe", "supersede", &repo.url()).await?;
+    let push = |sha: String| TriggerBuild {
+        git_ref: Some(sha),
+        trigger: "webhook".into(),
+        build_only: true,
+        ..TriggerBuild::manual_build_only(service.id)
+    };
+    let first = t.engine.enqueue_build("webhook:github", push(first_sha)).await.map_err(anyhow_of)?;
+    wait_until("the first run's step to run", LIMIT, || async {
+        let rows = steps(&t, first.id).await?;
+        Ok(rows.iter().find(|r| r.name == "long" && r.status == "running").map(|_| ()))
+    })
+    .await?;
+    repo.write(
+        ".slipway.yml",
+        &format!("steps:\n  - name: quick\n    image: {BASE_IMAGE}\n    commands: [\"echo quick\"]\n"),
+    )?;
+    let second_sha = repo.commit("second push")?;
+    let second = t.engine.enqueue_build("webhook:github", push(second_sha)).await.map_err(anyhow_of)?;
+    let first = t.wait_build(first.id, Duration::from_secs(30)).await?;
+    assert_eq!(first.status, JobStatus::Cancelled);
+    assert_eq!(first.error.as_deref(), Some(format!("superseded by build #{}", second.number).as_str()));
+    let second = t.wait_build(second.id, LIMIT).await?;
+    assert_eq!(second.status, JobStatus::Succeeded, "{:?}", second.error);
+    assert_eq!(leftovers(&kit, first.id).await?, 0);
+    Ok(())
+}
