@@ -131,7 +131,7 @@ async fn a_build_pushes_every_tag_and_a_deploy_pulls_it_by_digest_after_rmi() ->
     let pulled = kit.docker.inspect_image(&image_id).await?;
     assert_eq!(pulled.id.as_deref(), Some(image_id.as_str()));
     assert!(
-        pulled.repo_digests.unwrap_or_default().iter().any(|d| *d == pushed),
+        pulled.repo_digests.unwrap_or_default().contains(&pushed),
         "the image did not come from {pushed}"
     );
 

@@ -47,10 +47,10 @@ impl Variant<'_, '_> {
     }
 }
 
-pub(super) async fn run<'a, 'l>(
+pub(super) async fn run<'a>(
     run: &'a Run<'a>,
     plan: &'a VariantPlan,
-    log: &'a Mutex<&'l mut LogWriter>,
+    log: &'a Mutex<&mut LogWriter>,
     lines: UnboundedSender<Line>,
 ) -> anyhow::Result<Finished> {
     let v = Variant {
@@ -214,7 +214,7 @@ async fn one(v: &Variant<'_, '_>, idx: StepIdx) -> (Outcome, Ended) {
         StepKind::Build(build) => {
             let mut log = v.log.lock().await;
             log.set_step(Some(&step.name));
-            let built = v.run.native.build(build, &mut **log).await;
+            let built = v.run.native.build(build, &mut log).await;
             log.set_step(None);
             match built {
                 Ok(id) => {
@@ -228,7 +228,7 @@ async fn one(v: &Variant<'_, '_>, idx: StepIdx) -> (Outcome, Ended) {
             Some(image) => {
                 let mut log = v.log.lock().await;
                 log.set_step(Some(&step.name));
-                let deployed = v.run.native.deploy(&image, &mut **log).await;
+                let deployed = v.run.native.deploy(&image, &mut log).await;
                 log.set_step(None);
                 deployed
             }
