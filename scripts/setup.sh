@@ -173,12 +173,13 @@ fi
 # the multi-arch test builds linux/arm64 images, whose RUN steps run under
 # qemu-user-static registered with binfmt_misc (flag F, so it works inside
 # containers), from a FROM image made of Debian's arm64 busybox-static.
-apt_install docker-registry apache2-utils qemu-user-static binfmt-support
 BINFMT=/proc/sys/fs/binfmt_misc
+# Mounted first, so qemu-user-static's own install registers its emulators.
 if [ ! -e "$BINFMT/register" ]; then
   as_root mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null \
     || say "cannot mount binfmt_misc: foreign-platform builds will fail (the multi-arch test says so)"
 fi
+apt_install docker-registry apache2-utils qemu-user-static binfmt-support
 if [ -e "$BINFMT/register" ] && [ ! -e "$BINFMT/qemu-aarch64" ]; then
   as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
 fi

@@ -96,7 +96,8 @@ fn add_dir(
     Ok(())
 }
 
-fn header_for(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
+/// A tar header for `meta`: its mode and mtime, owned by root.
+pub(crate) fn header_for(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
     use std::os::unix::fs::MetadataExt;
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(kind);

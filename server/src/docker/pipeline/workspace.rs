@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{sandbox, DockerEngine, RunError, RunRef, WORKSPACE};
+use crate::docker::build::context::header_for;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -151,18 +152,6 @@ fn add_dir<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, rel: &str) -> std::i
         }
     }
     Ok(())
-}
-
-fn header_for(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
-    use std::os::unix::fs::MetadataExt;
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(kind);
-    header.set_mode(meta.mode() & 0o7777);
-    header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_size(0);
-    header
 }
 
 #[cfg(test)]
