@@ -34,6 +34,7 @@ mod metrics;
 mod notify;
 mod notify_deliveries;
 mod operate;
+mod pipeline_report;
 mod pipeline_run;
 mod pipeline_runtime;
 mod registry;
