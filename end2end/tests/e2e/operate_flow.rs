@@ -80,8 +80,14 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     spec.health = quick_http_check("/");
     spec.drain_secs = 5;
     let service_id = store.create_service(p.id, &spec).await?.id;
-    let req =
-        TriggerBuild { service_id, git_ref: None, trigger: "manual".into(), deploy: true, build_only: false };
+    let req = TriggerBuild {
+        service_id,
+        git_ref: None,
+        trigger: "manual".into(),
+        deploy: true,
+        build_only: false,
+        no_cache: false,
+    };
     engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     edge::wait_for_body(h.server.edge_addr, &host, "ok", LIMIT).await.context("first deploy")?;
 

@@ -100,7 +100,7 @@ pub fn BuildLog(
     view! {
         <div class="log-head">
             <h2>"Log"</h2>
-            <style id="step-filter">{filter_css}</style>
+            <style id="step-filter" inner_html=filter_css></style>
             {move || {
                 filter
                     .get()
