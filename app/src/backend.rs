@@ -9,12 +9,12 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView,
-        Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow, DeploymentView,
-        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationDeliveryView,
-        NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm, RegistryView, Role,
-        RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings, SetupInfo,
-        SystemStatus, TokenView, UserView, WebhookInfoView,
+        ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport,
+        BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow,
+        DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
+        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm,
+        RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
+        SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
 };
 
@@ -126,6 +126,8 @@ pub trait Backend: Send + Sync + 'static {
     /// The build and its stored log, for the build page.
     async fn build_page(&self, caller: &Caller, build_id: i64) -> Res<BuildPageView>;
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>>;
+    /// The run's report: steps, services, matrix variants (viewer).
+    async fn build_report(&self, caller: &Caller, build_id: i64) -> Res<BuildReport>;
     async fn cancel_build(&self, caller: &Caller, build_id: i64) -> Res<BuildView>;
 
     // -------------------------------------------------------- deployments --

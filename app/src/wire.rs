@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 pub mod integrations;
+pub mod pipeline;
 pub mod runtime;
 pub mod services;
 pub mod team;
 
 pub use integrations::*;
+pub use pipeline::*;
 pub use runtime::*;
 pub use services::*;
 pub use team::*;

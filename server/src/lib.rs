@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod build_report;
 pub mod builds;
 pub mod catalog;
 pub mod cli;

@@ -44,6 +44,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
 pub struct StreamQuery {
     /// Resume after this sequence number.
     after: Option<u64>,
+    /// Only the lines of this pipeline step.
+    step: Option<String>,
 }
 
 /// An `AppError` as a JSON response `{ "error": { "code", "message" } }`;
@@ -76,9 +78,10 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// event with the final status.
 #[utoipa::path(get, path = "/api/v1/builds/{id}/log/stream", tag = "builds",
     params(("id" = i64, Path, description = "build id"),
-           ("after" = Option<u64>, Query, description = "resume after this sequence number")),
+           ("after" = Option<u64>, Query, description = "resume after this sequence number"),
+           ("step" = Option<String>, Query, description = "only the lines of this pipeline step (1 to 63 of `A-Za-z0-9_.-`)")),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"),
-              (status = 404, body = crate::api::ErrorBody)))]
+              (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,
     Viewer(caller): Viewer,
@@ -87,6 +90,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     engine.get_build(&caller, build_id).await.map_err(|e| ApiError(errors::engine(e)))?;
+    let step = crate::build_report::step_filter(query.step).map_err(ApiError)?;
     let after =
         match headers.get("last-event-id") {
             Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
@@ -96,16 +100,23 @@ pub async fn stream(
         };
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let span = tracing::info_span!("log_stream", build_id, after);
-    tokio::spawn(follow(engine, build_id, after, tx).instrument(span));
+    tokio::spawn(follow(engine, build_id, after, step, tx).instrument(span));
     let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Sends lines after `after` until the build is finished, then `end`.
 /// Returns early when the client went away.
-async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<Event>) {
+async fn follow(
+    engine: Engine,
+    build_id: i64,
+    mut after: u64,
+    step: Option<String>,
+    tx: mpsc::Sender<Event>,
+) {
+    let step = step.as_deref();
     loop {
-        if !send_lines(&engine, build_id, &mut after, &tx).await {
+        if !send_lines(&engine, build_id, &mut after, step, &tx).await {
             return;
         }
         match engine.build(build_id).await {
@@ -113,7 +124,7 @@ async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<
                 // The log is complete before the status turns final, but the
                 // build may have run entirely between the drain above and
                 // the status read: drain once more, then end.
-                if !send_lines(&engine, build_id, &mut after, &tx).await {
+                if !send_lines(&engine, build_id, &mut after, step, &tx).await {
                     return;
                 }
                 let end = Event::default()
@@ -139,7 +150,13 @@ async fn follow(engine: Engine, build_id: i64, mut after: u64, tx: mpsc::Sender<
 
 /// Replays and follows the log from `after + 1` until the writer finishes
 /// (or at once when the build is not live). `false` when the client left.
-async fn send_lines(engine: &Engine, build_id: i64, after: &mut u64, tx: &mpsc::Sender<Event>) -> bool {
+async fn send_lines(
+    engine: &Engine,
+    build_id: i64,
+    after: &mut u64,
+    step: Option<&str>,
+    tx: &mpsc::Sender<Event>,
+) -> bool {
     // `after` comes from the client (up to u64::MAX): no line follows the last.
     let mut lines = Box::pin(engine.logs.subscribe(build_id, after.saturating_add(1)));
     loop {
@@ -152,6 +169,9 @@ async fn send_lines(engine: &Engine, build_id: i64, after: &mut u64, tx: &mpsc::
             continue;
         }
         *after = line.seq;
+        if step.is_some() && line.step.as_deref() != step {
+            continue;
+        }
         let seq = line.seq;
         match Event::default().event("line").id(seq.to_string()).json_data(crate::backend::log_line(line)) {
             Ok(event) => {

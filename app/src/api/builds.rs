@@ -73,6 +73,13 @@ pub async fn build_log(build_id: i64, after: u64) -> Result<Vec<LogLineView>, Ap
     respond(backend()?.build_log(&caller(), build_id, after).await)
 }
 
+/// The run's pipeline report: steps, services, matrix variants (viewer).
+#[server(prefix = "/rpc", endpoint = "build_report", input = Json)]
+pub async fn build_report(build_id: i64) -> Result<crate::wire::BuildReport, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_report(&caller(), build_id).await)
+}
+
 /// Cancels a queued or running build (deployer).
 #[server(prefix = "/rpc", endpoint = "cancel_build", input = Json)]
 pub async fn cancel_build(build_id: i64) -> Result<BuildView, AppError> {

@@ -236,8 +236,8 @@ pub fn status_label(status: &str) -> &str {
 /// The classes of a status badge: `badge badge-good|bad|busy|neutral`.
 pub fn badge_class(status: &str) -> &'static str {
     match status {
-        "succeeded" | "live" => "badge badge-good",
-        "failed" | "timed_out" | "interrupted" => "badge badge-bad",
+        "succeeded" | "live" | "success" => "badge badge-good",
+        "failed" | "timed_out" | "interrupted" | "failure" | "killed" => "badge badge-bad",
         "queued" | "running" | "pending" | "starting" => "badge badge-busy",
         _ => "badge badge-neutral",
     }

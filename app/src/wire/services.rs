@@ -308,6 +308,8 @@ pub struct BuildDetail {
 pub struct BuildPageView {
     pub detail: BuildDetail,
     pub lines: Vec<LogLineView>,
+    /// The run's pipeline report.
+    pub report: super::BuildReport,
 }
 
 /// A deployment's configuration snapshot (secrets masked).

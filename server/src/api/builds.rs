@@ -1,7 +1,7 @@
 //! Builds: trigger with a git ref, list, get, cancel, log from a sequence
 //! number. The live log (SSE) is `crate::log_stream`.
 
-use app::wire::{BuildDetail, BuildView, HistoryPage, LogLineView};
+use app::wire::{BuildDetail, BuildReport, BuildView, HistoryPage, LogLineView};
 use axum::{
     extract::State,
     http::StatusCode,
@@ -15,7 +15,7 @@ use super::{
     extract::{reply, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
-use crate::log_stream::ApiError;
+use crate::{build_report::step_filter, log_stream::ApiError};
 
 pub fn routes() -> Router<Backend> {
     Router::new()
@@ -23,6 +23,7 @@ pub fn routes() -> Router<Backend> {
         .route("/api/v1/builds/{id}", get(get_build))
         .route("/api/v1/builds/{id}/cancel", post(cancel_build))
         .route("/api/v1/builds/{id}/log", get(build_log))
+        .route("/api/v1/builds/{id}/report", get(build_report))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -51,6 +52,8 @@ pub struct NewBuild {
 pub struct LogQuery {
     /// Lines with a sequence number greater than this (default 0: all).
     pub after: Option<u64>,
+    /// Only the lines of this pipeline step (1 to 63 of `A-Za-z0-9_.-`).
+    pub step: Option<String>,
 }
 
 /// A service's builds, newest first.
@@ -108,12 +111,33 @@ pub async fn cancel_build(
 /// The build's stored log lines after a sequence number.
 #[utoipa::path(get, path = "/api/v1/builds/{id}/log", tag = "builds",
     params(("id" = i64, Path, description = "build id"), LogQuery),
-    responses((status = 200, body = Vec<LogLineView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<LogLineView>), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn build_log(
     State(b): State<Backend>,
     Viewer(caller): Viewer,
     Id(id): Id,
     Params(q): Params<LogQuery>,
 ) -> ApiResult<Vec<LogLineView>> {
-    reply(b.build_log(&caller, id, q.after.unwrap_or(0)).await)
+    let step = step_filter(q.step).map_err(ApiError)?;
+    let mut lines = reply(b.build_log(&caller, id, q.after.unwrap_or(0)).await)?;
+    if let Some(step) = step {
+        lines.0.retain(|l| l.step.as_deref() == Some(step.as_str()));
+    }
+    Ok(lines)
+}
+
+/// The run's report: commit, ref, event, trigger, status, timings, each
+/// step (kind, status, exit code, duration, depends_on, error), each
+/// service (health, time to healthy) and each matrix variant. A run without
+/// a pipeline (or from before pipelines) has one step, `build`.
+#[utoipa::path(get, path = "/api/v1/builds/{id}/report", tag = "builds",
+    params(("id" = i64, Path, description = "build id")),
+    responses((status = 200, body = BuildReport), (status = 404, body = ErrorBody)))]
+pub async fn build_report(
+    State(b): State<Backend>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
+) -> ApiResult<BuildReport> {
+    reply(b.build_report(&caller, id).await)
 }

@@ -384,6 +384,8 @@ fn queries(doc: &mut Value, missing: &mut Vec<String>) {
                     Some("deployment") => id_schema(),
                     Some("since") => json!({ "type": "string", "pattern": pat::SINCE,
                         "description": "an age (`30s`, `15m`, `2h`, `1d`, at most 366 days) or an RFC 3339 time in that window" }),
+                    Some("step") => json!({ "type": "string", "pattern": pat::STEP_NAME,
+                        "description": "a pipeline step's name" }),
                     Some("follow") => json!({ "type": "boolean" }),
                     Some("confirm") => json!({ "type": "string",
                         "description": "the name, typed again (trimmed); any other text is a 409" }),

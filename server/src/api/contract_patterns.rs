@@ -11,6 +11,9 @@
 /// A project or service name ([`crate::validate::slug`]).
 pub const SLUG: &str = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$";
 
+/// A pipeline step's name ([`crate::build_report::step_filter`]).
+pub const STEP_NAME: &str = r"^[A-Za-z0-9_.-]{1,63}$";
+
 /// An environment variable or build-arg name ([`crate::validate::env_name`]).
 pub const IDENTIFIER: &str = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$";
 

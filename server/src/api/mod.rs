@@ -104,6 +104,7 @@ impl Modify for BearerAuth {
         catalog::list_projects, catalog::create_project, catalog::create_service, catalog::get_service,
         catalog::update_service,
         builds::list_builds, builds::trigger_build, builds::get_build, builds::cancel_build, builds::build_log,
+        builds::build_report,
         crate::log_stream::stream,
         runtime::runtime, runtime::restart, runtime::stop, runtime::start, runtime::redeploy,
         runtime::deployment_events, runtime::delete_service, runtime::delete_project,

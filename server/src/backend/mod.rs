@@ -4,6 +4,7 @@
 
 mod convert;
 mod integrations;
+mod report;
 mod runtime;
 pub use convert::log_line;
 pub mod errors;
@@ -11,8 +12,8 @@ pub mod errors;
 use app::{
     backend::Backend,
     wire::{
-        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, Caller,
-        ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
+        AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport, BuildRow, BuildView,
+        Caller, ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
         NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
         NotificationsPageView, ProjectView, RegistryForm, RegistryView, Role, RollbackPlanView,
         ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
@@ -309,7 +310,13 @@ impl Backend for ServerBackend {
     async fn build_page(&self, caller: &Caller, build_id: i64) -> Res<BuildPageView> {
         let detail = self.get_build(caller, build_id).await?;
         let lines = self.build_log(caller, build_id, 0).await?;
-        Ok(BuildPageView { detail, lines })
+        let report = self.build_report(caller, build_id).await?;
+        Ok(BuildPageView { detail, lines, report })
+    }
+
+    async fn build_report(&self, caller: &Caller, build_id: i64) -> Res<BuildReport> {
+        let r = self.engine()?.build_report(caller, build_id).await.map_err(errors::engine)?;
+        Ok(report::report(r))
     }
 
     async fn build_log(&self, caller: &Caller, build_id: i64, after: u64) -> Res<Vec<LogLineView>> {

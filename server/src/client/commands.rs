@@ -97,6 +97,9 @@ pub enum ClientCommand {
     },
     /// List a service's recent builds.
     Builds { service: String },
+    /// Print a build's pipeline report: status, each step with its status,
+    /// duration and exit code, the services with their health.
+    Report { build_id: i64 },
     /// List a service's recent deployments.
     Deployments { service: String },
 }
@@ -168,6 +171,15 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
             let page: HistoryPage<BuildView> = client.get(&format!("api/v1/services/{id}/builds")).await?;
             for b in &page.items {
                 print_build(remote, b)?;
+            }
+            Ok(true)
+        }
+        ClientCommand::Report { build_id } => {
+            let report: serde_json::Value = client.get(&format!("api/v1/builds/{build_id}/report")).await?;
+            if remote.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", super::report::text(&serde_json::from_value(report)?));
             }
             Ok(true)
         }

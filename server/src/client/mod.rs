@@ -6,6 +6,7 @@
 //! never printed.
 
 mod commands;
+mod report;
 mod runtime_logs;
 mod sse;
 

@@ -88,6 +88,9 @@ pub(crate) fn table() -> Vec<Row> {
         row(M::GET, "/api/v1/builds/{id}/log", V, 200, |f| {
             (format!("/api/v1/builds/{}/log?after=0", f.queued_build), None)
         }),
+        row(M::GET, "/api/v1/builds/{id}/report", V, 200, |f| {
+            (format!("/api/v1/builds/{}/report", f.queued_build), None)
+        }),
         row(M::GET, "/api/v1/builds/{id}/log/stream", V, 200, |f| {
             (format!("/api/v1/builds/{}/log/stream", f.queued_build), None)
         }),

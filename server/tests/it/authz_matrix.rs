@@ -98,6 +98,7 @@ fn table() -> Vec<Row> {
         row("/rpc/get_build", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/build_page", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row("/rpc/build_log", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build, "after": 0 }))),
+        row("/rpc/build_report", VIEWER, 200, |f| Call::Json(json!({ "build_id": f.queued_build }))),
         row(STREAM, VIEWER, 200, |f| Call::Stream(f.queued_build)),
         row("/rpc/list_deployments", VIEWER, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": null }))

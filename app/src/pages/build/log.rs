@@ -70,6 +70,8 @@ pub fn BuildLog(
     follow_live: bool,
     /// Called when the stream says the build ended.
     on_end: Callback<()>,
+    /// Only this step's lines are shown (the others stay, hidden).
+    filter: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let last = lines.iter().map(|l| l.seq).max().unwrap_or(0);
     let state = LogState {
@@ -87,9 +89,23 @@ pub fn BuildLog(
     #[cfg(not(feature = "hydrate"))]
     let _ = (build_id, follow_live, on_end);
     let empty = move || state.chunks.with(|c| c.iter().all(|c| c.lines.is_empty()));
+    // Step names are `[A-Za-z0-9_.-]`: safe inside a quoted CSS string.
+    let filter_css = move || {
+        filter.with(|f| {
+            f.as_deref()
+                .map(|s| format!("#build-log .log-line:not([data-step=\"{s}\"]){{display:none}}"))
+                .unwrap_or_default()
+        })
+    };
     view! {
         <div class="log-head">
             <h2>"Log"</h2>
+            <style id="step-filter" inner_html=filter_css></style>
+            {move || {
+                filter
+                    .get()
+                    .map(|s| view! { <span id="log-step" class="muted">{format!("Step {s} only")}</span> })
+            }}
             <div class="field check">
                 <input
                     id="follow-tail"
@@ -142,7 +158,7 @@ pub fn unseen(lines: Vec<LogLineView>, mut last: u64) -> (Vec<LogLineView>, u64)
 fn line_view(l: &LogLineView) -> impl IntoView {
     let class = format!("log-line log-{}", l.stream);
     view! {
-        <div class=class data-seq=l.seq.to_string() title=l.ts.clone()>
+        <div class=class data-seq=l.seq.to_string() data-step=l.step.clone() title=l.ts.clone()>
             <AnsiText text=l.text.clone() />
         </div>
     }

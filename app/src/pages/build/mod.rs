@@ -5,16 +5,17 @@ mod controls;
 #[cfg(feature = "hydrate")]
 mod live;
 mod log;
+mod pipeline;
 
 use leptos::prelude::*;
 
 use crate::{
-    api::builds::{build_page, get_build},
+    api::builds::{build_page, build_report},
     components::{
         badge_class, browser, error_view, loading, require_user, resource, status_label, use_session,
     },
     pages::service::{per_route_id, with_id},
-    wire::{BuildDetail, BuildPageView, BuildView, Caller, LogLineView, Role},
+    wire::{BuildDetail, BuildPageView, BuildReport, BuildView, Caller, LogLineView, Role},
 };
 
 #[component]
@@ -36,7 +37,9 @@ fn BuildLoad(id: Option<i64>) -> impl IntoView {
                 }
                 match page.await {
                     Err(e) => error_view(e),
-                    Ok(BuildPageView { detail, lines }) => view! { <BuildBody caller detail lines /> }.into_any(),
+                    Ok(BuildPageView { detail, lines, report }) => {
+                        view! { <BuildBody caller detail lines report /> }.into_any()
+                    }
                 }
             })}
         </Suspense>
@@ -45,25 +48,39 @@ fn BuildLoad(id: Option<i64>) -> impl IntoView {
 }
 
 #[component]
-fn BuildBody(caller: Caller, detail: BuildDetail, lines: Vec<LogLineView>) -> impl IntoView {
+fn BuildBody(
+    caller: Caller,
+    detail: BuildDetail,
+    lines: Vec<LogLineView>,
+    report: BuildReport,
+) -> impl IntoView {
     let BuildDetail { build: initial, service, project } = detail;
     let build_id = initial.id;
     let service_id = initial.service_id;
     let was_active = initial.is_active();
     let number = initial.number;
     let build = RwSignal::new(initial);
+    let report = RwSignal::new(report);
+    // The step whose lines the log shows (`None`: every line).
+    let filter = RwSignal::new(None::<String>);
+    // A run with a pipeline file shows its steps.
+    let has_pipeline = move || {
+        report
+            .with(|r| r.pipeline.as_deref().is_some_and(|p| p != "implicit") || !r.pipeline_errors.is_empty())
+    };
     // A build that ended without an image: the bar shows that, full and red.
     let failed = move || build.with(|b| !b.is_active() && b.status != "succeeded");
     // In the browser: re-fetch the build every second while it is active.
     Effect::new(move |_| {
         if build.get_untracked().is_active() {
-            leptos::task::spawn_local(poll_build(build));
+            leptos::task::spawn_local(poll_build(build, report));
         }
     });
     let refetch = Callback::new(move |()| {
         leptos::task::spawn_local(async move {
-            if let Ok(d) = get_build(build_id).await {
-                let _ = build.try_set(d.build);
+            if let Ok(r) = build_report(build_id).await {
+                let _ = build.try_set(r.build.clone());
+                let _ = report.try_set(r);
             }
         });
     });
@@ -93,8 +110,12 @@ fn BuildBody(caller: Caller, detail: BuildDetail, lines: Vec<LogLineView>) -> im
             {move || view! { <Facts b=build.get() /> }}
             <controls::Controls current=build deployer=caller.may(Role::Deployer) />
         </section>
+        {move || {
+            has_pipeline()
+                .then(|| view! { <section class="card" id="pipeline"><pipeline::Pipeline report filter /></section> })
+        }}
         <section class="card">
-            <log::BuildLog build_id lines follow_live=was_active on_end=refetch />
+            <log::BuildLog build_id lines follow_live=was_active on_end=refetch filter />
         </section>
     }
     .into_any()
@@ -132,17 +153,18 @@ fn Facts(b: BuildView) -> impl IntoView {
     .into_any()
 }
 
-/// Re-fetches the build every second until it is no longer active (or the
-/// page is gone).
-async fn poll_build(build: RwSignal<BuildView>) {
+/// Re-fetches the build and its report every second until it is no longer
+/// active (or the page is gone).
+async fn poll_build(build: RwSignal<BuildView>, report: RwSignal<BuildReport>) {
     loop {
         browser::sleep(1000).await;
         let Some(current) = build.try_get_untracked() else { return };
         if !current.is_active() {
             return;
         }
-        if let Ok(d) = get_build(current.id).await {
-            let _ = build.try_set(d.build);
+        if let Ok(r) = build_report(current.id).await {
+            let _ = build.try_set(r.build.clone());
+            let _ = report.try_set(r);
         }
     }
 }
