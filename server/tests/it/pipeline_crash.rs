@@ -107,9 +107,12 @@ async fn a_run_killed_mid_step_is_interrupted_leaves_nothing_and_the_live_versio
     })
     .await
     .map_err(|e| e.context(server.log()))?;
-    // The service container, the step container, the network and the volume.
-    let before = run_objects(inst, run.id).await?;
-    ensure!(before >= 4, "the run's objects before the kill: {before}");
+    // The service container, the step container, the network and the volume
+    // (the step's row says running just before its container is made).
+    wait_until("the step's container", LIMIT, || async move {
+        Ok((run_objects(inst, run.id).await? >= 4).then_some(()))
+    })
+    .await?;
 
     server.kill();
     ensure!(build_status(db, run.id).await? == "running", "killed mid-step");

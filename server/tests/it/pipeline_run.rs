@@ -378,6 +378,10 @@ async fn a_newer_push_supersedes_the_running_run_of_its_branch() -> anyhow::Resu
     assert_eq!(first.error.as_deref(), Some(format!("superseded by build #{}", second.number).as_str()));
     let second = t.wait_build(second.id, LIMIT).await?;
     assert_eq!(second.status, JobStatus::Succeeded, "{:?}", second.error);
-    assert_eq!(leftovers(&kit, first.id).await?, 0);
+    // The cancelled run's objects go right after its status is written.
+    wait_until("the superseded run's containers to go", Duration::from_secs(30), || async {
+        Ok((leftovers(&kit, first.id).await? == 0).then_some(()))
+    })
+    .await?;
     Ok(())
 }
