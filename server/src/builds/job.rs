@@ -103,6 +103,15 @@ impl BuildHandler {
         if let Err(e) = self.engine.docker.remove_run(&owner).await {
             tracing::warn!(build_id, error = %e, "cannot remove a run's containers");
         }
+        // A cancel drops the run mid-call: a container the engine was still
+        // creating appears after the removal above. Sweep once more.
+        let docker = self.engine.docker.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            if let Err(e) = docker.remove_run(&owner).await {
+                tracing::warn!(build_id, error = %e, "cannot remove a run's containers");
+            }
+        });
         if let Err(e) = crate::pipeline::run::record::close_open(&self.engine.db, build_id, status).await {
             tracing::warn!(build_id, error = %e, "cannot close a run's steps");
         }
