@@ -305,8 +305,12 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
         anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "the build step kept running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = t.engine.build_log(&user(Role::Viewer), queued.id, 1).await.map_err(anyhow_of)?;
-    assert_eq!(log.last().map(|l| l.text.as_str()), Some("Build cancelled"));
+    // The closing line is appended just after the status is written.
+    server::testkit::wait::wait_until("the closing log line", Duration::from_secs(10), || async {
+        let log = t.engine.build_log(&user(Role::Viewer), queued.id, 1).await.map_err(anyhow_of)?;
+        Ok((log.last().map(|l| l.text.as_str()) == Some("Build cancelled")).then_some(()))
+    })
+    .await?;
     let again = t.engine.cancel_build(&user(Role::Deployer), queued.id).await.expect_err("finished");
     assert!(matches!(again, EngineError::Conflict(_)), "{again}");
     Ok(())
