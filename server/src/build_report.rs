@@ -83,8 +83,45 @@ impl Engine {
         let mut steps = rows.iter().map(step_row).collect::<anyhow::Result<Vec<_>>>()?;
         if steps.is_empty() {
             steps.push(synthetic_step(&build));
+            if let Some(deploy) = self.implicit_deploy_step(&build).await? {
+                steps.push(deploy);
+            }
         }
         Ok(Report { build, event, pipeline, pipeline_errors, steps })
+    }
+}
+
+impl Engine {
+    /// The implicit pipeline's second step: the deployment the build queued
+    /// itself (auto-deploy), if it did.
+    async fn implicit_deploy_step(&self, build: &Build) -> Result<Option<StepRow>, EngineError> {
+        let row = sqlx::query(
+            "SELECT status, error, started_at, finished_at FROM deployments \
+             WHERE service_id = ? AND build_id = ? AND reason = ? ORDER BY id LIMIT 1",
+        )
+        .bind(build.service_id)
+        .bind(build.id)
+        .bind(crate::builds::auto_deploy_reason(build))
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("status")?;
+        let status = match status.as_str() {
+            "live" | "superseded" | "rolled_back" => "success",
+            "failed" => "failure",
+            "starting" => "running",
+            _ => "pending",
+        };
+        Ok(Some(StepRow {
+            name: "deploy".into(),
+            kind: "deploy".into(),
+            status: status.into(),
+            depends_on: vec!["build".into()],
+            error: row.try_get("error")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            ..synthetic_step(build)
+        }))
     }
 }
 
@@ -117,6 +154,7 @@ pub fn step_status(status: JobStatus) -> &'static str {
         JobStatus::Failed => "failure",
         JobStatus::Cancelled => "cancelled",
         JobStatus::TimedOut | JobStatus::Interrupted => "killed",
+        JobStatus::Skipped => "skipped",
     }
 }
 

@@ -103,7 +103,7 @@ fn client_main(cli: Cli) -> ExitCode {
 
 async fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
-        Command::Serve(_) => crate::web::serve(config).await,
+        Command::Serve(_) => crate::startup::serve(config).await,
         Command::Migrate(_) => crate::db::open(&config.data_dir).await.map(|_| ()),
         Command::Admin(AdminCommand::Create(args)) => {
             return crate::auth::admin_cmd::create(&config, &args.name, &args.role).await;

@@ -1,28 +1,23 @@
 //! The engine: everything builds and deploys need, shared by the use-cases
 //! (called by the dashboard, the REST API and webhooks alike) and the job
-//! handlers. [`Engine::start`] runs the startup sequence: data dir lock,
-//! recovery of what a dead process left running, orphan container removal,
-//! route table rebuild, then the worker pool and the retention timer.
+//! handlers. It knows no handler: `crate::startup` registers them and runs
+//! the startup sequence.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 
 use crate::{
     access::AccessError,
-    builds::BuildHandler,
     db::Db,
-    deploys::{switch::RouteSwitch, DeployHandler},
+    deploys::switch::RouteSwitch,
     docker::{labels, DockerEngine},
-    jobs::{
-        recover_leased_before, JobQueue, RecoveryReport, Registry, SqliteJobQueue, WorkerConfig, WorkerPool,
-    },
+    jobs::{JobQueue, SqliteJobQueue, WorkerConfig},
     logs::LogHub,
     projects::ProjectError,
-    retention::{RetentionHandler, RetentionPolicy},
+    retention::RetentionPolicy,
     secrets::Secrets,
 };
 
@@ -133,48 +128,6 @@ impl std::ops::Deref for Engine {
     }
 }
 
-/// What [`Engine::start`] found and did.
-#[derive(Debug, Default)]
-pub struct StartupReport {
-    pub recovery: RecoveryReport,
-    /// Containers removed because no live deployment claims them.
-    pub orphans_removed: Vec<String>,
-    /// Services whose route was restored.
-    pub routes_restored: usize,
-}
-
-/// A running engine: its pool works until this is dropped or shut down.
-pub struct Running {
-    pool: Option<WorkerPool>,
-    pub report: StartupReport,
-    _lock: std::fs::File,
-    retention_timer: tokio::task::JoinHandle<()>,
-    monitor: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    pub fn pool(&self) -> Option<&WorkerPool> {
-        self.pool.as_ref()
-    }
-
-    /// Stops the workers and the timer. Running jobs keep their lease and
-    /// are recovered at the next start.
-    pub async fn shutdown(mut self) {
-        self.retention_timer.abort();
-        self.monitor.abort();
-        if let Some(pool) = self.pool.take() {
-            pool.shutdown().await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.retention_timer.abort();
-        self.monitor.abort();
-    }
-}
-
 impl Engine {
     pub fn new(
         db: Db,
@@ -210,22 +163,6 @@ impl Engine {
         Ok(Engine::new(db, docker, secrets, switch, settings, instance))
     }
 
-    pub fn registry(&self) -> Registry {
-        Registry::new()
-            .register(BUILD_JOB, Arc::new(BuildHandler::new(self.clone())))
-            .register(DEPLOY_JOB, Arc::new(DeployHandler::new(self.clone())))
-            .register(
-                crate::lifecycle::LIFECYCLE_JOB,
-                Arc::new(crate::lifecycle::LifecycleHandler::new(self.clone())),
-            )
-            .register(
-                crate::lifecycle::DELETE_JOB,
-                Arc::new(crate::lifecycle::DeleteHandler::new(self.clone())),
-            )
-            .register(RETENTION_JOB, Arc::new(RetentionHandler::new(self.clone())))
-            .register(crate::notify::NOTIFY_JOB, Arc::new(crate::notify::NotifyHandler::new(self.clone())))
-    }
-
     /// A job's status and progress (viewer).
     pub async fn get_job(
         &self,
@@ -252,63 +189,6 @@ impl Engine {
         labels
     }
 
-    /// The startup sequence (see the module docs). Call before serving.
-    pub async fn start(&self) -> anyhow::Result<Running> {
-        let lock = lock_data_dir(&self.settings.data_dir)?;
-        let registry = self.registry();
-        // The lock makes this the only process on the database: every job
-        // still `running` belongs to a dead process, whatever its lease says.
-        let now = chrono::Utc::now();
-        let recovery =
-            recover_leased_before(self.queue.as_ref(), &registry, now + chrono::Duration::days(36_500), now)
-                .await?;
-        let mut report = StartupReport { recovery, ..StartupReport::default() };
-        match crate::deploys::startup::remove_orphans(self).await {
-            Ok(removed) => report.orphans_removed = removed,
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan container removal failed"),
-        }
-        match crate::deploys::startup::restore_routes(self).await {
-            Ok(n) => report.routes_restored = n,
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "restoring routes failed"),
-        }
-        let queue: Arc<dyn JobQueue> = self.queue.clone();
-        let (pool, _) = WorkerPool::start(queue, registry, self.settings.worker.clone()).await?;
-        let retention_timer = tokio::spawn(crate::retention::timer(self.clone()));
-        let monitor =
-            tokio::spawn(crate::runtime::monitor::run(self.clone(), self.settings.monitor_interval));
-        tracing::info!(
-            interrupted = report.recovery.interrupted.len(),
-            requeued = report.recovery.requeued.len(),
-            orphans_removed = report.orphans_removed.len(),
-            routes = report.routes_restored,
-            "engine started"
-        );
-        Ok(Running { pool: Some(pool), report, _lock: lock, retention_timer, monitor })
-    }
-}
-
-/// Takes `<data>/slipway.lock` exclusively: a second process on the same
-/// data dir would recover the first one's running jobs as orphans.
-fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let path = data_dir.join("slipway.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another Slipway process is using the data dir {} (SLIPWAY_DATA_DIR)",
-            data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
 }
 
 /// How long a deploy job may take: the health check's whole budget, the

@@ -5,7 +5,6 @@
 #![recursion_limit = "512"]
 
 pub mod access;
-pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod backend;
@@ -22,26 +21,23 @@ pub mod edge;
 pub mod engine;
 pub mod git;
 pub mod history;
-pub mod identity;
+pub mod http;
 pub mod jobs;
 pub mod lifecycle;
-pub mod log_stream;
 pub mod logs;
-pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod projects;
 pub mod registry;
 pub mod retention;
 pub mod runtime;
-pub mod runtime_log_stream;
 pub mod secrets;
 pub mod service_env;
 pub mod service_page;
+pub mod startup;
 pub mod status;
 pub mod telemetry;
 pub mod validate;
-pub mod web;
 pub mod webhooks;
 
 #[cfg(feature = "testkit")]

@@ -163,10 +163,18 @@ pub struct ServiceSpec {
     /// The pipeline file, relative to the checkout (default `.slipway.yml`).
     #[serde(default = "default_pipeline_path")]
     pub pipeline_path: String,
+    /// A newer push cancels this service's older pushed runs still queued
+    /// or running (default on).
+    #[serde(default = "default_true")]
+    pub supersede_runs: bool,
 }
 
 fn default_pipeline_path() -> String {
     crate::pipeline::spec::DEFAULT_PATH.to_string()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl ServiceSpec {
@@ -191,6 +199,7 @@ impl ServiceSpec {
             no_cache: false,
             platforms: Vec::new(),
             pipeline_path: default_pipeline_path(),
+            supersede_runs: true,
         }
     }
 
@@ -261,6 +270,7 @@ impl ServiceSpec {
             no_cache: self.no_cache,
             platforms: platforms?,
             pipeline_path: pipeline_path?,
+            supersede_runs: self.supersede_runs,
         })
     }
 }
@@ -411,8 +421,8 @@ fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::
 const SERVICE_COLUMNS: &str = "id, project_id, name, git_url, branch, context_path, dockerfile_path, \
      build_args, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, build_target, no_cache, platforms, pipeline_path, git_url_sealed, next_build_number, \
-     created_at, updated_at";
+     drain_secs, domain, build_target, no_cache, platforms, pipeline_path, supersede_runs, git_url_sealed, \
+     next_build_number, created_at, updated_at";
 
 fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
     ProjectError::Corrupt { field, message: message.to_string() }
@@ -471,6 +481,7 @@ fn row_to_service(row: &SqliteRow) -> Result<Service> {
             platforms: serde_json::from_str(&row.try_get::<String, _>("platforms")?)
                 .map_err(|e| corrupt("platforms", e))?,
             pipeline_path: row.try_get("pipeline_path")?,
+            supersede_runs: row.try_get::<i64, _>("supersede_runs")? != 0,
         },
         git_url_sealed: row.try_get("git_url_sealed")?,
         next_build_number: row.try_get("next_build_number")?,
@@ -520,6 +531,7 @@ fn bind_spec<'q>(
         .bind(spec.no_cache)
         .bind(&cols.platforms)
         .bind(&spec.pipeline_path)
+        .bind(spec.supersede_runs)
 }
 
 /// The columns of a validated spec, in `SERVICE_COLUMNS` order from `name`
@@ -674,8 +686,8 @@ impl ProjectStore {
                  build_args, port, health_kind, health_path, health_command, health_interval_ms, \
                  health_timeout_ms, health_retries, health_start_period_ms, memory_bytes, cpu_millis, \
                  auto_deploy, build_timeout_secs, drain_secs, domain, build_target, no_cache, platforms, \
-                 pipeline_path, git_url_sealed, created_at, updated_at) \
-             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                 pipeline_path, supersede_runs, git_url_sealed, created_at, updated_at) \
+             SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
              FROM projects WHERE id = ? \
              RETURNING {SERVICE_COLUMNS}"
         );
@@ -701,7 +713,7 @@ impl ProjectStore {
                  health_interval_ms = ?, health_timeout_ms = ?, health_retries = ?, \
                  health_start_period_ms = ?, memory_bytes = ?, cpu_millis = ?, auto_deploy = ?, \
                  build_timeout_secs = ?, drain_secs = ?, domain = ?, build_target = ?, no_cache = ?, \
-                 platforms = ?, pipeline_path = ?, git_url_sealed = ?, updated_at = ? \
+                 platforms = ?, pipeline_path = ?, supersede_runs = ?, git_url_sealed = ?, updated_at = ? \
              WHERE id = ? RETURNING {SERVICE_COLUMNS}"
         );
         let row = bind_spec(sqlx::query(&sql), &spec, &cols)

@@ -33,7 +33,8 @@ pub struct JobView {
     pub id: i64,
     pub kind: String,
     pub service_id: Option<i64>,
-    /// queued, running, succeeded, failed, cancelled, timed_out, interrupted.
+    /// queued, running, succeeded, failed, cancelled, timed_out, interrupted,
+    /// skipped.
     pub status: String,
     pub attempts: u32,
     pub max_attempts: u32,

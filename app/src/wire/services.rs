@@ -99,11 +99,18 @@ pub struct ServiceSettings {
     /// The pipeline file, relative to the checkout.
     #[serde(default = "default_pipeline_path")]
     pub pipeline_path: String,
+    /// A newer push cancels the older pushed runs still queued or running.
+    #[serde(default = "default_true")]
+    pub supersede_runs: bool,
     pub env: Vec<EnvVar>,
 }
 
 fn default_pipeline_path() -> String {
     ".slipway.yml".into()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl ServiceSettings {
@@ -132,6 +139,7 @@ impl ServiceSettings {
             no_cache: false,
             platforms: Vec::new(),
             pipeline_path: default_pipeline_path(),
+            supersede_runs: true,
             env: Vec::new(),
         }
     }
@@ -185,7 +193,8 @@ pub struct BuildView {
     /// manual, api, webhook, cli.
     pub trigger: String,
     pub actor: Option<String>,
-    /// queued, running, succeeded, failed, cancelled, timed_out, interrupted.
+    /// queued, running, succeeded, failed, cancelled, timed_out, interrupted,
+    /// skipped.
     pub status: String,
     pub image_id: Option<String>,
     pub tags: Vec<String>,

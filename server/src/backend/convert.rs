@@ -119,6 +119,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             no_cache: s.no_cache,
             platforms: s.platforms,
             pipeline_path: s.pipeline_path,
+            supersede_runs: s.supersede_runs,
             env: v
                 .env
                 .into_iter()
@@ -160,6 +161,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         no_cache: s.no_cache,
         platforms: s.platforms,
         pipeline_path: s.pipeline_path,
+        supersede_runs: s.supersede_runs,
     };
     let env =
         s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();

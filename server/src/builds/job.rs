@@ -43,6 +43,14 @@ pub(super) struct Running<'a> {
     pub registry: Option<(&'a registry::Registry, &'a crate::docker::registry::Credentials)>,
 }
 
+/// How a build that did not fail ended.
+pub(super) enum Finished {
+    /// What it made (nothing for a pipeline without a build step).
+    Built(Option<Produced>),
+    /// Its pipeline did not run; why.
+    Skipped(String),
+}
+
 /// What a successful build made.
 pub(super) struct Produced {
     pub images: Images,
@@ -176,10 +184,24 @@ impl BuildHandler {
                 .execute(&self.engine.db)
                 .await?;
             let (images, pushed) = self.images(&run, &checkout, None, &mut log).await?;
-            anyhow::Ok(Some(Produced { images, pushed, deploy: payload.deploy }))
+            anyhow::Ok(Finished::Built(Some(Produced { images, pushed, deploy: payload.deploy })))
         };
         match built.await {
-            Ok(produced) => {
+            Ok(Finished::Skipped(reason)) => {
+                sqlx::query(
+                    "UPDATE builds SET status = 'skipped', phase = 'skipped', progress = 100, finished_at = ? \
+                     WHERE id = ? AND status = 'running'",
+                )
+                .bind(crate::db::now_rfc3339())
+                .bind(build.id)
+                .execute(&self.engine.db)
+                .await?;
+                log.line(LogStream::System, &format!("Run skipped: {reason}")).await?;
+                log.finish().await?;
+                tracing::info!(build_id = build.id, %reason, "run skipped");
+                Ok(())
+            }
+            Ok(Finished::Built(produced)) => {
                 self.succeeded(build, &service, produced.as_ref()).await?;
                 let image = produced.as_ref().map_or("no image", |p| p.images.image_id.as_str());
                 log.line(LogStream::System, &format!("Build succeeded: {image}")).await?;
@@ -355,7 +377,7 @@ impl BuildHandler {
         let mut deployment = None;
         if let Some(Produced { images, deploy: true, .. }) = produced {
             let image_id = images.image_id.as_str();
-            let reason = format!("build #{} ({})", build.number, build.trigger);
+            let reason = super::auto_deploy_reason(build);
             deployment = Some(
                 self.engine
                     .queue_deployment(&mut tx, service, image_id, Some(build.id), Some(reason), &actor, None)

@@ -3,8 +3,10 @@
 //!
 //! A build's status set is the job status set (queued → running →
 //! succeeded | failed | cancelled | timed_out | interrupted), so
-//! [`BuildStatus`] is [`JobStatus`].
+//! [`BuildStatus`] is [`JobStatus`], plus `skipped`: a pipeline run that
+//! its commit (`[skip ci]`) or its file's top-level `when` skipped.
 
+mod changes;
 pub mod images;
 mod job;
 mod pipeline_job;
@@ -20,6 +22,12 @@ use crate::history::duration_ms;
 use crate::jobs::JobStatus;
 
 pub type BuildStatus = JobStatus;
+
+/// The `reason` of the deployment a build queues itself (auto-deploy, the
+/// implicit pipeline's deploy step).
+pub fn auto_deploy_reason(build: &Build) -> String {
+    format!("build #{} ({})", build.number, build.trigger)
+}
 
 /// A build row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::job::{BuildHandler, Produced, Running};
+use super::changes;
+use super::job::{BuildHandler, Finished, Produced, Running};
 use crate::{
     git::Checkout,
     jobs::JobQueue,
@@ -65,10 +66,21 @@ pub async fn run(
     env: &[StoredEnv],
     (path, text): &(String, String),
     log: &mut LogWriter,
-) -> anyhow::Result<Option<Produced>> {
+) -> anyhow::Result<Finished> {
     let engine = &handler.engine;
     let build = job.build;
     let ev = event(&build.trigger, &build.git_ref);
+    // An explicit run (dashboard, API, CLI) always runs; a push, tag or
+    // pull request whose head commit says `[skip ci]` does not.
+    if ev != Event::Manual && plan::skip_ci(&checkout.message) {
+        sqlx::query("UPDATE builds SET pipeline = ?, event = ? WHERE id = ?")
+            .bind(path)
+            .bind(ev.as_str())
+            .bind(build.id)
+            .execute(&engine.db)
+            .await?;
+        return Ok(Finished::Skipped("the head commit's message says [skip ci]".into()));
+    }
     sqlx::query("UPDATE builds SET pipeline = ?, event = ?, phase = 'pipeline', progress = 15 WHERE id = ?")
         .bind(path)
         .bind(ev.as_str())
@@ -92,19 +104,15 @@ pub async fn run(
             return Err(RunFailed(format!("{path} is invalid: {first}{more}")).into());
         }
     };
-    let is_sha = validate::commit_sha(&build.git_ref).is_ok();
     let tag = build.git_ref.strip_prefix("refs/tags/").map(str::to_string);
-    let branch = match (&tag, is_sha) {
-        (Some(_), _) => None,
-        (None, true) => Some(job.service.spec.branch.clone()),
-        (None, false) => Some(build.git_ref.clone()),
+    let branch = changes::branch_of(&build.git_ref, &job.service.spec.branch).map(str::to_string);
+    let changed_paths = match spec.uses_paths() {
+        true => changes::since_last_success(engine, job, branch.as_deref(), log).await,
+        false => None,
     };
-    let context = plan::Context { branch, tag, event: ev, changed_paths: None };
+    let context = plan::Context { branch, tag, event: ev, changed_paths };
     let variants = match plan::plan(&spec, &context).map_err(|e| anyhow::anyhow!("{e:?}"))? {
-        Plan::Skipped { reason } => {
-            log.line(LogStream::System, &format!("Pipeline {path} skipped: {reason}")).await?;
-            return Ok(None);
-        }
+        Plan::Skipped { reason } => return Ok(Finished::Skipped(format!("{path}: {reason}"))),
         Plan::Run { variants } => variants,
     };
     record::plan(&engine.db, build.id, &spec, &variants).await?;
@@ -142,7 +150,7 @@ pub async fn run(
     };
     let finished = run::execute(&runner, log).await?;
     match finished.status {
-        RunStatus::Success => Ok(native.built.into_inner()),
+        RunStatus::Success => Ok(Finished::Built(native.built.into_inner())),
         RunStatus::Cancelled => Err(RunFailed("the run was cancelled".into()).into()),
         _ => Err(RunFailed(finished.error.unwrap_or_else(|| "the run failed".into())).into()),
     }

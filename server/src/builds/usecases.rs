@@ -145,29 +145,41 @@ impl Engine {
         Ok(build)
     }
 
-    /// A newer push supersedes the service's older pushed runs still queued
-    /// or running, when the service runs a pipeline file (its newest run
-    /// read one): they are cancelled, their error says by which build.
-    /// Webhooks build only the service's branch, so these are that branch's.
+    /// A newer push supersedes the service's older pushed runs of the same
+    /// branch still queued or running, when the service says so
+    /// (`supersede_runs`, default on) and runs a pipeline file (its newest
+    /// run read one; implicit builds and deploys are never cancelled this
+    /// way). They are cancelled; their error says by which build.
     async fn supersede(&self, newer: &Build) -> anyhow::Result<()> {
-        let pipeline: Option<String> = sqlx::query_scalar(
-            "SELECT pipeline FROM builds WHERE service_id = ? AND pipeline IS NOT NULL ORDER BY id DESC LIMIT 1",
+        let row: Option<(bool, String, Option<String>)> = sqlx::query_as(
+            "SELECT s.supersede_runs, s.branch, \
+                 (SELECT pipeline FROM builds WHERE service_id = s.id AND pipeline IS NOT NULL \
+                  ORDER BY id DESC LIMIT 1) \
+             FROM services s WHERE s.id = ?",
         )
         .bind(newer.service_id)
         .fetch_optional(&self.db)
-        .await?
-        .flatten();
-        if pipeline.is_none_or(|p| p == "implicit") {
+        .await?;
+        let Some((enabled, service_branch, pipeline)) = row else { return Ok(()) };
+        if !enabled || pipeline.is_none_or(|p| p == "implicit") {
             return Ok(());
         }
-        let older: Vec<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, job_id FROM builds WHERE service_id = ? AND trigger = 'webhook' AND id < ? \
+        let branch = super::changes::branch_of(&newer.git_ref, &service_branch);
+        if branch.is_none() {
+            return Ok(());
+        }
+        let older: Vec<(i64, Option<i64>, String)> = sqlx::query_as(
+            "SELECT id, job_id, git_ref FROM builds WHERE service_id = ? AND trigger = 'webhook' AND id < ? \
              AND status IN ('queued', 'running')",
         )
         .bind(newer.service_id)
         .bind(newer.id)
         .fetch_all(&self.db)
         .await?;
+        let older = older
+            .into_iter()
+            .filter(|(_, _, git_ref)| super::changes::branch_of(git_ref, &service_branch) == branch)
+            .map(|(id, job_id, _)| (id, job_id));
         let note = format!("superseded by build #{}", newer.number);
         for (id, job_id) in older {
             sqlx::query("UPDATE builds SET error = ? WHERE id = ? AND status IN ('queued', 'running')")

@@ -60,6 +60,9 @@ pub enum JobStatus {
     Cancelled,
     TimedOut,
     Interrupted,
+    /// Builds only: a run its commit (`[skip ci]`) or its pipeline's `when`
+    /// skipped. A job never has it (the jobs table refuses it).
+    Skipped,
 }
 
 impl JobStatus {
@@ -72,6 +75,7 @@ impl JobStatus {
             JobStatus::Cancelled => "cancelled",
             JobStatus::TimedOut => "timed_out",
             JobStatus::Interrupted => "interrupted",
+            JobStatus::Skipped => "skipped",
         }
     }
 
@@ -84,6 +88,7 @@ impl JobStatus {
             "cancelled" => JobStatus::Cancelled,
             "timed_out" => JobStatus::TimedOut,
             "interrupted" => JobStatus::Interrupted,
+            "skipped" => JobStatus::Skipped,
             _ => return None,
         })
     }

@@ -22,7 +22,7 @@ use crate::{
     notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
     status::StatusService,
-    web::{router, AppState},
+    http::web::{router, AppState},
 };
 
 /// A fresh data dir, an engine on it and the real Docker Engine, opened but

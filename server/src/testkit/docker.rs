@@ -41,6 +41,13 @@ impl DockerKit {
         Ok(DockerKit { docker, run_id })
     }
 
+    /// This test's containers, networks and volumes of pipeline run
+    /// `build_id` (see [`count_labelled`]).
+    pub async fn run_leftovers(&self, build_id: i64) -> anyhow::Result<usize> {
+        let build = format!("{}={build_id}", crate::docker::labels::BUILD_ID);
+        count_labelled(&self.docker, &[build, format!("{TEST_LABEL}={}", self.run_id)]).await
+    }
+
     /// Labels to put on everything this test creates.
     pub fn labels(&self) -> HashMap<String, String> {
         HashMap::from([(TEST_LABEL.to_string(), self.run_id.clone())])
@@ -192,4 +199,23 @@ fn append_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u
     h.set_mode(mode);
     h.set_cksum();
     tar.append_data(&mut h, path, data)
+}
+
+/// How many containers (running or not), networks and volumes carry every
+/// one of `labels` (`key=value`): what a run must not leave behind.
+pub async fn count_labelled(docker: &Docker, labels: &[String]) -> anyhow::Result<usize> {
+    let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+        .await?
+        .len();
+    let networks =
+        docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await?.len();
+    let volumes = docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .await?
+        .volumes
+        .unwrap_or_default()
+        .len();
+    Ok(containers + networks + volumes)
 }

@@ -17,7 +17,7 @@ use crate::{
         Deployment,
     },
     docker::DockerEngine,
-    engine::{Engine, EngineError, EngineSettings, Running},
+    engine::{Engine, EngineError, EngineSettings}, startup::Running,
     jobs::WorkerConfig,
     projects::{HealthCheck, HealthProbe, ProjectStore, Service, ServiceSpec},
 };
@@ -81,7 +81,7 @@ impl TestEngine {
     ) -> anyhow::Result<TestEngine> {
         let db = data.open_db().await?;
         let engine = Engine::open(db, docker, routes.clone(), settings, None).await?;
-        let running = engine.start().await?;
+        let running = crate::startup::start(&engine).await?;
         Ok(TestEngine { engine, routes, running: Some(running), data })
     }
 

@@ -6,7 +6,7 @@
 //! * [`body`]: the body read in chunks under [`MAX_BODY`], its content type
 //!   (JSON, or a form with a `payload` field, as GitHub and Gitea can send)
 //!   and which bytes the forge signed.
-//! * [`endpoint`]: the handler. Order of checks: body limit ([`MAX_BODY`],
+//! * `crate::http::webhook`: the handler. Order of checks: body limit ([`MAX_BODY`],
 //!   413) → service exists (404) → content type (415) → signature (401) →
 //!   JSON (400; serde_json's recursion limit refuses deep nesting) → event.
 //!   A push on the service's
@@ -47,14 +47,9 @@
 
 pub mod body;
 pub mod deliveries;
-mod endpoint;
 pub mod payload;
 pub mod secret;
 pub mod verify;
-
-use axum::{extract::DefaultBodyLimit, routing::post, Router};
-
-use crate::engine::Engine;
 
 pub use deliveries::Delivery;
 pub use payload::Forge;
@@ -65,14 +60,3 @@ pub use secret::{HookPaths, WebhookInfo};
 /// 512 KiB. Bodies are read in chunks and the read stops as soon as this is
 /// passed ([`body::read`]).
 pub const MAX_BODY: usize = 25 * 1024 * 1024 + 512 * 1024;
-
-/// `POST /hooks/{github,gitlab,gitea}/{service}`. The handler reads the raw
-/// body itself under [`MAX_BODY`]; axum's default limit (2 MB, for the
-/// `Bytes`/`Json` extractors) is raised to the same value so that no
-/// extractor added later cuts deliveries short either.
-pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
-    Router::new()
-        .route("/hooks/{forge}/{service}", post(endpoint::receive))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(engine)
-}

@@ -33,7 +33,7 @@ use tower::ServiceExt;
 
 const PW: &str = "correct horse battery";
 
-/// The API's request body limit (`server::api::BODY_LIMIT`).
+/// The API's request body limit (`server::http::api::BODY_LIMIT`).
 const LIMIT: usize = 256 * 1024;
 
 /// The tables whose row counts the summary reports.

@@ -538,7 +538,7 @@ async fn every_operation_answers_each_credential_as_the_table_says() -> anyhow::
 /// Every operation in the document has a row, and every row is documented.
 #[test]
 fn the_table_covers_exactly_the_documented_operations() {
-    let doc = server::api::contract::document();
+    let doc = server::http::api::contract::document();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {

@@ -131,7 +131,7 @@ async fn a_viewer_deploying_a_build_and_an_image_is_403() -> anyhow::Result<()> 
 /// Every status the two tests above and the matrix rely on is in the document.
 #[test]
 fn the_document_states_every_refusal_where_it_happens() {
-    let doc = server::api::contract::document();
+    let doc = server::http::api::contract::document();
     let mut problems = Vec::new();
     for row in table() {
         let op = &doc["paths"][row.path][row.method.as_str().to_ascii_lowercase()];

@@ -1,4 +1,4 @@
-//! Sign-in through the real dashboard router (`server::web::router`) on a
+//! Sign-in through the real dashboard router (`server::http::web::router`) on a
 //! real SQLite file: cookies, session ids, whoami, logout, the rate limit
 //! and the origin check.
 
@@ -15,7 +15,7 @@ use server::{
     docker::DockerEngine,
     status::StatusService,
     testkit::TestDataDir,
-    web::{router, AppState},
+    http::web::{router, AppState},
 };
 use tower::ServiceExt;
 

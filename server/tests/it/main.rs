@@ -35,6 +35,7 @@ mod notify;
 mod notify_deliveries;
 mod operate;
 mod pipeline_crash;
+mod pipeline_gates;
 mod pipeline_report;
 mod pipeline_run;
 mod pipeline_runtime;

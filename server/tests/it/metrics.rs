@@ -27,7 +27,7 @@ use server::{
         wait::unique_suffix,
         DockerKit, GitRepo, TestDataDir, TestEngine,
     },
-    web::{router, AppState},
+    http::web::{router, AppState},
 };
 use tokio_util::sync::CancellationToken;
 

@@ -175,7 +175,7 @@ async fn logs_state_metrics_restart_stop_start_and_redeploy() -> anyhow::Result<
     assert!(view.probe.as_ref().is_some_and(|p| p.ok), "{:?}", view.probe);
     assert!(view.memory_bytes.is_some_and(|m| m > 0) && view.memory_limit_bytes > 0, "{view:?}");
     assert!(!view.stopped && !view.settings_changed);
-    let metrics = server::metrics::render(engine, None).await?;
+    let metrics = server::http::metrics::render(engine, None).await?;
     let label = "service=\"ops/opsweb\"";
     for gauge in ["slipway_container_up", "slipway_container_cpu_percent", "slipway_container_memory_bytes"] {
         assert!(metrics.lines().any(|l| l.starts_with(gauge) && l.contains(label)), "{gauge} in {metrics}");

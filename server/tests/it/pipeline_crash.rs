@@ -4,7 +4,6 @@
 //! container, run network or run volume is left, and the live deployment
 //! keeps serving through the edge.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -18,6 +17,7 @@ use server::{
         edge,
         engine::{anyhow_of, quick_http_check, user},
         wait::{unique_suffix, wait_until},
+        docker::count_labelled,
         GitRepo, Installation, BASE_IMAGE,
     },
 };
@@ -30,35 +30,8 @@ async fn build_status(db: &Db, id: i64) -> anyhow::Result<String> {
 
 /// Containers, networks and volumes of the run (by its build id label).
 async fn run_objects(inst: &Installation, build_id: i64) -> anyhow::Result<usize> {
-    let docker = inst.engine.docker.client()?;
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={}", labels::INSTANCE, inst.uid), format!("{}={build_id}", labels::BUILD_ID)],
-    )]);
-    let containers = docker
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await?
-        .len();
-    let networks = docker
-        .list_networks(Some(
-            bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await?
-        .len();
-    let volumes = docker
-        .list_volumes(Some(
-            bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await?
-        .volumes
-        .unwrap_or_default()
-        .len();
-    Ok(containers + networks + volumes)
+    let labels = [format!("{}={}", labels::INSTANCE, inst.uid), format!("{}={build_id}", labels::BUILD_ID)];
+    count_labelled(inst.engine.docker.client()?, &labels).await
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@ use std::time::Duration;
 use app::wire::Role;
 use server::{
     builds::{Build, TriggerBuild},
-    docker::labels,
     jobs::JobStatus,
     projects::Service,
     service_env::{self, EnvInput},
@@ -66,44 +65,6 @@ async fn run(t: &TestEngine, service: &Service) -> anyhow::Result<(Build, String
     let text =
         log.iter().map(|l| format!("[{}] {}", l.step.as_deref().unwrap_or("-"), l.text)).collect::<Vec<_>>();
     Ok((done, text.join("\n")))
-}
-
-/// Containers, networks and volumes still carrying the build's id.
-async fn leftovers(kit: &DockerKit, build_id: i64) -> anyhow::Result<usize> {
-    let filter = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={build_id}", labels::BUILD_ID)],
-    )]);
-    let containers = kit
-        .docker
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filter).build(),
-        ))
-        .await?
-        .into_iter()
-        .filter(|c| c.labels.as_ref().and_then(|l| l.get(server::testkit::TEST_LABEL)) == Some(&kit.run_id))
-        .count();
-    let networks = kit
-        .docker
-        .list_networks(Some(
-            bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await?
-        .into_iter()
-        .filter(|n| n.labels.as_ref().and_then(|l| l.get(server::testkit::TEST_LABEL)) == Some(&kit.run_id))
-        .count();
-    let volumes = kit
-        .docker
-        .list_volumes(Some(
-            bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await?
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|v| v.labels.get(server::testkit::TEST_LABEL) == Some(&kit.run_id))
-        .count();
-    Ok(containers + networks + volumes)
 }
 
 #[tokio::test]
@@ -163,7 +124,7 @@ async fn a_pipeline_runs_steps_as_soon_as_their_dependencies_end_and_deploys_its
     let live = t.engine.live_of(service.id).await?.expect("a live deployment");
     assert_eq!(Some(live.image_id.clone()), done.image_id);
     assert_eq!(live.build_id, Some(done.id));
-    assert_eq!(leftovers(&kit, done.id).await?, 0, "the run left containers, networks or volumes");
+    assert_eq!(kit.run_leftovers(done.id).await?, 0, "the run left containers, networks or volumes");
     Ok(())
 }
 
@@ -271,7 +232,7 @@ async fn an_invalid_or_hostile_file_fails_the_run_before_anything_starts() -> an
     let error = done.error.clone().unwrap_or_default();
     assert!(error.contains("steps[0].volumes") && error.contains("never allowed"), "{error}");
     assert!(steps(&t, done.id).await?.is_empty());
-    assert_eq!(leftovers(&kit, done.id).await?, 0);
+    assert_eq!(kit.run_leftovers(done.id).await?, 0);
     Ok(())
 }
 
@@ -335,7 +296,7 @@ async fn a_cancelled_run_stops_its_step_and_leaves_nothing_and_a_rollback_does_n
     let done = t.wait_build(queued.id, Duration::from_secs(30)).await?;
     assert_eq!(done.status, JobStatus::Cancelled);
     wait_until("the run's containers to go", Duration::from_secs(10), || async {
-        Ok((leftovers(&kit, queued.id).await? == 0).then_some(()))
+        Ok((kit.run_leftovers(queued.id).await? == 0).then_some(()))
     })
     .await?;
     assert!(cancel_at.elapsed() < Duration::from_secs(10), "cancel took {:?}", cancel_at.elapsed());
@@ -380,7 +341,7 @@ async fn a_newer_push_supersedes_the_running_run_of_its_branch() -> anyhow::Resu
     assert_eq!(second.status, JobStatus::Succeeded, "{:?}", second.error);
     // The cancelled run's objects go right after its status is written.
     wait_until("the superseded run's containers to go", Duration::from_secs(30), || async {
-        Ok((leftovers(&kit, first.id).await? == 0).then_some(()))
+        Ok((kit.run_leftovers(first.id).await? == 0).then_some(()))
     })
     .await?;
     Ok(())

@@ -30,7 +30,7 @@ use server::{
         wait::unique_suffix,
         DockerKit, GitRepo, TestDataDir, TestEngine,
     },
-    web::{router, AppState},
+    http::web::{router, AppState},
     webhooks::{Forge, MAX_BODY},
 };
 use sha2::Sha256;

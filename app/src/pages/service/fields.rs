@@ -43,6 +43,7 @@ pub struct FormValues {
     pub platforms: String,
     pub pipeline_path: String,
     pub no_cache: bool,
+    pub supersede_runs: bool,
     pub env: Vec<EnvValues>,
 }
 
@@ -71,6 +72,7 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["platforms"],
     &["pipeline_path"],
     &["no_cache"],
+    &["supersede_runs"],
     &["env", "env_name", "env_value"],
 ];
 
@@ -115,6 +117,7 @@ impl FormValues {
             platforms: s.platforms.join(", "),
             pipeline_path: s.pipeline_path.clone(),
             no_cache: s.no_cache,
+            supersede_runs: s.supersede_runs,
             env: s
                 .env
                 .iter()
@@ -187,6 +190,7 @@ impl FormValues {
                 .collect(),
             pipeline_path: self.pipeline_path.trim().to_string(),
             no_cache: self.no_cache,
+            supersede_runs: self.supersede_runs,
             env: self.env.iter().filter_map(env_var).collect(),
         };
         let build_args = parse_build_args(&self.build_args).unwrap_or_else(|e| {

@@ -54,6 +54,7 @@ struct Texts {
     platforms: RwSignal<String>,
     pipeline_path: RwSignal<String>,
     no_cache: RwSignal<bool>,
+    supersede_runs: RwSignal<bool>,
     env: EnvRows,
 }
 
@@ -90,7 +91,7 @@ impl Texts {
     fn new(v: &FormValues) -> Self {
         macro_rules! make {
             ($($f:ident),*) => {
-                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), no_cache: RwSignal::new(v.no_cache), env: EnvRows::new(&v.env) }
+                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), no_cache: RwSignal::new(v.no_cache), supersede_runs: RwSignal::new(v.supersede_runs), env: EnvRows::new(&v.env) }
             };
         }
         each_text!(make)
@@ -103,13 +104,14 @@ impl Texts {
         each_text!(set);
         self.auto_deploy.set(v.auto_deploy);
         self.no_cache.set(v.no_cache);
+        self.supersede_runs.set(v.supersede_runs);
         self.env.load(&v.env);
     }
 
     fn values(&self) -> FormValues {
         macro_rules! get {
             ($($f:ident),*) => {
-                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), no_cache: self.no_cache.get_untracked(), env: self.env.values() }
+                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), no_cache: self.no_cache.get_untracked(), supersede_runs: self.supersede_runs.get_untracked(), env: self.env.values() }
             };
         }
         each_text!(get)
@@ -175,17 +177,8 @@ pub fn ServiceForm(
                     <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
                     <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
                     <Text id="svc-pipeline-path" label="Pipeline file (runs its steps when present)" value=t.pipeline_path ctx=f("pipeline_path") />
-                    <div class="field check">
-                        <input
-                            id="svc-no-cache"
-                            type="checkbox"
-                            checked=t.no_cache.get_untracked()
-                            prop:checked=move || t.no_cache.get()
-                            on:change=move |ev| t.no_cache.set(event_target_checked(&ev))
-                        />
-                        <label for="svc-no-cache">"Build without cache (every step runs again)"</label>
-                        <FieldErrors ctx=f("no_cache") input="svc-no-cache" />
-                    </div>
+                    <Check id="svc-no-cache" label="Build without cache (every step runs again)" value=t.no_cache ctx=f("no_cache") />
+                    <Check id="svc-supersede" label="A newer push cancels this branch's older pushed runs" value=t.supersede_runs ctx=f("supersede_runs") />
                 </fieldset>
                 <fieldset>
                     <legend>"Runtime"</legend>
@@ -195,19 +188,7 @@ pub fn ServiceForm(
                     <Text id="svc-cpu" label="CPU limit (millicores)" value=t.cpu_millis ctx=f("cpu_millis") range=r(limits::CPU_MILLIS) />
                     <Text id="svc-drain" label="Drain time (s)" value=t.drain_secs ctx=f("drain_secs") range=r(limits::DRAIN_SECS) />
                     <Text id="svc-build-timeout" label="Build timeout (s)" value=t.build_timeout_secs ctx=f("build_timeout_secs") range=r(limits::BUILD_TIMEOUT_SECS) />
-                    <div class="field check">
-                        <input
-                            id="svc-auto-deploy"
-                            type="checkbox"
-                            checked=t.auto_deploy.get_untracked()
-                            prop:checked=move || t.auto_deploy.get()
-                            on:change=move |ev| t.auto_deploy.set(event_target_checked(&ev))
-                        />
-                        <label for="svc-auto-deploy">
-                            "Deploy automatically after every successful build (unless started as Build only)"
-                        </label>
-                        <FieldErrors ctx=f("auto_deploy") input="svc-auto-deploy" />
-                    </div>
+                    <Check id="svc-auto-deploy" label="Deploy automatically after every successful build (unless started as Build only)" value=t.auto_deploy ctx=f("auto_deploy") />
                 </fieldset>
                 <fieldset>
                     <legend>"Health check"</legend>
@@ -327,6 +308,24 @@ fn Text(
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
+            <FieldErrors ctx input=id />
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Check(id: &'static str, label: &'static str, value: RwSignal<bool>, ctx: FieldCtx) -> impl IntoView {
+    view! {
+        <div class="field check">
+            <input
+                id=id
+                type="checkbox"
+                checked=value.get_untracked()
+                prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev))
+            />
+            <label for=id>{label}</label>
             <FieldErrors ctx input=id />
         </div>
     }

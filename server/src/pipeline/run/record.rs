@@ -17,6 +17,10 @@ pub struct Ended {
     /// A failure that `failure: ignore` kept from failing the run.
     pub ignored: bool,
     pub error: Option<String>,
+    /// When its container really ran (the engine's times), if it had one:
+    /// the row's times then say how long the step's process ran, not how
+    /// long the engine took to create and remove its container.
+    pub ran: Option<(String, String)>,
 }
 
 /// Rows for every step and service of every variant, `pending`; rows of an
@@ -90,15 +94,18 @@ pub async fn ended(
     end: &Ended,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE build_steps SET status = ?, exit_code = ?, oom = ?, ignored = ?, error = ?, \
-             finished_at = CASE WHEN started_at IS NULL THEN NULL ELSE ? END \
-         WHERE build_id = ? AND variant = ? AND kind = ? AND name = ?",
+        "UPDATE build_steps SET status = ?1, exit_code = ?2, oom = ?3, ignored = ?4, error = ?5, \
+             started_at = COALESCE(?6, started_at), \
+             finished_at = CASE WHEN started_at IS NULL THEN NULL ELSE COALESCE(?7, ?8) END \
+         WHERE build_id = ?9 AND variant = ?10 AND kind = ?11 AND name = ?12",
     )
     .bind(end.status)
     .bind(end.exit_code)
     .bind(end.oom)
     .bind(end.ignored)
     .bind(&end.error)
+    .bind(end.ran.as_ref().map(|(started, _)| started))
+    .bind(end.ran.as_ref().map(|(_, finished)| finished))
     .bind(crate::db::now_rfc3339())
     .bind(build_id)
     .bind(i64::try_from(variant)?)

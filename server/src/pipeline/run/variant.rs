@@ -29,6 +29,19 @@ struct Variant<'a, 'l> {
 }
 
 impl Variant<'_, '_> {
+    /// Uploads the checkout into the variant's volume once, with a helper
+    /// container of `image` (never started).
+    async fn ensure_workspace(&self, image: &str) -> anyhow::Result<()> {
+        let mut ready = self.workspace.lock().await;
+        if !*ready {
+            let run = self.run;
+            let docker = &run.engine.docker;
+            docker.upload_workspace(&self.owner, &self.prefix, &run.checkout, image, &run.labels).await?;
+            *ready = true;
+        }
+        Ok(())
+    }
+
     fn say(&self, step: &str, text: String) {
         let _ = self.lines.send(Line { step: step.to_string(), stream: LogStream::System, text });
     }
@@ -77,13 +90,38 @@ pub(super) async fn run<'a>(
         docker.create_run_volume(&v.owner, &v.prefix, &run.labels).await?;
     }
     let mut schedule = Schedule::new(plan);
-    if let Err(reason) = services(&v).await {
+    // The checkout goes into the volume while the services start, so the
+    // first steps do not wait for it (a `from: build`-only pipeline uploads
+    // it with the built image, when its first step starts).
+    let helper = spec.steps.iter().find_map(|s| match &s.kind {
+        StepKind::Commands { image, .. } => Some(image.clone()),
+        _ => None,
+    });
+    let (healthy, uploaded) = tokio::join!(services(&v), async {
+        match &helper {
+            Some(image) => v.ensure_workspace(image).await,
+            None => Ok(()),
+        }
+    });
+    if let Err(e) = uploaded {
+        // The first step that needs it tries again and fails with the reason.
+        tracing::warn!(build_id = run.build_id, error = %format!("{e:#}"), "cannot upload the checkout yet");
+    }
+    if let Err(reason) = healthy {
         let stopped = schedule.fail(&reason);
         anyhow::ensure!(stopped.is_empty(), "steps ran before the services were healthy");
     }
     let mut error = schedule.failed_reason().map(str::to_string);
     let mut running = FuturesUnordered::new();
     loop {
+        for idx in schedule.ready() {
+            let step = &spec.steps[idx];
+            record::started(&run.engine.db, run.build_id, plan.index, step.kind.as_str(), &step.name).await?;
+            let v = &v;
+            running.push(async move { (idx, one(v, idx).await) });
+        }
+        // After `ready`: it decides the steps that can no longer run, also
+        // when nothing is left to start (they are recorded before the end).
         for idx in schedule.take_decided() {
             let status = match schedule.state(idx) {
                 Some(StepState::Cancelled) => "cancelled",
@@ -93,12 +131,6 @@ pub(super) async fn run<'a>(
             let step = &spec.steps[idx];
             record::ended(&run.engine.db, run.build_id, plan.index, step.kind.as_str(), &step.name, &end)
                 .await?;
-        }
-        for idx in schedule.ready() {
-            let step = &spec.steps[idx];
-            record::started(&run.engine.db, run.build_id, plan.index, step.kind.as_str(), &step.name).await?;
-            let v = &v;
-            running.push(async move { (idx, one(v, idx).await) });
         }
         let Some((idx, (outcome, mut end))) = running.next().await else {
             anyhow::ensure!(schedule.is_done(), "the schedule stopped with steps left");
@@ -270,8 +302,11 @@ async fn container(v: &Variant<'_, '_>, idx: StepIdx) -> (Outcome, Ended) {
                 Some(e) => v.say(&step.name, format!("Step {} {e}", step.name)),
                 None => v.say(&step.name, format!("Step {} succeeded", step.name)),
             }
+            let ran = outcome.started_at.zip(outcome.finished_at).map(|(started, finished)| {
+                (crate::db::format_time(started), crate::db::format_time(finished))
+            });
             let outcome = if status == "success" { Outcome::Success } else { Outcome::Failure };
-            (outcome, Ended { status, exit_code, oom, ignored: false, error })
+            (outcome, Ended { status, exit_code, oom, ignored: false, error, ran })
         }
         Err(e) => {
             let text = format!("{e:#}");
@@ -292,14 +327,7 @@ async fn run_container(v: &Variant<'_, '_>, idx: StepIdx) -> anyhow::Result<rt::
         }
         StepKind::Build(_) | StepKind::Deploy => anyhow::bail!("{} is not a container step", step.name),
     };
-    {
-        let mut ready = v.workspace.lock().await;
-        if !*ready {
-            let docker = &run.engine.docker;
-            docker.upload_workspace(&v.owner, &v.prefix, &run.checkout, &image, &run.labels).await?;
-            *ready = true;
-        }
-    }
+    v.ensure_workspace(&image).await?;
     let spec = rt::StepSpec {
         container_name: format!("{}-{}", v.prefix, step.name),
         name: step.name.clone(),

@@ -55,6 +55,15 @@ pub struct Spec {
     pub matrix: Option<Matrix>,
 }
 
+impl Spec {
+    /// Whether some `when` (the file's or a step's) has a `path` filter:
+    /// only then are the changed files worth computing.
+    pub fn uses_paths(&self) -> bool {
+        let has = |w: &Option<When>| w.as_ref().is_some_and(|w| w.any_of.iter().any(|c| c.path.is_some()));
+        has(&self.when) || self.steps.iter().any(|s| has(&s.when))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// Unique among steps and services.

@@ -13,24 +13,21 @@ use std::{convert::Infallible, time::Duration};
 use app::AppError;
 use axum::{
     extract::State,
-    http::{HeaderMap, StatusCode},
-    response::{
-        sse::{Event, KeepAlive, Sse},
-        IntoResponse, Response,
-    },
+    http::HeaderMap,
+    response::sse::{Event, KeepAlive, Sse},
     routing::get,
-    Json, Router,
+    Router,
 };
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::{
-    api::extract::{Id, Params, Viewer},
-    backend::errors,
-    engine::Engine,
+use super::api::{
+    extract::{Id, Params, Viewer},
+    ApiError,
 };
+use crate::{backend::errors, engine::Engine};
 
 /// How long to wait before looking again when a build has no live log yet
 /// (queued) or between attempts.
@@ -48,31 +45,6 @@ pub struct StreamQuery {
     step: Option<String>,
 }
 
-/// An `AppError` as a JSON response `{ "error": { "code", "message" } }`;
-/// a refusal of fields (422 `invalid_field`) also lists every field refused
-/// in `fields: [{ "field", "message" }]`.
-pub struct ApiError(pub AppError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let fields = self.0.field_errors();
-        if fields.is_empty() {
-            return json_error(status, self.0.code(), &self.0.to_string());
-        }
-        let body = serde_json::json!({
-            "error": { "code": self.0.code(), "message": self.0.to_string(), "fields": fields }
-        });
-        (status, Json(body)).into_response()
-    }
-}
-
-/// The REST API's error body: `{ "error": { "code", "message" } }`.
-pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, Json(body)).into_response()
-}
-
 /// The live log as Server-Sent Events: `line` events (`id` = sequence
 /// number, resumable with `Last-Event-ID` or `?after=`), then one `end`
 /// event with the final status.
@@ -81,7 +53,7 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
            ("after" = Option<u64>, Query, description = "resume after this sequence number"),
            ("step" = Option<String>, Query, description = "only the lines of this pipeline step (1 to 63 of `A-Za-z0-9_.-`)")),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"),
-              (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
+              (status = 404, body = super::api::ErrorBody), (status = 422, body = super::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,
     Viewer(caller): Viewer,

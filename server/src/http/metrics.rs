@@ -64,7 +64,7 @@ pub const BUILD_DURATION_BUCKETS: [f64; 11] =
 pub const PICKUP_LATENCY_BUCKETS: [f64; 13] =
     [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
-const BUILD_STATUSES: [JobStatus; 7] = [
+const BUILD_STATUSES: [JobStatus; 8] = [
     JobStatus::Queued,
     JobStatus::Running,
     JobStatus::Succeeded,
@@ -72,6 +72,7 @@ const BUILD_STATUSES: [JobStatus; 7] = [
     JobStatus::Cancelled,
     JobStatus::TimedOut,
     JobStatus::Interrupted,
+    JobStatus::Skipped,
 ];
 const DEPLOYMENT_STATUSES: [DeploymentStatus; 6] = [
     DeploymentStatus::Pending,
@@ -105,7 +106,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
 async fn scrape(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
     if let Some(expected) = &state.token {
         if !authorized(&headers, expected) {
-            let mut response = crate::log_stream::json_error(
+            let mut response = crate::http::api::json_error(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "the metrics need `Authorization: Bearer <SLIPWAY_METRICS_TOKEN>`",

@@ -1,5 +1,5 @@
 //! Builds: trigger with a git ref, list, get, cancel, log from a sequence
-//! number. The live log (SSE) is `crate::log_stream`.
+//! number. The live log (SSE) is `crate::http::log_stream`.
 
 use app::wire::{BuildDetail, BuildReport, BuildView, HistoryPage, LogLineView};
 use axum::{
@@ -15,7 +15,7 @@ use super::{
     extract::{reply, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
-use crate::{build_report::step_filter, log_stream::ApiError};
+use crate::{build_report::step_filter, http::api::ApiError};
 
 pub fn routes() -> Router<Backend> {
     Router::new()

@@ -10,7 +10,7 @@ use super::{
     extract::{reply, ApiResult, Body, Deployer, Id, Params, Viewer},
     ErrorBody, PageQuery, State as Backend,
 };
-use crate::log_stream::ApiError;
+use crate::http::api::ApiError;
 
 pub fn routes() -> Router<Backend> {
     Router::new()

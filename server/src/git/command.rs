@@ -1,220 +1,23 @@
-//! Checkout of exactly one branch, tag or commit into a fresh per-build
-//! workspace, with the git CLI.
-//!
-//! Every git process gets an argument vector (never a shell), `--` (or
-//! `--end-of-options`) before positionals, values validated by
-//! [`crate::validate`] first, no prompts, no system or user configuration,
-//! and is killed when the future driving it is dropped (cancel, timeout).
-//!
-//! Credentials embedded in an https URL are taken out of it: git sees the
-//! bare URL on its command line and gets an `Authorization` header through
-//! `GIT_CONFIG_*` environment variables, which no other user can read. Lines
-//! git prints are redacted before they reach the build log.
+//! How one git process runs in a workspace: argument vector, global
+//! options that no repository or environment can override, credentials
+//! through `GIT_CONFIG_*` variables, output redacted into the build log,
+//! killed with its future and with the server.
 
 use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use super::{GitFailed, PROGRESS_EVERY, SCRATCH_HOME};
 use crate::logs::{LogStream, LogWriter};
 use crate::validate::{self, UrlCredentials, REDACTED};
 
-/// The commit a checkout ended on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkout {
-    /// Full commit id (40 hex digits, 64 for SHA-256 repositories).
-    pub commit: String,
-    /// The first 7 hex digits, for tags and display.
-    pub short: String,
-}
-
-/// Progress updates (`\r`-terminated) are logged at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
-/// Name of the empty HOME given to git, inside the repository's `.git`.
-const SCRATCH_HOME: &str = "slipway-home";
-
-/// Fetches `git_ref` (a branch, tag or full ref name, or a commit id) of the
-/// repository at `url` into `dest`, which must not exist or be empty, and
-/// checks it out detached. Only that one commit is fetched (`--depth 1`)
-/// unless the server refuses to serve a commit by id, in which case its
-/// branches and tags are fetched in full and the commit looked up among them.
-/// An abbreviated commit id is tried as a ref first, then looked up the same
-/// way.
-///
-/// `url` and `git_ref` are validated before any process starts. git's
-/// messages are written to `log` (stream `stderr`), credentials redacted.
-pub async fn checkout(
-    url: &str,
-    git_ref: &str,
-    dest: &Path,
-    log: &mut LogWriter,
-) -> anyhow::Result<Checkout> {
-    let (bare_url, credentials) = validate::split_credentials(url)?;
-    let target = Target::parse(git_ref)?;
-    prepare_dest(dest).await?;
-
-    let git = Git::new(dest, &bare_url, credentials.as_ref());
-    log_system(log, &format!("Fetching {} at {}", validate::redact_url(&bare_url), target.display())).await?;
-    let started = Instant::now();
-
-    let init_args: Vec<&str> = match &target {
-        Target::Commit(sha) if sha.len() == 64 => vec!["init", "-q", "--object-format=sha256"],
-        _ => vec!["init", "-q"],
-    };
-    git.run(&init_args, log).await.context("git init failed")?;
-    tokio::fs::create_dir_all(git.home()).await.context("cannot create git's scratch HOME")?;
-
-    let fetched_by_name = match &target {
-        Target::Ref(name) => {
-            git.fetch_one(name, log).await?;
-            true
-        }
-        Target::Commit(sha) => match git.fetch_one(sha, log).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::info!(error = %e, "fetching a commit by id failed; fetching all branches");
-                log_system(
-                    log,
-                    "The server would not serve the commit by id; fetching all branches and tags",
-                )
-                .await?;
-                git.fetch_all(log).await?;
-                false
-            }
-        },
-        Target::Abbreviated(sha) => match git.fetch_one(sha, log).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::info!(error = %e, "no ref named like the abbreviated commit; fetching all branches");
-                log_system(log, "Not a ref name; fetching all branches and tags to find the commit").await?;
-                git.fetch_all(log).await?;
-                false
-            }
-        },
-    };
-
-    let rev = if fetched_by_name {
-        "FETCH_HEAD".to_string()
-    } else {
-        // Only hex digits reach this point (validated by Target::parse).
-        let sha = target.name();
-        let found = git
-            .run(&["rev-parse", "-q", "--verify", "--end-of-options", &format!("{sha}^{{commit}}")], log)
-            .await
-            .with_context(|| format!("commit {sha} is not in the repository"))?;
-        found.trim().to_string()
-    };
-    // The revision goes before `--`: after it, it would be a pathspec.
-    git.run(&["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &rev, "--"], log)
-        .await
-        .context("git checkout failed")?;
-    let head = git.run(&["rev-parse", "--verify", "HEAD"], log).await.context("git rev-parse failed")?;
-    let commit = head.trim().to_ascii_lowercase();
-    if !(commit.len() == 40 || commit.len() == 64) || !commit.bytes().all(|c| c.is_ascii_hexdigit()) {
-        bail!("git rev-parse printed something that is not a commit id");
-    }
-    let expected = match &target {
-        Target::Commit(sha) => Some(sha),
-        // Fetched by name, an abbreviated id was a ref called like that.
-        Target::Abbreviated(sha) if !fetched_by_name => Some(sha),
-        _ => None,
-    };
-    if let Some(sha) = expected.filter(|sha| !commit.starts_with(sha.as_str())) {
-        bail!("checked out {commit}, not the requested commit {sha}");
-    }
-    let short = commit[..7].to_string();
-    tracing::info!(commit = %commit, elapsed_ms = started.elapsed().as_millis() as u64, "checkout done");
-    log_system(log, &format!("Checked out {commit} in {:.1} s", started.elapsed().as_secs_f64())).await?;
-    Ok(Checkout { commit, short })
-}
-
-/// git exited with an error. Its messages are in the build log already (the
-/// last one is also in this error, for the build's `error`).
-#[derive(Debug)]
-pub struct GitFailed {
-    pub subcommand: String,
-    pub status: std::process::ExitStatus,
-    pub last_line: Option<String>,
-}
-
-impl GitFailed {
-    /// The failure without git's message: for the log, right below it.
-    pub fn summary(&self) -> String {
-        format!("git {} exited with {}", self.subcommand, self.status)
-    }
-}
-
-impl std::fmt::Display for GitFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary())?;
-        match &self.last_line {
-            Some(line) => write!(f, ": {line}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl std::error::Error for GitFailed {}
-
-/// What to fetch, validated.
-enum Target {
-    /// A full commit id (40 or 64 hex digits).
-    Commit(String),
-    /// 7 to 39 hex digits: a ref name or an abbreviated commit id.
-    Abbreviated(String),
-    /// A branch, tag or full ref name.
-    Ref(String),
-}
-
-impl Target {
-    fn parse(raw: &str) -> anyhow::Result<Self> {
-        if let Ok(sha) = validate::commit_sha(raw) {
-            return Ok(if sha.len() == 40 || sha.len() == 64 {
-                Target::Commit(sha)
-            } else {
-                // Keep the original spelling: it may be a ref name.
-                Target::Abbreviated(validate::git_ref(raw)?)
-            });
-        }
-        Ok(Target::Ref(validate::git_ref(raw)?))
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            Target::Commit(s) | Target::Abbreviated(s) | Target::Ref(s) => s,
-        }
-    }
-
-    fn display(&self) -> String {
-        match self {
-            Target::Commit(s) => format!("commit {s}"),
-            Target::Abbreviated(s) | Target::Ref(s) => s.clone(),
-        }
-    }
-}
-
-/// Creates `dest`, or accepts it if it exists and is empty.
-async fn prepare_dest(dest: &Path) -> anyhow::Result<()> {
-    match tokio::fs::read_dir(dest).await {
-        Ok(mut entries) => {
-            if entries.next_entry().await?.is_some() {
-                bail!("the workspace {} is not empty", dest.display());
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => tokio::fs::create_dir_all(dest)
-            .await
-            .with_context(|| format!("cannot create the workspace {}", dest.display())),
-        Err(e) => Err(e).with_context(|| format!("cannot read the workspace {}", dest.display())),
-    }
-}
-
 /// How to run git in one workspace.
-struct Git<'a> {
+pub(super) struct Git<'a> {
     dir: &'a Path,
     url: &'a str,
     file_url: bool,
@@ -225,7 +28,7 @@ struct Git<'a> {
 }
 
 impl<'a> Git<'a> {
-    fn new(dir: &'a Path, url: &'a str, credentials: Option<&UrlCredentials>) -> Self {
+    pub(super) fn new(dir: &'a Path, url: &'a str, credentials: Option<&UrlCredentials>) -> Self {
         let mut secrets = Vec::new();
         let auth_header = credentials.map(|c| {
             let pair = format!("{}:{}", c.username, c.password.as_deref().unwrap_or(""));
@@ -248,12 +51,12 @@ impl<'a> Git<'a> {
         }
     }
 
-    fn home(&self) -> PathBuf {
+    pub(super) fn home(&self) -> PathBuf {
         self.dir.join(".git").join(SCRATCH_HOME)
     }
 
     /// `git fetch --depth 1` of one ref or commit into FETCH_HEAD.
-    async fn fetch_one(&self, what: &str, log: &mut LogWriter) -> anyhow::Result<()> {
+    pub(super) async fn fetch_one(&self, what: &str, log: &mut LogWriter) -> anyhow::Result<()> {
         self.run(&["fetch", "--depth", "1", "--no-tags", "--progress", "--", self.url, what], log)
             .await
             .context("git fetch failed")?;
@@ -262,7 +65,7 @@ impl<'a> Git<'a> {
 
     /// Full fetch of every branch and tag (when a commit cannot be fetched
     /// by id).
-    async fn fetch_all(&self, log: &mut LogWriter) -> anyhow::Result<()> {
+    pub(super) async fn fetch_all(&self, log: &mut LogWriter) -> anyhow::Result<()> {
         self.run(
             &[
                 "fetch",
@@ -282,7 +85,7 @@ impl<'a> Git<'a> {
 
     /// Runs `git <global options> <args>` in the workspace; stderr lines go
     /// to the log as they come, stdout is returned.
-    async fn run(&self, args: &[&str], log: &mut LogWriter) -> anyhow::Result<String> {
+    pub(super) async fn run(&self, args: &[&str], log: &mut LogWriter) -> anyhow::Result<String> {
         let mut cmd = Command::new("git");
         cmd.arg("-c").arg("protocol.ext.allow=never");
         if self.file_url {
@@ -441,10 +244,6 @@ fn redact_token(token: &str) -> String {
     }
 }
 
-async fn log_system(log: &mut LogWriter, text: &str) -> anyhow::Result<()> {
-    log.line(LogStream::System, text).await.map_err(Into::into)
-}
-
 /// `kill_on_drop` does nothing when Slipway itself is killed (`kill -9`):
 /// on Linux, ask the kernel to kill git with its parent, so a hanging fetch
 /// never outlives a crashed server.
@@ -485,14 +284,5 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(b"oauth2:s3cret")
             )
         );
-    }
-
-    #[test]
-    fn refs_that_look_like_commits_are_classified() {
-        assert!(matches!(Target::parse(&"a".repeat(40)), Ok(Target::Commit(_))));
-        assert!(matches!(Target::parse("deadbeef"), Ok(Target::Abbreviated(_))));
-        assert!(matches!(Target::parse("main"), Ok(Target::Ref(_))));
-        assert!(Target::parse("--upload-pack=x").is_err());
-        assert!(Target::parse("HEAD~1").is_err());
     }
 }

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
+    routing::post,
+    Router,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -17,19 +19,30 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{field, Instrument};
 
-use super::{
+use crate::webhooks::{
     body::{self, BodyError, Encoding},
     deliveries::{self, Claim, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
     payload::{self, EventKind, PayloadError, Push},
     verify::VerifyError,
-    Forge,
+    Forge, MAX_BODY,
 };
 use crate::{
     audit::{self, Event, Source},
     builds::TriggerBuild,
     engine::Engine,
-    log_stream::json_error,
+    http::api::json_error,
 };
+
+/// `POST /hooks/{github,gitlab,gitea}/{service}`. The handler reads the raw
+/// body itself under [`MAX_BODY`]; axum's default limit (2 MB, for the
+/// `Bytes`/`Json` extractors) is raised to the same value so that no
+/// extractor added later cuts deliveries short either.
+pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
+    Router::new()
+        .route("/hooks/{forge}/{service}", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(engine)
+}
 
 /// Why a delivery was refused.
 #[derive(Debug, thiserror::Error)]

@@ -291,6 +291,8 @@ fn settings(doc: &mut Value, missing: &mut Vec<String>) {
             "description": "platforms to build; empty: the engine's own" },
         "pipeline_path": { "type": "string", "pattern": pat::REL_PATH, "minLength": 1, "maxLength": MAX_REL_PATH,
             "description": "the pipeline file, relative to the checkout (default .slipway.yml)" },
+        "supersede_runs": { "type": "boolean",
+            "description": "a newer push cancels the older pushed runs still queued or running (default true)" },
         "env": { "type": "array", "maxItems": MAX_VARS,
             "description": "in order; a later entry of the same name replaces an earlier one",
             "items": { "$ref": "#/components/schemas/EnvVarInput" } }

@@ -22,7 +22,7 @@ use tower_sessions::Session;
 
 use crate::{
     auth::{session, Auth},
-    log_stream::json_error,
+    http::api::json_error,
 };
 
 pub async fn resolve_caller(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
@@ -30,7 +30,7 @@ pub async fn resolve_caller(State(auth): State<Auth>, mut req: Request, next: Ne
     // API token; forge webhooks are authenticated by their signature or token
     // alone (Gitea may send a configured `Authorization` header of its own).
     let path = req.uri().path();
-    let own_auth = path == crate::metrics::PATH || path.starts_with("/hooks/");
+    let own_auth = path == crate::http::metrics::PATH || path.starts_with("/hooks/");
     let bearer = req.headers().get(http::header::AUTHORIZATION).filter(|_| !own_auth);
     let caller = if let Some(header) = bearer {
         match caller_from_bearer(&auth, header).await {

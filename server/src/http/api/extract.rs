@@ -13,7 +13,7 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::log_stream::ApiError;
+use crate::http::api::ApiError;
 
 /// A handler's answer: JSON or an API error.
 pub type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -35,7 +35,7 @@ pub struct Body<T>(pub T);
 
 fn body_error(status: http::StatusCode, message: &str) -> Response {
     let code = if status.as_u16() == 413 { "too_large" } else { "invalid" };
-    crate::log_stream::json_error(status, code, message)
+    crate::http::api::json_error(status, code, message)
 }
 
 /// `application/json` or `application/<anything>+json`, as axum's `Json` wants.

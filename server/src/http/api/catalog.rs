@@ -43,7 +43,7 @@ pub async fn create_project(
     State(b): State<Backend>,
     Deployer(caller): Deployer,
     Body(body): Body<NewProject>,
-) -> Result<(StatusCode, axum::Json<ProjectView>), crate::log_stream::ApiError> {
+) -> Result<(StatusCode, axum::Json<ProjectView>), crate::http::api::ApiError> {
     let project = reply(b.create_project(&caller, body.name).await)?;
     Ok((StatusCode::CREATED, project))
 }
@@ -58,7 +58,7 @@ pub async fn create_service(
     Deployer(caller): Deployer,
     Id(project_id): Id,
     Body(settings): Body<ServiceSettings>,
-) -> Result<(StatusCode, axum::Json<ServiceDetail>), crate::log_stream::ApiError> {
+) -> Result<(StatusCode, axum::Json<ServiceDetail>), crate::http::api::ApiError> {
     let service = reply(b.create_service(&caller, project_id, settings).await)?;
     Ok((StatusCode::CREATED, service))
 }

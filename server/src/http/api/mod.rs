@@ -17,6 +17,7 @@ mod account;
 mod builds;
 mod catalog;
 pub mod contract;
+mod error;
 mod contract_patterns;
 mod deploys;
 pub mod extract;
@@ -25,6 +26,8 @@ mod registry;
 mod runtime;
 
 use std::sync::Arc;
+
+pub use error::{json_error, ApiError};
 
 use app::backend::Backend;
 use axum::{extract::DefaultBodyLimit, routing::get, Json, Router};
@@ -105,10 +108,10 @@ impl Modify for BearerAuth {
         catalog::update_service,
         builds::list_builds, builds::trigger_build, builds::get_build, builds::cancel_build, builds::build_log,
         builds::build_report,
-        crate::log_stream::stream,
+        crate::http::log_stream::stream,
         runtime::runtime, runtime::restart, runtime::stop, runtime::start, runtime::redeploy,
         runtime::deployment_events, runtime::delete_service, runtime::delete_project,
-        crate::runtime_log_stream::stream,
+        crate::http::runtime_log_stream::stream,
         deploys::list_deployments, deploys::deploy, deploys::get_deployment, deploys::rollback_preview,
         deploys::rollback,
         account::whoami, account::get_job, account::list_tokens, account::create_token, account::revoke_token,
@@ -124,7 +127,7 @@ impl Modify for BearerAuth {
 pub struct ApiDoc;
 
 async fn unknown_path() -> axum::response::Response {
-    crate::log_stream::json_error(
+    crate::http::api::json_error(
         http::StatusCode::NOT_FOUND,
         "not_found",
         "no such API path (see /api/v1/openapi.json)",

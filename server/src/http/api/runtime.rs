@@ -1,6 +1,6 @@
 //! A live service's runtime: its panel (state, usage, last probe) and the
 //! operator's actions (restart, stop, start, redeploy). The container log
-//! stream is `crate::runtime_log_stream`.
+//! stream is `crate::http::runtime_log_stream`.
 
 use app::wire::{ActionView, DeploymentEventView, RuntimeView};
 use axum::{
@@ -15,7 +15,7 @@ use super::{
     extract::{reply, ApiResult, Deployer, Id, Params, Viewer},
     ErrorBody, State as Backend,
 };
-use crate::log_stream::ApiError;
+use crate::http::api::ApiError;
 
 pub fn routes() -> Router<Backend> {
     Router::new()

@@ -14,7 +14,7 @@ use super::{
     extract::{reply, Admin, ApiResult, Body, Id, Params, SessionUser, Viewer},
     ErrorBody, State as Backend,
 };
-use crate::log_stream::ApiError;
+use crate::http::api::ApiError;
 
 pub fn routes() -> Router<Backend> {
     Router::new()

@@ -20,10 +20,10 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::{
-    api::extract::{Id, Params, Viewer},
+    http::api::extract::{Id, Params, Viewer},
     backend::errors,
     engine::Engine,
-    log_stream::ApiError,
+    http::api::ApiError,
     runtime::logs::{LogEvent, LogRequest},
 };
 
@@ -53,8 +53,8 @@ pub struct LogsQuery {
 #[utoipa::path(get, path = "/api/v1/services/{id}/logs", tag = "runtime",
     params(("id" = i64, Path, description = "service id"), LogsQuery),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"),
-              (status = 422, body = crate::api::ErrorBody), (status = 401, body = crate::api::ErrorBody),
-              (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+              (status = 422, body = crate::http::api::ErrorBody), (status = 401, body = crate::http::api::ErrorBody),
+              (status = 404, body = crate::http::api::ErrorBody), (status = 409, body = crate::http::api::ErrorBody)))]
 pub async fn stream(
     State(engine): State<Engine>,
     Viewer(caller): Viewer,

@@ -1,0 +1,72 @@
+//! The dashboard's HTTP server: Leptos SSR routes, server functions, static
+//! assets under `/pkg`.
+
+use std::sync::Arc;
+
+use app::{backend::Backend, shell, App};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::services::ServeDir;
+
+use crate::{auth::Auth, config::Config, edge::EdgeRouter, engine::Engine};
+
+/// Everything the HTTP layer needs, built once at startup.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub leptos_options: LeptosOptions,
+    /// Sessions and users, for the session layer and caller resolution.
+    pub auth: Auth,
+    /// The engine, for routes outside the server functions (the log stream);
+    /// `None` in tests that serve only sign-in.
+    pub engine: Option<Engine>,
+    /// The edge router, for its per-route counters on `/metrics`.
+    pub edge: Option<Arc<EdgeRouter>>,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
+}
+
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("slipway")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.dashboard_addr)
+        .build()
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let backend = state.backend.clone();
+    let options = state.leptos_options.clone();
+    let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let api = match state.engine.clone() {
+        Some(engine) => crate::http::log_stream::routes(engine.clone())
+            .merge(crate::http::runtime_log_stream::routes(engine.clone()))
+            .merge(crate::http::api::routes(state.backend.clone()))
+            .merge(crate::http::webhook::routes(engine.clone()))
+            .merge(crate::http::metrics::routes(engine, state.edge.clone(), state.metrics_token.clone())),
+        None => Router::new(),
+    };
+    Router::new()
+        .merge(api)
+        .leptos_routes_with_context(&options, routes, move || provide_context(backend.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        // Unknown paths render the 404 page with the backend too, so its
+        // top bar knows the signed-in caller.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            {
+                let backend = state.backend.clone();
+                move || provide_context(backend.clone())
+            },
+            shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::http::identity::resolve_caller))
+        .layer(state.auth.session_layer())
+        .layer(axum::middleware::from_fn(crate::auth::origin::reject_cross_origin))
+        .with_state(options)
+}
