@@ -38,6 +38,7 @@ mod pipeline_crash;
 mod pipeline_report;
 mod pipeline_run;
 mod pipeline_runtime;
+mod pipeline_services;
 mod registry;
 mod rpc;
 mod runtime_http;
