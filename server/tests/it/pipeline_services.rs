@@ -99,7 +99,8 @@ async fn a_test_step_talks_to_real_postgres_and_redis_services_and_the_run_deplo
         .replace("@REDIS_VALUE@", &redis_value);
     repo.write(".slipway.yml", &file)?;
     repo.commit("pipeline with services")?;
-    let service = t.service("pipe", "pgredis", &repo.url()).await?;
+    // Unique: deployment containers are named after the service, engine-wide.
+    let service = t.service("pipe", &format!("pgredis-{suffix}"), &repo.url()).await?;
 
     let run_started = Instant::now();
     let (done, log) = run(&t, &service).await?;
