@@ -12,6 +12,8 @@
 #      engine answers);
 #   4b. docker-registry, htpasswd, qemu-user-static registered with
 #      binfmt_misc, and Debian's arm64 busybox (registry and multi-arch tests);
+#   4c. debootstrap (the test kit makes its Debian image with PostgreSQL and
+#      Redis from it, once per machine: server/src/testkit/debian.rs);
 #   5. schemathesis (PyPI) in a venv under the cache dir, for the API fuzz
 #      test (server/tests/it/api_fuzz.rs).
 # Writes build/setup.mk, which the Makefile includes (RUSTUP_TOOLCHAIN, PATH,
@@ -197,6 +199,13 @@ if [ ! -x "$ARM_BUSYBOX" ]; then
   rm -rf "$APT_DL"
 fi
 say "arm64 busybox ok ($ARM_BUSYBOX)"
+
+# ------------------------------------------- 4c. debootstrap (issue 19)
+# The pipeline services test runs a real PostgreSQL and Redis: the test kit
+# makes its Debian image (slipway-test/debian-pg-redis:1) with debootstrap
+# the first time it is missing (about a minute), then reuses it by tag.
+apt_install debootstrap
+say "debootstrap ok"
 
 # ---------------------------------------------------------- 5. schemathesis
 # In its own venv (the system python is left alone); pinned, so a run's

@@ -1,10 +1,12 @@
 //! Test kit shared by the server's integration tests and `end2end/`:
 //! temporary data dirs, throwaway git repositories, the Docker base image and
-//! label-based cleanup, and a handle on a real `slipway serve` process.
+//! label-based cleanup, a real Debian image (PostgreSQL, Redis), and a
+//! handle on a real `slipway serve` process.
 //! Compiled only with the `testkit` feature.
 
 pub mod app;
 pub mod data_dir;
+pub mod debian;
 pub mod docker;
 pub mod edge;
 pub mod engine;
@@ -17,6 +19,7 @@ pub mod registry;
 pub mod wait;
 
 pub use data_dir::TestDataDir;
+pub use debian::{ensure_debian_image, DEBIAN_IMAGE};
 pub use docker::{DockerKit, BASE_IMAGE, TEST_LABEL};
 pub use engine::TestEngine;
 pub use git::GitRepo;

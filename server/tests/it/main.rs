@@ -39,6 +39,7 @@ mod pipeline_gates;
 mod pipeline_report;
 mod pipeline_run;
 mod pipeline_runtime;
+mod pipeline_services;
 mod registry;
 mod rpc;
 mod runtime_http;

@@ -22,19 +22,19 @@ use server::{
 const LIMIT: Duration = Duration::from_secs(240);
 
 #[derive(Debug, sqlx::FromRow)]
-struct StepRow {
-    variant: i64,
-    name: String,
-    kind: String,
-    status: String,
-    exit_code: Option<i64>,
-    ignored: bool,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    healthy_ms: Option<i64>,
+pub(crate) struct StepRow {
+    pub variant: i64,
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub ignored: bool,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub healthy_ms: Option<i64>,
 }
 
-async fn steps(t: &TestEngine, build_id: i64) -> anyhow::Result<Vec<StepRow>> {
+pub(crate) async fn steps(t: &TestEngine, build_id: i64) -> anyhow::Result<Vec<StepRow>> {
     Ok(sqlx::query_as(
         "SELECT variant, name, kind, status, exit_code, ignored, started_at, finished_at, healthy_ms \
          FROM build_steps WHERE build_id = ? ORDER BY variant, id",
@@ -44,17 +44,17 @@ async fn steps(t: &TestEngine, build_id: i64) -> anyhow::Result<Vec<StepRow>> {
     .await?)
 }
 
-fn step<'a>(rows: &'a [StepRow], name: &str) -> &'a StepRow {
+pub(crate) fn step<'a>(rows: &'a [StepRow], name: &str) -> &'a StepRow {
     rows.iter()
         .find(|r| r.name == name && r.variant == 0)
         .unwrap_or_else(|| panic!("no step {name}: {rows:?}"))
 }
 
-fn at(ts: &Option<String>) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn at(ts: &Option<String>) -> chrono::DateTime<chrono::Utc> {
     ts.as_deref().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no time: {ts:?}"))
 }
 
-async fn run(t: &TestEngine, service: &Service) -> anyhow::Result<(Build, String)> {
+pub(crate) async fn run(t: &TestEngine, service: &Service) -> anyhow::Result<(Build, String)> {
     let queued = t
         .engine
         .trigger_build(&user(Role::Deployer), TriggerBuild::manual_build_only(service.id))
