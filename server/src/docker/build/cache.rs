@@ -39,6 +39,10 @@ async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeErr
     Ok((endpoint, api))
 }
 
+/// The largest answer read from `/system/df` or `/build/prune`: one
+/// record is about 600 bytes, so this is tens of thousands of cache records.
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
 async fn json(
     endpoint: &Endpoint,
     method: http::Method,
@@ -51,8 +55,8 @@ async fn json(
         let status = exchange.status;
         return Err(RuntimeError::Engine(format!("{path}: {status}: {}", exchange.error_message().await)));
     }
-    let text = exchange.text().await;
-    serde_json::from_str(&text).map_err(|e| RuntimeError::Engine(format!("{path}: not JSON: {e}")))
+    let body = exchange.bytes(MAX_ANSWER).await.map_err(|e| RuntimeError::Engine(format!("{path}: {}", e.0)))?;
+    serde_json::from_slice(&body).map_err(|e| RuntimeError::Engine(format!("{path}: not JSON: {e}")))
 }
 
 impl DockerEngine {

@@ -102,7 +102,20 @@ impl Exchange {
         }
     }
 
-    /// The whole body as text (error answers).
+    /// The whole body, refused past `limit` bytes (success answers: the
+    /// build cache listing of a busy engine runs to megabytes).
+    pub async fn bytes(mut self, limit: usize) -> Result<Vec<u8>, HttpError> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.chunk().await {
+            all.extend_from_slice(&chunk?);
+            if all.len() > limit {
+                return Err(HttpError(format!("the engine's answer is over {limit} bytes")));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The start of the body as text, at most about 64 KiB (error answers).
     pub async fn text(mut self) -> String {
         let mut all = Vec::new();
         while let Some(Ok(chunk)) = self.chunk().await {
@@ -211,6 +224,42 @@ pub async fn ping(endpoint: &Endpoint) -> Result<Ping, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves one answer of `body_len` bytes in 16 KiB chunks, as the
+    /// engine sends large JSON.
+    async fn one_answer(body_len: usize) -> std::io::Result<Endpoint> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let body = vec![b'x'; body_len];
+            for piece in body.chunks(16 * 1024) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            let _ = socket.write_all(&out).await;
+        });
+        Ok(Endpoint::Tcp(addr.to_string()))
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_is_read_whole_up_to_its_limit() -> anyhow::Result<()> {
+        let big = 300 * 1024;
+        let endpoint = one_answer(big).await?;
+        let answer = send(&endpoint, http::Method::GET, "/system/df", None, Bytes::new()).await?;
+        assert_eq!(answer.bytes(1024 * 1024).await?.len(), big, "the whole body, past 64 KiB");
+        let endpoint = one_answer(big).await?;
+        let answer = send(&endpoint, http::Method::GET, "/system/df", None, Bytes::new()).await?;
+        let refused = answer.bytes(100 * 1024).await;
+        assert!(refused.is_err_and(|e| e.0.contains("over 102400 bytes")));
+        Ok(())
+    }
 
     #[test]
     fn engine_addresses_follow_docker_host() {
