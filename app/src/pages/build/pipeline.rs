@@ -1,11 +1,15 @@
-//! The build page's "Pipeline" section: the run's steps (grouped by matrix
+//! The build page's "Pipeline" section: the run's steps (one tab per matrix
 //! variant when there are several) with status, duration and dependencies,
 //! its services with their health, a progress bar of finished steps and the
 //! pipeline file's refusals. A click on a step filters the log to its lines.
 //!
 //! The section has no per-element handlers: it is written as one markup
 //! string (`components::html`, every value escaped) and its buttons are
-//! handled by one click listener, as the service page's histories are.
+//! handled by one click listener, as the service page's histories are. The
+//! variant tabs are radio inputs with labels and need no handler at all: CSS
+//! shows the panel after the checked one. A re-render (the report is re-read
+//! every second while the run is active) keeps the tab the reader chose: it
+//! is read back from the DOM first.
 
 use std::fmt::Write;
 
@@ -18,7 +22,7 @@ use crate::{
 
 #[component]
 pub fn Pipeline(report: RwSignal<BuildReport>, filter: RwSignal<Option<String>>) -> impl IntoView {
-    let markup = move || filter.with(|f| report.with(|r| body(r, f.as_deref())));
+    let markup = move || filter.with(|f| report.with(|r| body(r, f.as_deref(), shown_tab())));
     let click = move |ev: leptos::ev::MouseEvent| {
         if let Some(choice) = clicked(&ev) {
             filter.set(choice);
@@ -44,8 +48,21 @@ fn clicked(_: &leptos::ev::MouseEvent) -> Option<Option<String>> {
     None
 }
 
-/// The section's markup for `chosen` (the step the log shows, if any).
-pub fn body(r: &BuildReport, chosen: Option<&str>) -> String {
+/// The variant tab the reader has open (by click or keyboard), if any.
+#[cfg(feature = "hydrate")]
+fn shown_tab() -> Option<i64> {
+    let checked = document().query_selector("#pipeline input.variant-radio:checked").ok()??;
+    checked.get_attribute("value")?.parse().ok()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn shown_tab() -> Option<i64> {
+    None
+}
+
+/// The section's markup for `chosen` (the step the log shows, if any), with
+/// variant `tab` open (the first variant when `None` or unknown).
+pub fn body(r: &BuildReport, chosen: Option<&str>, tab: Option<i64>) -> String {
     let mut out = String::with_capacity(512 + r.steps.len() * 300);
     let (finished, total) = r.progress();
     let disabled = if chosen.is_none() { " disabled" } else { "" };
@@ -69,20 +86,25 @@ pub fn body(r: &BuildReport, chosen: Option<&str>) -> String {
         }
         out.push_str("</ul>");
     }
-    let several = r.variants.len() > 1;
-    for v in &r.variants {
-        let _ = write!(out, "<div class=\"pipeline-variant\" data-variant=\"{}\">", v.index);
-        if several {
-            out.push_str("<h3 class=\"variant-name\">");
+    if let [v] = r.variants.as_slice() {
+        variant_steps(&mut out, r, v.index, chosen);
+    } else if let Some(first) = r.variants.first() {
+        let open = tab.filter(|t| r.variants.iter().any(|v| v.index == *t)).unwrap_or(first.index);
+        out.push_str("<div id=\"variant-tabs\">");
+        for v in &r.variants {
+            let (i, checked) = (v.index, if v.index == open { " checked" } else { "" });
+            let _ = write!(
+                out,
+                "<input type=\"radio\" name=\"variant-tab\" class=\"variant-radio visually-hidden\" \
+                 id=\"variant-tab-{i}\" value=\"{i}\"{checked}>\
+                 <label for=\"variant-tab-{i}\" class=\"variant-tab\" data-variant=\"{i}\">"
+            );
             html::text(&mut out, &v.name);
             badge(&mut out, &v.status);
-            let _ = write!(out, " {} of {} passed</h3>", v.steps_passed, v.steps_total);
+            let _ = write!(out, " {}/{} passed</label>", v.steps_passed, v.steps_total);
+            variant_steps(&mut out, r, i, chosen);
         }
-        out.push_str("<ol class=\"pipeline-steps\">");
-        for s in r.steps.iter().filter(|s| s.variant == v.index) {
-            step(&mut out, s, chosen);
-        }
-        out.push_str("</ol></div>");
+        out.push_str("</div>");
     }
     if !r.services.is_empty() {
         out.push_str("<h3>Services</h3><ul id=\"pipeline-services\">");
@@ -92,6 +114,15 @@ pub fn body(r: &BuildReport, chosen: Option<&str>) -> String {
         out.push_str("</ul>");
     }
     out
+}
+
+/// One variant's panel: `.pipeline-variant` with its steps.
+fn variant_steps(out: &mut String, r: &BuildReport, variant: i64, chosen: Option<&str>) {
+    let _ = write!(out, "<div class=\"pipeline-variant\" data-variant=\"{variant}\"><ol class=\"pipeline-steps\">");
+    for s in r.steps.iter().filter(|s| s.variant == variant) {
+        step(out, s, chosen);
+    }
+    out.push_str("</ol></div>");
 }
 
 fn badge(out: &mut String, status: &str) {
@@ -150,4 +181,97 @@ fn service(out: &mut String, s: &BuildStepView) {
         (None, None) => out.push_str("not healthy yet"),
     }
     out.push_str("</span></li>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::VariantView;
+
+    fn step(variant: i64, name: &str, status: &str) -> BuildStepView {
+        BuildStepView {
+            variant,
+            variant_name: format!("v{variant}"),
+            name: name.into(),
+            kind: "commands".into(),
+            status: status.into(),
+            exit_code: None,
+            oom: false,
+            ignored: false,
+            depends_on: Vec::new(),
+            error: None,
+            line: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: Some(1200),
+            healthy_ms: None,
+        }
+    }
+
+    fn report(variants: &[&str]) -> BuildReport {
+        let build = leptos::serde_json::from_str(
+            r#"{"id":1,"service_id":1,"number":1,"job_id":null,"commit_sha":null,"git_ref":"main",
+            "trigger":"manual","actor":null,"status":"running","image_id":null,"tags":[],"phase":null,
+            "progress":0,"attempt":1,"error":null,"created_at":"","started_at":null,"finished_at":null,
+            "queued_ms":null,"duration_ms":null,"image_removed":false}"#,
+        )
+        .expect("a build");
+        let mut steps = Vec::new();
+        for i in 0..variants.len() as i64 {
+            steps.push(step(i, "test", "success"));
+            steps.push(step(i, "lint", "running"));
+        }
+        BuildReport {
+            build,
+            commit: None,
+            git_ref: "main".into(),
+            event: None,
+            trigger: "manual".into(),
+            status: "running".into(),
+            pipeline: Some(".slipway.yml".into()),
+            pipeline_errors: Vec::new(),
+            queued_ms: None,
+            duration_ms: None,
+            steps,
+            services: Vec::new(),
+            variants: variants
+                .iter()
+                .enumerate()
+                .map(|(i, name)| VariantView {
+                    index: i as i64,
+                    name: name.to_string(),
+                    status: "running".into(),
+                    steps_total: 2,
+                    steps_passed: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_variant_has_no_tabs() {
+        let html = body(&report(&["default"]), None, None);
+        assert!(!html.contains("variant-tab"), "{html}");
+        assert_eq!(html.matches("<li class=\"step\"").count(), 2);
+        assert!(html.contains("<div class=\"pipeline-variant\" data-variant=\"0\">"));
+    }
+
+    #[test]
+    fn several_variants_are_tabs_and_the_chosen_one_stays_open() {
+        let r = report(&["GO=1.22", "GO=<1.23>"]);
+        let html = body(&r, None, None);
+        assert_eq!(html.matches("<input type=\"radio\" name=\"variant-tab\"").count(), 2);
+        assert_eq!(html.matches(" checked>").count(), 1);
+        assert!(html.contains("id=\"variant-tab-0\" value=\"0\" checked>"), "{html}");
+        assert!(html.contains("GO=&lt;1.23&gt; <span"), "names escaped: {html}");
+        assert!(html.contains(" 1/2 passed</label>"));
+        // Each panel follows its label, so CSS can show the checked one's.
+        assert!(html.contains("passed</label><div class=\"pipeline-variant\" data-variant=\"1\">"));
+        let html = body(&r, Some("lint"), Some(1));
+        assert!(html.contains("id=\"variant-tab-1\" value=\"1\" checked>"), "{html}");
+        assert_eq!(html.matches(" checked>").count(), 1);
+        assert_eq!(html.matches("aria-pressed=\"true\"").count(), 2, "lint in both variants");
+        let html = body(&r, None, Some(7));
+        assert!(html.contains("id=\"variant-tab-0\" value=\"0\" checked>"), "unknown tab: the first");
+    }
 }
