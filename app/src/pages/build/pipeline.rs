@@ -4,8 +4,10 @@
 //! pipeline file's refusals. A click on a step filters the log to its lines.
 //!
 //! The section has no per-element handlers: it is written as one markup
-//! string (`components::html`, every value escaped) and its buttons are
+//! string on the server (`components::html`, every value escaped; the
+//! browser receives the string, not the report) and its buttons are
 //! handled by one click listener, as the service page's histories are. The
+//! browser only marks the chosen step and tab in that string ([`patch`]). The
 //! variant tabs are radio inputs with labels and need no handler at all: CSS
 //! shows the panel after the checked one. A re-render (the report is re-read
 //! every second while the run is active) keeps the tab the reader chose: it
@@ -17,12 +19,14 @@ use leptos::prelude::*;
 
 use crate::{
     components::{badge_class, format::duration_opt, html},
-    wire::{BuildReport, BuildStepView},
+    wire::{BuildPoll, BuildReport, BuildStepView},
 };
 
 #[component]
-pub fn Pipeline(report: RwSignal<BuildReport>, filter: RwSignal<Option<String>>) -> impl IntoView {
-    let markup = move || filter.with(|f| report.with(|r| body(r, f.as_deref(), shown_tab())));
+pub fn Pipeline(markup: RwSignal<Option<String>>, filter: RwSignal<Option<String>>) -> impl IntoView {
+    let markup = move || {
+        filter.with(|f| markup.with(|m| patch(m.as_deref().unwrap_or_default(), f.as_deref(), shown_tab())))
+    };
     let click = move |ev: leptos::ev::MouseEvent| {
         if let Some(choice) = clicked(&ev) {
             filter.set(choice);
@@ -58,6 +62,40 @@ fn shown_tab() -> Option<i64> {
 #[cfg(not(feature = "hydrate"))]
 fn shown_tab() -> Option<i64> {
     None
+}
+
+/// What the build page reads of `r`: the build, and the Pipeline section
+/// when the run has a pipeline file (or a refused one).
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub fn poll(r: BuildReport) -> BuildPoll {
+    let shown = r.pipeline.as_deref().is_some_and(|p| p != "implicit") || !r.pipeline_errors.is_empty();
+    let pipeline = shown.then(|| body(&r, None, None));
+    BuildPoll { build: r.build, pipeline }
+}
+
+/// The server's markup (no step chosen, the first tab open) with step
+/// `chosen` pressed, "All steps" enabled while one is, and tab `tab` open.
+pub fn patch(markup: &str, chosen: Option<&str>, tab: Option<i64>) -> String {
+    let mut out = markup.to_string();
+    if let Some(step) = chosen {
+        out = out.replacen("class=\"button-secondary\" disabled>", "class=\"button-secondary\">", 1);
+        let mut needle = String::from("data-step=\"");
+        html::attr(&mut needle, step);
+        needle.push('"');
+        let mut from = 0;
+        while let Some(at) = out[from..].find(&needle).map(|i| from + i) {
+            let Some(p) = out[at..].find("aria-pressed=\"false\"").map(|i| at + i) else { break };
+            out.replace_range(p..p + "aria-pressed=\"false\"".len(), "aria-pressed=\"true\"");
+            from = p;
+        }
+    }
+    if let Some(t) = tab {
+        let input = format!("id=\"variant-tab-{t}\" value=\"{t}\">");
+        if out.contains(&input) {
+            out = out.replacen(" checked>", ">", 1).replacen(&input, &format!("id=\"variant-tab-{t}\" value=\"{t}\" checked>"), 1);
+        }
+    }
+    out
 }
 
 /// The section's markup for `chosen` (the step the log shows, if any), with
@@ -273,5 +311,25 @@ mod tests {
         assert_eq!(html.matches("aria-pressed=\"true\"").count(), 2, "lint in both variants");
         let html = body(&r, None, Some(7));
         assert!(html.contains("id=\"variant-tab-0\" value=\"0\" checked>"), "unknown tab: the first");
+    }
+
+    #[test]
+    fn the_browser_marks_the_chosen_step_and_tab_in_the_servers_markup() {
+        let r = report(&["GO=1.22", "GO=1.23"]);
+        let served = body(&r, None, None);
+        assert_eq!(patch(&served, None, None), served);
+        assert_eq!(patch(&served, Some("lint"), Some(1)), body(&r, Some("lint"), Some(1)));
+        assert_eq!(patch(&served, Some("test"), None), body(&r, Some("test"), None));
+        assert_eq!(patch(&served, Some("lin"), None).matches("aria-pressed=\"true\"").count(), 0);
+        assert_eq!(patch(&served, None, Some(9)), served, "unknown tab");
+        let poll = poll(r.clone());
+        assert_eq!(poll.pipeline.as_deref(), Some(served.as_str()));
+        let mut implicit = r;
+        implicit.pipeline = Some("implicit".into());
+        assert_eq!(poll_of(implicit), None);
+    }
+
+    fn poll_of(r: BuildReport) -> Option<String> {
+        poll(r).pipeline
     }
 }
