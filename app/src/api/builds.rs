@@ -6,7 +6,9 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{BuildDetail, BuildPageData, BuildPoint, BuildPoll, BuildRow, BuildView, HistoryPage, LogLineView},
+    wire::{
+        BuildDetail, BuildPageData, BuildPoint, BuildPoll, BuildRow, BuildView, HistoryPage, LogLineView,
+    },
 };
 
 /// A service's builds, newest first; `before` from the previous page's

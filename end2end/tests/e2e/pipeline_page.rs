@@ -155,11 +155,15 @@ async fn matrix_flow(h: &Harness) -> anyhow::Result<()> {
     ensure!(spicy.contains("FLAVOUR=spicy") && spicy.contains("2/2 passed"), "tab: {spicy:?}");
     ensure!(visible_variants(h).await? == ["0"], "first tab open: {:?}", visible_variants(h).await?);
     h.click("label.variant-tab[data-variant='1']").await?;
-    h.poll(UI_LIMIT, "the second tab open", || async { Ok((visible_variants(h).await? == ["1"]).then_some(())) })
-        .await?;
+    h.poll(UI_LIMIT, "the second tab open", || async {
+        Ok((visible_variants(h).await? == ["1"]).then_some(()))
+    })
+    .await?;
     // Choosing a step re-renders the section: the open tab stays.
-    h.click("#pipeline .pipeline-variant[data-variant='1'] li.step[data-step='colour'] button.step-name").await?;
-    h.poll(UI_LIMIT, "colour's lines only", || async { Ok(h.text_of("#log-step").await?.map(|_| ())) }).await?;
+    h.click("#pipeline .pipeline-variant[data-variant='1'] li.step[data-step='colour'] button.step-name")
+        .await?;
+    h.poll(UI_LIMIT, "colour's lines only", || async { Ok(h.text_of("#log-step").await?.map(|_| ())) })
+        .await?;
     let pressed = h.find_all("#pipeline li.step[data-step='colour'] button[aria-pressed='true']").await?;
     ensure!(pressed.len() == 2, "re-rendered with colour chosen: {}", pressed.len());
     ensure!(visible_variants(h).await? == ["1"], "tab kept: {:?}", visible_variants(h).await?);

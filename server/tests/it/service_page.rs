@@ -224,9 +224,12 @@ async fn seed(engine: &Engine) -> anyhow::Result<i64> {
         .execute(&mut *tx)
         .await?;
     }
-    for (name, kind, status) in
-        [("lint", "commands", "success"), ("test", "commands", "failure"), ("build", "build", "success"), ("db", "service", "success")]
-    {
+    for (name, kind, status) in [
+        ("lint", "commands", "success"),
+        ("test", "commands", "failure"),
+        ("build", "build", "success"),
+        ("db", "service", "success"),
+    ] {
         sqlx::query(
             "INSERT INTO build_steps (build_id, name, kind, status) \
              VALUES ((SELECT id FROM builds WHERE service_id = ? AND number = ?), ?, ?, ?)",

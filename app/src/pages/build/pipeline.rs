@@ -92,7 +92,11 @@ pub fn patch(markup: &str, chosen: Option<&str>, tab: Option<i64>) -> String {
     if let Some(t) = tab {
         let input = format!("id=\"variant-tab-{t}\" value=\"{t}\">");
         if out.contains(&input) {
-            out = out.replacen(" checked>", ">", 1).replacen(&input, &format!("id=\"variant-tab-{t}\" value=\"{t}\" checked>"), 1);
+            out = out.replacen(" checked>", ">", 1).replacen(
+                &input,
+                &format!("id=\"variant-tab-{t}\" value=\"{t}\" checked>"),
+                1,
+            );
         }
     }
     out
@@ -156,7 +160,10 @@ pub fn body(r: &BuildReport, chosen: Option<&str>, tab: Option<i64>) -> String {
 
 /// One variant's panel: `.pipeline-variant` with its steps.
 fn variant_steps(out: &mut String, r: &BuildReport, variant: i64, chosen: Option<&str>) {
-    let _ = write!(out, "<div class=\"pipeline-variant\" data-variant=\"{variant}\"><ol class=\"pipeline-steps\">");
+    let _ = write!(
+        out,
+        "<div class=\"pipeline-variant\" data-variant=\"{variant}\"><ol class=\"pipeline-steps\">"
+    );
     for s in r.steps.iter().filter(|s| s.variant == variant) {
         step(out, s, chosen);
     }

@@ -61,7 +61,11 @@ pub fn LogsTab(service_id: i64) -> impl IntoView {
 fn markup(lines: &[(usize, Line)]) -> String {
     let mut out = String::with_capacity(lines.len() * 100);
     for (_, l) in lines {
-        out.push_str(if l.stream == "stderr" { "<div class=\"log-line log-stderr\"" } else { "<div class=\"log-line\"" });
+        out.push_str(if l.stream == "stderr" {
+            "<div class=\"log-line log-stderr\""
+        } else {
+            "<div class=\"log-line\""
+        });
         out.push_str(" title=\"");
         html::attr(&mut out, &l.ts);
         out.push_str("\">");
