@@ -37,14 +37,21 @@ pub struct ServicePageData {
 /// Run time in ms of a row with `started_at` and `finished_at`, in SQL.
 const DURATION: &str = "CAST(ROUND((julianday(finished_at) - julianday(started_at)) * 86400000) AS INTEGER)";
 
-/// The newest builds before `?2` of service `?1`, at most `?3`, as a JSON array.
+/// The newest builds before `?2` of service `?1`, at most `?3`, as a JSON
+/// array; each with its count of steps and of succeeded steps (service
+/// containers are not steps).
 fn builds_sql() -> String {
     format!(
         "SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, \
          'git_ref', git_ref, 'commit_sha', commit_sha, 'trigger', trigger, 'actor', actor, \
-         'duration_ms', {DURATION}, 'created_at', created_at) ORDER BY id DESC) \
-         FROM (SELECT id, number, status, git_ref, commit_sha, trigger, actor, started_at, finished_at, created_at \
-         FROM builds WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)"
+         'duration_ms', {DURATION}, 'created_at', created_at, \
+         'steps_total', steps_total, 'steps_passed', steps_passed) ORDER BY id DESC) \
+         FROM (SELECT b.id, b.number, b.status, b.git_ref, b.commit_sha, b.trigger, b.actor, b.started_at, \
+         b.finished_at, b.created_at, \
+         (SELECT COUNT(*) FROM build_steps s WHERE s.build_id = b.id AND s.kind <> 'service') AS steps_total, \
+         (SELECT COUNT(*) FROM build_steps s WHERE s.build_id = b.id AND s.kind <> 'service' \
+          AND s.status = 'success') AS steps_passed \
+         FROM builds b WHERE b.service_id = ?1 AND b.id < ?2 ORDER BY b.id DESC LIMIT ?3)"
     )
 }
 

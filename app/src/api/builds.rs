@@ -6,7 +6,9 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{BuildDetail, BuildPageView, BuildPoint, BuildRow, BuildView, HistoryPage, LogLineView},
+    wire::{
+        BuildDetail, BuildPageData, BuildPoint, BuildPoll, BuildRow, BuildView, HistoryPage, LogLineView,
+    },
 };
 
 /// A service's builds, newest first; `before` from the previous page's
@@ -54,9 +56,11 @@ pub async fn trigger_build(
 /// The build page's data in one call: the build with its service and
 /// project names, and its stored log (viewer).
 #[server(prefix = "/rpc", endpoint = "build_page", input = Json)]
-pub async fn build_page(build_id: i64) -> Result<BuildPageView, AppError> {
+pub async fn build_page(build_id: i64) -> Result<BuildPageData, AppError> {
     use crate::backend::{backend, caller, respond};
-    respond(backend()?.build_page(&caller(), build_id).await)
+    use crate::pages::build::pipeline::poll;
+    let page = backend()?.build_page(&caller(), build_id).await;
+    respond(page.map(|p| BuildPageData { detail: p.detail, lines: p.lines, poll: poll(p.report) }))
 }
 
 /// One build with its service and project names (viewer).
@@ -73,11 +77,13 @@ pub async fn build_log(build_id: i64, after: u64) -> Result<Vec<LogLineView>, Ap
     respond(backend()?.build_log(&caller(), build_id, after).await)
 }
 
-/// The run's pipeline report: steps, services, matrix variants (viewer).
+/// The build and its Pipeline section as markup, from the run's report
+/// (viewer). The report itself is `GET /api/v1/builds/{id}/report`.
 #[server(prefix = "/rpc", endpoint = "build_report", input = Json)]
-pub async fn build_report(build_id: i64) -> Result<crate::wire::BuildReport, AppError> {
+pub async fn build_report(build_id: i64) -> Result<BuildPoll, AppError> {
     use crate::backend::{backend, caller, respond};
-    respond(backend()?.build_report(&caller(), build_id).await)
+    use crate::pages::build::pipeline::poll;
+    respond(backend()?.build_report(&caller(), build_id).await.map(poll))
 }
 
 /// Cancels a queued or running build (deployer).

@@ -1,9 +1,13 @@
-//! A small ANSI SGR parser for build logs. It turns a line into text segments
-//! with fixed class names (`ansi-fg-1`, `ansi-bold`, …); every other escape
-//! sequence is dropped. Nothing from the log ever becomes markup: the text is
-//! rendered as text nodes, which Leptos escapes.
+//! A small ANSI SGR parser for build and container logs. It turns a line
+//! into text segments with fixed class names (`ansi-fg-1`, `ansi-bold`, …);
+//! every other escape sequence is dropped. Hand-written (about 150 lines)
+//! rather than a crate: `ansi-to-html` pulls `regex` into the browser
+//! bundle and writes inline `style` attributes, and a general terminal
+//! parser (`vte`) is more than SGR needs. Nothing from the log ever becomes
+//! markup: [`markup`] escapes every text segment (`components::html`), and
+//! the class names are this file's constants.
 
-use leptos::prelude::*;
+use super::html;
 
 /// A run of text with one style.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,16 +172,20 @@ pub fn parse(line: &str) -> Vec<Segment> {
     out
 }
 
-/// One log line's text with its ANSI colours as spans.
-#[component]
-pub fn AnsiText(#[prop(into)] text: String) -> impl IntoView {
-    parse(&text)
-        .into_iter()
-        .map(|s| {
-            let class = (!s.class.is_empty()).then_some(s.class);
-            view! { <span class=class>{s.text}</span> }
-        })
-        .collect_view()
+/// Appends one log line's text with its ANSI colours as
+/// `<span class="ansi-…">` elements (unstyled text as plain, escaped text).
+pub fn markup(out: &mut String, line: &str) {
+    for s in parse(line) {
+        if s.class.is_empty() {
+            html::text(out, &s.text);
+        } else {
+            out.push_str("<span class=\"");
+            out.push_str(&s.class);
+            out.push_str("\">");
+            html::text(out, &s.text);
+            out.push_str("</span>");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +237,20 @@ mod tests {
     fn carriage_returns_keep_the_last_part() {
         assert_eq!(parse("10%\r50%\r100%"), vec![seg("100%", "")]);
         assert_eq!(parse("done\r\n"), vec![seg("done", "")]);
+    }
+
+    #[test]
+    fn markup_escapes_the_text_and_only_adds_spans() {
+        let mut out = String::new();
+        markup(&mut out, "\u{1b}[1;31m<b>x</b>\u{1b}[0m & <script>\u{1b}[90m'\"");
+        assert_eq!(
+            out,
+            "<span class=\"ansi-fg-1 ansi-bold\">&lt;b&gt;x&lt;/b&gt;</span> &amp; &lt;script&gt;\
+             <span class=\"ansi-fg-8\">'\"</span>"
+        );
+        let mut out = String::new();
+        markup(&mut out, "\u{1b}[31mred\u{1b}[0m\n");
+        assert_eq!(out, "<span class=\"ansi-fg-1\">red</span>");
     }
 
     #[test]

@@ -97,3 +97,22 @@ impl BuildReport {
         (self.steps.iter().filter(|s| s.is_finished()).count(), self.steps.len())
     }
 }
+
+/// What the build page reads of a run's report: the build, and the
+/// Pipeline section as markup written on the server
+/// (`pages::build::pipeline::body`, every value escaped); `None` for a run
+/// without a pipeline file. The browser then needs no report types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildPoll {
+    pub build: BuildView,
+    pub pipeline: Option<String>,
+}
+
+/// The build page's data in one call: the build with its service and
+/// project, its stored log, and the Pipeline section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildPageData {
+    pub detail: super::BuildDetail,
+    pub lines: Vec<super::LogLineView>,
+    pub poll: BuildPoll,
+}

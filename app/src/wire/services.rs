@@ -241,6 +241,12 @@ pub struct BuildRow {
     pub actor: Option<String>,
     pub duration_ms: Option<i64>,
     pub created_at: String,
+    /// The run's steps (service containers not counted) and how many of
+    /// them succeeded: "3/5 steps". Both 0 for a run without step rows.
+    #[serde(default)]
+    pub steps_total: i64,
+    #[serde(default)]
+    pub steps_passed: i64,
 }
 
 /// A deployment's line in the service page's history table (no config: the

@@ -22,6 +22,8 @@ use server::{
 
 const BUILDS: i64 = 60;
 const DEPLOYMENTS: i64 = 30;
+/// The build that has `build_steps` rows.
+const PIPELINE_RUN: i64 = BUILDS - 3;
 
 #[tokio::test]
 async fn service_page_rows_equal_the_domain_histories() -> anyhow::Result<()> {
@@ -52,9 +54,14 @@ async fn service_page_rows_equal_the_domain_histories() -> anyhow::Result<()> {
             actor: b.actor.clone(),
             duration_ms: b.duration_ms,
             created_at: b.created_at.clone(),
+            // The seeded pipeline run: two of three steps passed (its
+            // service container is no step).
+            steps_total: if b.number == PIPELINE_RUN { 3 } else { 0 },
+            steps_passed: if b.number == PIPELINE_RUN { 2 } else { 0 },
         })
         .collect();
     assert_eq!(page.builds.items, expected);
+    assert!(page.builds.items.iter().any(|b| b.steps_total == 3), "the pipeline run is on the first page");
     assert!(page.builds.items.iter().any(|b| b.duration_ms.is_none()), "running builds have no duration");
     assert!(page.builds.items.iter().any(|b| b.duration_ms == Some(40_500)));
 
@@ -182,7 +189,8 @@ async fn service_page_checks_the_caller_and_the_service() -> anyhow::Result<()> 
 }
 
 /// A service with BUILDS builds (every 7th failed, the newest two running
-/// and queued, some without commit or actor) and DEPLOYMENTS deployments
+/// and queued, some without commit or actor; PIPELINE_RUN with three steps
+/// and a service container) and DEPLOYMENTS deployments
 /// (every 5th of an image, every 4th failed with a log tail, every 6th a
 /// rollback).
 async fn seed(engine: &Engine) -> anyhow::Result<i64> {
@@ -213,6 +221,24 @@ async fn seed(engine: &Engine) -> anyhow::Result<i64> {
         .bind(format!("2026-11-01T10:{:02}:00.000Z", n % 60))
         .bind(status)
         .bind(finished)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (name, kind, status) in [
+        ("lint", "commands", "success"),
+        ("test", "commands", "failure"),
+        ("build", "build", "success"),
+        ("db", "service", "success"),
+    ] {
+        sqlx::query(
+            "INSERT INTO build_steps (build_id, name, kind, status) \
+             VALUES ((SELECT id FROM builds WHERE service_id = ? AND number = ?), ?, ?, ?)",
+        )
+        .bind(service.id)
+        .bind(PIPELINE_RUN)
+        .bind(name)
+        .bind(kind)
+        .bind(status)
         .execute(&mut *tx)
         .await?;
     }

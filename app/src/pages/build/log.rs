@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use leptos::{html::Div, prelude::*};
 
-use crate::{components::ansi::AnsiText, wire::LogLineView};
+use crate::{
+    components::{ansi, html},
+    wire::LogLineView,
+};
 
 /// Lines added together; the log is a list of these so an update re-renders
 /// only the new chunk.
@@ -132,7 +135,7 @@ pub fn BuildLog(
             on:scroll=move |_| state.on_scroll()
         >
             <For each=move || state.chunks.get() key=|c| c.id let:chunk>
-                {chunk.lines.iter().map(line_view).collect_view()}
+                <div class="log-chunk" inner_html=chunk_markup(&chunk.lines)></div>
             </For>
         </div>
         {move || empty().then(|| view! { <p class="muted">"No log lines yet."</p> }.into_any())}
@@ -155,14 +158,27 @@ pub fn unseen(lines: Vec<LogLineView>, mut last: u64) -> (Vec<LogLineView>, u64)
     (fresh, last)
 }
 
-fn line_view(l: &LogLineView) -> impl IntoView {
-    let class = format!("log-line log-{}", l.stream);
-    view! {
-        <div class=class data-seq=l.seq.to_string() data-step=l.step.clone() title=l.ts.clone()>
-            <AnsiText text=l.text.clone() />
-        </div>
+/// A chunk's lines as markup (`components::html`: every value escaped, the
+/// text through the ANSI parser), set with `inner_html`: one string per
+/// chunk instead of a view per line and colour span.
+pub fn chunk_markup(lines: &[LogLineView]) -> String {
+    let mut out = String::with_capacity(lines.len() * 120);
+    for l in lines {
+        out.push_str("<div class=\"log-line log-");
+        html::attr(&mut out, &l.stream);
+        out.push_str("\" data-seq=\"");
+        out.push_str(&l.seq.to_string());
+        if let Some(step) = &l.step {
+            out.push_str("\" data-step=\"");
+            html::attr(&mut out, step);
+        }
+        out.push_str("\" title=\"");
+        html::attr(&mut out, &l.ts);
+        out.push_str("\">");
+        ansi::markup(&mut out, &l.text);
+        out.push_str("</div>");
     }
-    .into_any()
+    out
 }
 
 #[cfg(test)]
@@ -177,6 +193,20 @@ mod tests {
             text: format!("line {seq}"),
             step: None,
         }
+    }
+
+    #[test]
+    fn lines_are_escaped_markup_with_colour_spans() {
+        let mut l = line(9);
+        l.text = "\u{1b}[31mred\u{1b}[0m <img src=x>".into();
+        l.step = Some("lint\"x".into());
+        l.ts = "2026-12-06T08:00:00Z".into();
+        assert_eq!(
+            chunk_markup(&[l, line(10)]),
+            "<div class=\"log-line log-stdout\" data-seq=\"9\" data-step=\"lint&quot;x\" \
+             title=\"2026-12-06T08:00:00Z\"><span class=\"ansi-fg-1\">red</span> &lt;img src=x&gt;</div>\
+             <div class=\"log-line log-stdout\" data-seq=\"10\" title=\"\">line 10</div>"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod controls;
 #[cfg(feature = "hydrate")]
 mod live;
 mod log;
-mod pipeline;
+pub(crate) mod pipeline;
 
 use leptos::prelude::*;
 
@@ -15,7 +15,7 @@ use crate::{
         badge_class, browser, error_view, loading, require_user, resource, status_label, use_session,
     },
     pages::service::{per_route_id, with_id},
-    wire::{BuildDetail, BuildPageView, BuildReport, BuildView, Caller, LogLineView, Role},
+    wire::{BuildDetail, BuildPageData, BuildPoll, BuildView, Caller, LogLineView, Role},
 };
 
 #[component]
@@ -37,8 +37,8 @@ fn BuildLoad(id: Option<i64>) -> impl IntoView {
                 }
                 match page.await {
                     Err(e) => error_view(e),
-                    Ok(BuildPageView { detail, lines, report }) => {
-                        view! { <BuildBody caller detail lines report /> }.into_any()
+                    Ok(BuildPageData { detail, lines, poll }) => {
+                        view! { <BuildBody caller detail lines pipeline=poll.pipeline /> }.into_any()
                     }
                 }
             })}
@@ -52,7 +52,7 @@ fn BuildBody(
     caller: Caller,
     detail: BuildDetail,
     lines: Vec<LogLineView>,
-    report: BuildReport,
+    pipeline: Option<String>,
 ) -> impl IntoView {
     let BuildDetail { build: initial, service, project } = detail;
     let build_id = initial.id;
@@ -60,27 +60,23 @@ fn BuildBody(
     let was_active = initial.is_active();
     let number = initial.number;
     let build = RwSignal::new(initial);
-    let report = RwSignal::new(report);
+    // The Pipeline section's markup (`None`: no pipeline file).
+    let pipeline = RwSignal::new(pipeline);
     // The step whose lines the log shows (`None`: every line).
     let filter = RwSignal::new(None::<String>);
-    // A run with a pipeline file shows its steps.
-    let has_pipeline = move || {
-        report
-            .with(|r| r.pipeline.as_deref().is_some_and(|p| p != "implicit") || !r.pipeline_errors.is_empty())
-    };
+    let has_pipeline = move || pipeline.with(Option::is_some);
     // A build that ended without an image: the bar shows that, full and red.
     let failed = move || build.with(|b| !b.is_active() && b.status != "succeeded");
     // In the browser: re-fetch the build every second while it is active.
     Effect::new(move |_| {
         if build.get_untracked().is_active() {
-            leptos::task::spawn_local(poll_build(build, report));
+            leptos::task::spawn_local(poll_build(build, pipeline));
         }
     });
     let refetch = Callback::new(move |()| {
         leptos::task::spawn_local(async move {
-            if let Ok(r) = build_report(build_id).await {
-                let _ = build.try_set(r.build.clone());
-                let _ = report.try_set(r);
+            if let Ok(p) = build_report(build_id).await {
+                update(build, pipeline, p);
             }
         });
     });
@@ -112,7 +108,7 @@ fn BuildBody(
         </section>
         {move || {
             has_pipeline()
-                .then(|| view! { <section class="card" id="pipeline"><pipeline::Pipeline report filter /></section> })
+                .then(|| view! { <section class="card" id="pipeline"><pipeline::Pipeline markup=pipeline filter /></section> })
         }}
         <section class="card">
             <log::BuildLog build_id lines follow_live=was_active on_end=refetch filter />
@@ -155,16 +151,20 @@ fn Facts(b: BuildView) -> impl IntoView {
 
 /// Re-fetches the build and its report every second until it is no longer
 /// active (or the page is gone).
-async fn poll_build(build: RwSignal<BuildView>, report: RwSignal<BuildReport>) {
+async fn poll_build(build: RwSignal<BuildView>, pipeline: RwSignal<Option<String>>) {
     loop {
         browser::sleep(1000).await;
         let Some(current) = build.try_get_untracked() else { return };
         if !current.is_active() {
             return;
         }
-        if let Ok(r) = build_report(current.id).await {
-            let _ = build.try_set(r.build.clone());
-            let _ = report.try_set(r);
+        if let Ok(p) = build_report(current.id).await {
+            update(build, pipeline, p);
         }
     }
+}
+
+fn update(build: RwSignal<BuildView>, pipeline: RwSignal<Option<String>>, p: BuildPoll) {
+    let _ = build.try_set(p.build);
+    let _ = pipeline.try_set(p.pipeline);
 }

@@ -6,7 +6,7 @@
 
 use leptos::{html::Div, prelude::*};
 
-use crate::components::ansi::AnsiText;
+use crate::components::{ansi, html};
 
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 struct Line {
@@ -44,14 +44,35 @@ pub fn LogsTab(service_id: i64) -> impl IntoView {
                 "Reconnect"
             </button>
         </div>
-        <div id="container-log" class="log" node_ref=node role="log" aria-live="polite">
-            {move || lines.with(|all| all.iter().map(|(_, l)| {
-                let class = if l.stream == "stderr" { "log-line log-stderr" } else { "log-line" };
-                view! { <div class=class title=l.ts.clone()><AnsiText text=l.text.clone() /></div> }
-            }).collect_view())}
-        </div>
+        <div
+            id="container-log"
+            class="log"
+            node_ref=node
+            role="log"
+            aria-live="polite"
+            inner_html=move || lines.with(|all| markup(all))
+        ></div>
         {move || note.get().map(|n| view! { <p id="logs-note" class="muted" role="status">{n}</p> })}
     }
+}
+
+/// The lines as markup (every value escaped, colours as spans), set with
+/// `inner_html`: one string instead of a view per line and colour span.
+fn markup(lines: &[(usize, Line)]) -> String {
+    let mut out = String::with_capacity(lines.len() * 100);
+    for (_, l) in lines {
+        out.push_str(if l.stream == "stderr" {
+            "<div class=\"log-line log-stderr\""
+        } else {
+            "<div class=\"log-line\""
+        });
+        out.push_str(" title=\"");
+        html::attr(&mut out, &l.ts);
+        out.push_str("\">");
+        ansi::markup(&mut out, &l.text);
+        out.push_str("</div>");
+    }
+    out
 }
 
 #[cfg(feature = "hydrate")]

@@ -37,6 +37,8 @@ pub fn BuildsTable(paged: Paged<BuildRow>) -> impl IntoView {
 
 /// One build's row (`tr[data-build-id]`), written as markup: the table has
 /// no event handlers, and links are followed by the router as any link.
+/// `td.steps` says how many of the run's steps passed ("3/5 steps"); empty
+/// for a run without steps.
 fn build_line(out: &mut String, b: &BuildRow) {
     use std::fmt::Write;
     let _ = write!(
@@ -46,7 +48,11 @@ fn build_line(out: &mut String, b: &BuildRow) {
         n = b.number
     );
     status_cell(out, &b.status);
-    out.push_str("<td class=\"ref\">");
+    out.push_str("<td class=\"steps\">");
+    if b.steps_total > 0 {
+        let _ = write!(out, "{}/{} steps", b.steps_passed, b.steps_total);
+    }
+    out.push_str("</td><td class=\"ref\">");
     html::text(out, &b.git_ref);
     out.push_str("</td><td class=\"commit mono\"");
     if let Some(sha) = &b.commit_sha {
@@ -88,6 +94,7 @@ fn builds_head() -> AnyView {
             <tr>
                 <th scope="col">"Build"</th>
                 <th scope="col">"Status"</th>
+                <th scope="col">"Steps"</th>
                 <th scope="col">"Ref"</th>
                 <th scope="col">"Commit"</th>
                 <th scope="col">"Trigger"</th>
@@ -112,4 +119,35 @@ fn BuildRows(items: RwSignal<Vec<BuildRow>>) -> impl IntoView {
         })
     };
     view! { <tbody inner_html=rows></tbody> }.into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(steps_total: i64, steps_passed: i64) -> BuildRow {
+        BuildRow {
+            id: 7,
+            number: 3,
+            status: "failed".into(),
+            git_ref: "main".into(),
+            commit_sha: None,
+            trigger: "manual".into(),
+            actor: None,
+            duration_ms: None,
+            created_at: "2026-12-06T08:00:00Z".into(),
+            steps_total,
+            steps_passed,
+        }
+    }
+
+    #[test]
+    fn a_row_says_how_many_steps_passed() {
+        let mut out = String::new();
+        build_line(&mut out, &row(5, 3));
+        assert!(out.contains("<td class=\"steps\">3/5 steps</td>"), "{out}");
+        let mut out = String::new();
+        build_line(&mut out, &row(0, 0));
+        assert!(out.contains("<td class=\"steps\"></td>"), "no steps, empty cell: {out}");
+    }
 }
