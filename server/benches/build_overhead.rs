@@ -286,28 +286,10 @@ impl Bench {
                 build.error
             );
         }
-        self.wait_job(&build).await?;
+        self.te.wait_job_done(&build, Duration::from_secs(60)).await?;
         self.figures(build, wall).await
     }
 
-    /// Waits until the build's job is done (workspace removed, lease freed).
-    async fn wait_job(&self, build: &Build) -> anyhow::Result<()> {
-        let Some(job_id) = build.job_id else { return Ok(()) };
-        let start = Instant::now();
-        loop {
-            let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-                .bind(job_id)
-                .fetch_one(&self.te.engine.db)
-                .await?;
-            if status != "queued" && status != "running" {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!("job {job_id} of build {} still {status} after its build finished", build.id);
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
 
     async fn figures(&self, build: Build, wall: Duration) -> anyhow::Result<SlipwayRun> {
         let started = build.started_at.as_deref().context("a succeeded build without started_at")?;

@@ -178,7 +178,7 @@ impl Bench {
                 log.iter().map(|l| format!("[{}] {}", l.step.as_deref().unwrap_or("-"), l.text)).collect();
             bail!("run {} ended {}: {:?}\n{}", build.id, build.status, build.error, text.join("\n"));
         }
-        self.wait_job(&build).await?;
+        self.te.wait_job_done(&build, Duration::from_secs(60)).await?;
         let rows: Vec<StepRow> = sqlx::query_as(
             "SELECT name, status, started_at, finished_at, healthy_ms FROM build_steps \
              WHERE build_id = ? ORDER BY id",
@@ -205,24 +205,6 @@ impl Bench {
         Ok(SlipwayRound { row, wall, steps, healthy_ms })
     }
 
-    /// Waits until the run's job is done (workspace removed, lease freed).
-    async fn wait_job(&self, build: &Build) -> anyhow::Result<()> {
-        let Some(job_id) = build.job_id else { return Ok(()) };
-        let start = Instant::now();
-        loop {
-            let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-                .bind(job_id)
-                .fetch_one(&self.te.engine.db)
-                .await?;
-            if status != "queued" && status != "running" {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!("job {job_id} of run {} still {status}", build.id);
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
 
     async fn by_hand(&self, round: &str) -> anyhow::Result<HandRound> {
         let hand = Hand {
@@ -464,21 +446,15 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The host's load averages (1, 5, 15 min): the figures depend on them.
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let kit = DockerKit::new().await?;
         // On an error the kit's Drop removes whatever the run made.
-        println!("pipeline_overhead: load average before {}", load());
+        println!("pipeline_overhead: load average before {}", server::testkit::wait::load_average());
         let result = bench(kit).await;
-        println!("pipeline_overhead: load average after {}", load());
+        println!("pipeline_overhead: load average after {}", server::testkit::wait::load_average());
         result
     })
 }

@@ -239,21 +239,15 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The host's load averages (1, 5, 15 min): the figures depend on them.
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let kit = DockerKit::new().await?;
         // On an error the kit's Drop removes whatever the run made.
-        println!("step_start: load average before {}", load());
+        println!("step_start: load average before {}", server::testkit::wait::load_average());
         let result = bench(kit).await;
-        println!("step_start: load average after {}", load());
+        println!("step_start: load average after {}", server::testkit::wait::load_average());
         result
     })
 }

@@ -136,6 +136,20 @@ impl TestEngine {
     }
 
     /// The deployment queued after a build with `deploy: true`.
+    /// Waits until the build's job is done (its workspace removed, its
+    /// lease freed): a build's status turns final a moment before.
+    pub async fn wait_job_done(&self, build: &Build, limit: Duration) -> anyhow::Result<()> {
+        let Some(job_id) = build.job_id else { return Ok(()) };
+        crate::testkit::wait::wait_until(&format!("job {job_id} of build {} to end", build.id), limit, || async {
+            let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+                .bind(job_id)
+                .fetch_one(&self.engine.db)
+                .await?;
+            Ok((status != "queued" && status != "running").then_some(()))
+        })
+        .await
+    }
+
     pub async fn deployment_of_build(&self, build_id: i64) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT id FROM deployments WHERE build_id = ? ORDER BY id DESC LIMIT 1")
             .bind(build_id)

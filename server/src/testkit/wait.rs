@@ -58,3 +58,11 @@ pub fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// The host's load averages (1, 5, 15 min), for benchmarks to print beside
+/// their figures.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
