@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use app::wire::{Caller, Role};
-use server::builds::{Build, TriggerBuild};
+use server::builds::TriggerBuild;
 use server::history::duration_ms;
 use server::jobs::JobStatus;
 use server::projects::Service;
