@@ -290,7 +290,6 @@ impl Bench {
         self.figures(build, wall).await
     }
 
-
     async fn figures(&self, build: Build, wall: Duration) -> anyhow::Result<SlipwayRun> {
         let started = build.started_at.as_deref().context("a succeeded build without started_at")?;
         let finished = build.finished_at.as_deref().context("a succeeded build without finished_at")?;

@@ -205,7 +205,6 @@ impl Bench {
         Ok(SlipwayRound { row, wall, steps, healthy_ms })
     }
 
-
     async fn by_hand(&self, round: &str) -> anyhow::Result<HandRound> {
         let hand = Hand {
             url: self.repo.url(),
@@ -246,7 +245,8 @@ impl Hand {
     /// `docker run` of one step in the foreground: the same sandbox and
     /// limits as Slipway's step containers, the lines run by `sh -ec`.
     fn step(&self, step: &str, image: &str, lines: &[&str]) -> anyhow::Result<()> {
-        let (container, mount) = (self.container(step), format!("type=volume,src={},dst=/workspace", self.name));
+        let (container, mount) =
+            (self.container(step), format!("type=volume,src={},dst=/workspace", self.name));
         let script = lines.join("\n");
         let mut args = vec!["run", "--name", &container, "--label", &self.label, "--hostname", step];
         args.extend(["--network", &self.name, "--mount", &mount, "-w", "/workspace"]);
@@ -302,7 +302,13 @@ impl Hand {
             });
             let build = s.spawn(|| -> anyhow::Result<(Duration, Duration)> {
                 let context = dir.path().join("context.tar");
-                let out = Command::new("tar").arg("-C").arg(&checkout).arg("-cf").arg(&context).arg(".").output()?;
+                let out = Command::new("tar")
+                    .arg("-C")
+                    .arg(&checkout)
+                    .arg("-cf")
+                    .arg(&context)
+                    .arg(".")
+                    .output()?;
                 anyhow::ensure!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
                 buildkit_by_curl(&context, &self.image, &self.label)?;
                 let built = start.elapsed();
@@ -445,7 +451,6 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     kit.cleanup().await?;
     Ok(())
 }
-
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

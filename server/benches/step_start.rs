@@ -40,7 +40,12 @@ const LIMIT: Duration = Duration::from_secs(300);
 
 fn env_count(name: &str, default: usize, min: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
-        Ok(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= min).with_context(|| format!("{name} must be ≥ {min}")),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= min)
+            .with_context(|| format!("{name} must be ≥ {min}")),
         Err(_) => Ok(default),
     }
 }
@@ -53,7 +58,9 @@ fn pipeline_file(steps: usize) -> String {
     let mut file = String::from("steps:\n");
     for i in 0..steps {
         let name = step_name(i);
-        file.push_str(&format!("  - name: {name}\n    image: {BASE_IMAGE}\n    commands: [\"echo {name}\"]\n"));
+        file.push_str(&format!(
+            "  - name: {name}\n    image: {BASE_IMAGE}\n    commands: [\"echo {name}\"]\n"
+        ));
     }
     file
 }
@@ -121,9 +128,11 @@ fn follow_events(
                 },
             };
             let Some(attrs) = event.actor.and_then(|a| a.attributes) else { continue };
-            let (Some(build), Some(name), Some(at)) =
-                (attrs.get(labels::BUILD_ID).and_then(|b| b.parse::<i64>().ok()), attrs.get("name"), event.time_nano)
-            else {
+            let (Some(build), Some(name), Some(at)) = (
+                attrs.get(labels::BUILD_ID).and_then(|b| b.parse::<i64>().ok()),
+                attrs.get("name"),
+                event.time_nano,
+            ) else {
                 continue;
             };
             // Step containers are `slipway-run-<instance>-<build>-<variant>-<step>`;
@@ -168,8 +177,11 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     let mut row_gaps = Vec::new();
     for run in 0..runs {
         let start = Instant::now();
-        let queued =
-            te.engine.trigger_build(&caller, TriggerBuild::manual_build_only(service.id)).await.map_err(anyhow_of)?;
+        let queued = te
+            .engine
+            .trigger_build(&caller, TriggerBuild::manual_build_only(service.id))
+            .await
+            .map_err(anyhow_of)?;
         let done = te.wait_build(queued.id, LIMIT).await?;
         if done.status != JobStatus::Succeeded {
             bail!("run {} ended {}: {:?}", done.id, done.status, done.error);
@@ -182,7 +194,8 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
         .await?;
         anyhow::ensure!(rows.len() == steps, "run {} has {} step rows", done.id, rows.len());
         for pair in rows.windows(2) {
-            let gap = duration_ms(pair[0].2.as_deref(), pair[1].1.as_deref()).context("a step row without times")?;
+            let gap = duration_ms(pair[0].2.as_deref(), pair[1].1.as_deref())
+                .context("a step row without times")?;
             row_gaps.push(Duration::from_millis(u64::try_from(gap).unwrap_or(0)));
         }
         println!("  run {} (build {}): {} wall", run + 1, done.id, ms(start.elapsed()));
@@ -200,9 +213,14 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
         for i in 1..steps {
             let get = |i: usize| seen.get(&(*build, step_name(i))).copied().unwrap_or_default();
             let (prev, next) = (get(i - 1), get(i));
-            let (Some(die), Some(create), Some(attach), Some(started)) = (prev.die, next.create, next.attach, next.start)
+            let (Some(die), Some(create), Some(attach), Some(started)) =
+                (prev.die, next.create, next.attach, next.start)
             else {
-                bail!("build {build}: events missing for {} → {}: {prev:?} {next:?}", step_name(i - 1), step_name(i));
+                bail!(
+                    "build {build}: events missing for {} → {}: {prev:?} {next:?}",
+                    step_name(i - 1),
+                    step_name(i)
+                );
             };
             total.push(nanos(die, started));
             // The executor creates a step's container while its dependency runs.
@@ -238,7 +256,6 @@ async fn bench(kit: DockerKit) -> anyhow::Result<()> {
     kit.cleanup().await?;
     Ok(())
 }
-
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -72,7 +72,9 @@ pub async fn migrate(pool: &Db) -> anyhow::Result<()> {
     for a in &applied {
         match MIGRATOR.iter().find(|m| m.version == a.version) {
             None => return Err(MigrateError::VersionMissing(a.version).into()),
-            Some(m) if m.checksum != a.checksum => return Err(MigrateError::VersionMismatch(a.version).into()),
+            Some(m) if m.checksum != a.checksum => {
+                return Err(MigrateError::VersionMismatch(a.version).into())
+            }
             Some(_) => {}
         }
     }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use crate::{
     access::AccessError,
     db::Db,
@@ -188,7 +187,6 @@ impl Engine {
         labels.insert(labels::SERVICE_ID.into(), service_id.to_string());
         labels
     }
-
 }
 
 /// How long a deploy job may take: the health check's whole budget, the

@@ -35,7 +35,8 @@ pub async fn since_last_success(
         .fetch_all(&engine.db)
         .await?;
         let service_branch = &job.service.spec.branch;
-        let previous = rows.into_iter().find(|(git_ref, _)| branch_of(git_ref, service_branch) == Some(branch));
+        let previous =
+            rows.into_iter().find(|(git_ref, _)| branch_of(git_ref, service_branch) == Some(branch));
         let Some((_, sha)) = previous else { return anyhow::Ok(None) };
         let url = job.service.real_git_url(&engine.secrets)?;
         let paths = crate::git::changed_paths(&url, &engine.workspace(job.build.id), &sha, log).await?;

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::{
-    http::api::extract::{Id, Params, Viewer},
     backend::errors,
     engine::Engine,
+    http::api::extract::{Id, Params, Viewer},
     http::api::ApiError,
     runtime::logs::{LogEvent, LogRequest},
 };

@@ -65,7 +65,10 @@ pub fn router(state: AppState) -> Router {
             },
             shell,
         ))
-        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::http::identity::resolve_caller))
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::http::identity::resolve_caller,
+        ))
         .layer(state.auth.session_layer())
         .layer(axum::middleware::from_fn(crate::auth::origin::reject_cross_origin))
         .with_state(options)

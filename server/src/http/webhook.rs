@@ -9,11 +9,10 @@ use std::borrow::Cow;
 use axum::{
     body::Body,
     extract::{DefaultBodyLimit, Path, State},
-    routing::post,
-    Router,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Json,
+    routing::post,
+    Json, Router,
 };
 use serde::Serialize;
 use serde_json::Value;

@@ -19,10 +19,10 @@ use crate::{
     deploys::{switch::RouteTable, DeployRequest},
     docker::DockerEngine,
     engine::{Engine, EngineSettings},
+    http::web::{router, AppState},
     notify::NewTarget,
     projects::{ProjectStore, ServiceSpec},
     status::StatusService,
-    http::web::{router, AppState},
 };
 
 /// A fresh data dir, an engine on it and the real Docker Engine, opened but

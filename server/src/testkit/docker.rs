@@ -212,7 +212,9 @@ pub async fn count_labelled(docker: &Docker, labels: &[String]) -> anyhow::Resul
     let networks =
         docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await?.len();
     let volumes = docker
-        .list_volumes(Some(bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .list_volumes(Some(
+            bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
         .await?
         .volumes
         .unwrap_or_default()

@@ -17,9 +17,10 @@ use crate::{
         Deployment,
     },
     docker::DockerEngine,
-    engine::{Engine, EngineError, EngineSettings}, startup::Running,
+    engine::{Engine, EngineError, EngineSettings},
     jobs::WorkerConfig,
     projects::{HealthCheck, HealthProbe, ProjectStore, Service, ServiceSpec},
+    startup::Running,
 };
 
 pub struct TestEngine {
@@ -140,13 +141,17 @@ impl TestEngine {
     /// lease freed): a build's status turns final a moment before.
     pub async fn wait_job_done(&self, build: &Build, limit: Duration) -> anyhow::Result<()> {
         let Some(job_id) = build.job_id else { return Ok(()) };
-        crate::testkit::wait::wait_until(&format!("job {job_id} of build {} to end", build.id), limit, || async {
-            let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-                .bind(job_id)
-                .fetch_one(&self.engine.db)
-                .await?;
-            Ok((status != "queued" && status != "running").then_some(()))
-        })
+        crate::testkit::wait::wait_until(
+            &format!("job {job_id} of build {} to end", build.id),
+            limit,
+            || async {
+                let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+                    .bind(job_id)
+                    .fetch_one(&self.engine.db)
+                    .await?;
+                Ok((status != "queued" && status != "running").then_some(()))
+            },
+        )
         .await
     }
 

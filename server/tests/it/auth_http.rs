@@ -13,9 +13,9 @@ use server::{
     auth::{Auth, SessionSettings},
     backend::ServerBackend,
     docker::DockerEngine,
+    http::web::{router, AppState},
     status::StatusService,
     testkit::TestDataDir,
-    http::web::{router, AppState},
 };
 use tower::ServiceExt;
 

@@ -20,6 +20,7 @@ use server::{
     deploys::DeploymentStatus,
     docker::DockerEngine,
     edge::{proxy, EdgeRouter},
+    http::web::{router, AppState},
     jobs::JobStatus,
     status::StatusService,
     testkit::{
@@ -27,7 +28,6 @@ use server::{
         wait::unique_suffix,
         DockerKit, GitRepo, TestDataDir, TestEngine,
     },
-    http::web::{router, AppState},
 };
 use tokio_util::sync::CancellationToken;
 

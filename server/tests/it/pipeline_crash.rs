@@ -14,10 +14,10 @@ use server::{
     docker::labels,
     projects::{ProjectStore, ServiceSpec},
     testkit::{
+        docker::count_labelled,
         edge,
         engine::{anyhow_of, quick_http_check, user},
         wait::{unique_suffix, wait_until},
-        docker::count_labelled,
         GitRepo, Installation, BASE_IMAGE,
     },
 };

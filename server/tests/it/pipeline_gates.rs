@@ -41,10 +41,12 @@ async fn log_of(t: &TestEngine, build_id: i64) -> anyhow::Result<String> {
 
 /// `(name, status)` of the run's steps, in file order.
 async fn step_statuses(t: &TestEngine, build_id: i64) -> anyhow::Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as("SELECT name, status FROM build_steps WHERE build_id = ? AND kind <> 'service' ORDER BY id")
-        .bind(build_id)
-        .fetch_all(&t.engine.db)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT name, status FROM build_steps WHERE build_id = ? AND kind <> 'service' ORDER BY id",
+    )
+    .bind(build_id)
+    .fetch_all(&t.engine.db)
+    .await?)
 }
 
 fn echo_step(name: &str, extra: &str) -> String {
@@ -72,7 +74,10 @@ async fn a_skip_ci_push_is_recorded_skipped_and_runs_when_started_by_hand() -> a
     // The same commit, started by hand: an explicit run always runs.
     let queued = t
         .engine
-        .trigger_build(&user(Role::Deployer), TriggerBuild { git_ref: Some(sha), ..TriggerBuild::manual_build_only(service.id) })
+        .trigger_build(
+            &user(Role::Deployer),
+            TriggerBuild { git_ref: Some(sha), ..TriggerBuild::manual_build_only(service.id) },
+        )
         .await
         .map_err(anyhow_of)?;
     let ran = t.wait_build(queued.id, LIMIT).await?;
@@ -108,7 +113,10 @@ async fn path_filters_see_the_files_changed_since_the_last_successful_run() -> a
     let file = [
         "steps:\n".to_string(),
         echo_step("docs", "    when:\n      path: [\"docs/**\"]\n"),
-        echo_step("code", "    when:\n      path:\n        include: [\"src/**\"]\n        exclude: [\"src/**/*.md\"]\n"),
+        echo_step(
+            "code",
+            "    when:\n      path:\n        include: [\"src/**\"]\n        exclude: [\"src/**/*.md\"]\n",
+        ),
         echo_step("always", ""),
     ]
     .concat();
@@ -167,7 +175,8 @@ async fn with_supersede_off_an_older_pushed_run_finishes() -> anyhow::Result<()>
     let service = store.update_service(service.id, &spec).await?;
     assert!(!service.spec.supersede_runs);
 
-    let first = t.engine.enqueue_build("webhook:github", push(&service, first_sha)).await.map_err(anyhow_of)?;
+    let first =
+        t.engine.enqueue_build("webhook:github", push(&service, first_sha)).await.map_err(anyhow_of)?;
     wait_until("the first run's step to run", LIMIT, || async {
         let rows = step_statuses(&t, first.id).await?;
         Ok(rows.iter().any(|(n, s)| n == "slow" && s == "running").then_some(()))
@@ -175,7 +184,8 @@ async fn with_supersede_off_an_older_pushed_run_finishes() -> anyhow::Result<()>
     .await?;
     repo.write("more", "x")?;
     let second_sha = repo.commit("second push")?;
-    let second = t.engine.enqueue_build("webhook:github", push(&service, second_sha)).await.map_err(anyhow_of)?;
+    let second =
+        t.engine.enqueue_build("webhook:github", push(&service, second_sha)).await.map_err(anyhow_of)?;
     let first = t.wait_build(first.id, LIMIT).await?;
     assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.error);
     assert_eq!(first.error, None);

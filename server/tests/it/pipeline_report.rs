@@ -169,7 +169,8 @@ async fn a_run_without_a_pipeline_file_reports_its_build_and_deploy_steps() -> a
     assert!(live.status.was_live(), "{live:?}");
     let (_, body) = get(&router, &token, &format!("/api/v1/builds/{}/report", done.id)).await?;
     let report: BuildReport = serde_json::from_slice(&body)?;
-    let steps: Vec<(&str, &str)> = report.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect();
+    let steps: Vec<(&str, &str)> =
+        report.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect();
     assert_eq!(steps, vec![("build", "success"), ("deploy", "success")], "{report:#?}");
     assert_eq!(report.steps[1].depends_on, vec!["build".to_string()]);
     // Another user's missing build: 404.

@@ -22,6 +22,7 @@ use server::{
     deploys::{switch::RouteTable, DeploymentStatus},
     docker::DockerEngine,
     engine::{Engine, EngineError},
+    http::web::{router, AppState},
     jobs::JobStatus,
     projects::{Service, ServiceSpec},
     status::StatusService,
@@ -30,7 +31,6 @@ use server::{
         wait::unique_suffix,
         DockerKit, GitRepo, TestDataDir, TestEngine,
     },
-    http::web::{router, AppState},
     webhooks::{Forge, MAX_BODY},
 };
 use sha2::Sha256;

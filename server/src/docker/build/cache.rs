@@ -55,7 +55,8 @@ async fn json(
         let status = exchange.status;
         return Err(RuntimeError::Engine(format!("{path}: {status}: {}", exchange.error_message().await)));
     }
-    let body = exchange.bytes(MAX_ANSWER).await.map_err(|e| RuntimeError::Engine(format!("{path}: {}", e.0)))?;
+    let body =
+        exchange.bytes(MAX_ANSWER).await.map_err(|e| RuntimeError::Engine(format!("{path}: {}", e.0)))?;
     serde_json::from_slice(&body).map_err(|e| RuntimeError::Engine(format!("{path}: not JSON: {e}")))
 }
 

@@ -235,7 +235,9 @@ mod tests {
             let Ok((mut socket, _)) = listener.accept().await else { return };
             let mut head = [0u8; 4096];
             let _ = socket.read(&mut head).await;
-            let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut out =
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .to_vec();
             let body = vec![b'x'; body_len];
             for piece in body.chunks(16 * 1024) {
                 out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
