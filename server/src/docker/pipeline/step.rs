@@ -28,9 +28,8 @@ const MAX_LINE: usize = 64 * 1024;
 /// After a kill, how long the rest of the output may take to arrive.
 const DRAIN: Duration = Duration::from_secs(1);
 /// How long a step killed by SIGKILL (exit 137) that nobody here killed may
-/// wait for the engine's OOM flag. 1 s was too short once on a loaded
-/// machine (the flag landed later and an OOM read as a plain kill); only
-/// such a step waits, and only until the flag shows.
+/// wait for the engine's OOM flag (3 s: the flag can land late on a loaded
+/// machine); only such a step waits, and only until the flag shows.
 const OOM_EVENT_GRACE: Duration = Duration::from_secs(3);
 
 /// A step container of a run.
