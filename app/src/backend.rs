@@ -9,12 +9,12 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        ActionView, AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport,
+        ActionView, AuditEventView, BuildAllView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport,
         BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow,
         DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
         NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm,
         RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
-        SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
+        SetupInfo, SystemStatus, TokenView, UserView, VolumeView, WebhookInfoView,
     },
 };
 
@@ -92,8 +92,23 @@ pub trait Backend: Send + Sync + 'static {
     async fn deployment_page(&self, caller: &Caller, deployment_id: i64) -> Res<DeploymentPageView>;
     /// One project with its services, as the overview shows it (viewer).
     async fn project_page(&self, caller: &Caller, project_id: i64) -> Res<ProjectView>;
-    /// Starts deleting a service confirmed by its name (deployer): the job.
-    async fn delete_service(&self, caller: &Caller, service_id: i64, confirm: String) -> Res<ActionView>;
+    /// Starts deleting a service confirmed by its name (deployer; admin to
+    /// delete its volumes too): the job.
+    async fn delete_service(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        confirm: String,
+        delete_volumes: bool,
+    ) -> Res<ActionView>;
+    /// The service's named volumes with their sizes (viewer).
+    async fn service_volumes(&self, caller: &Caller, service_id: i64) -> Res<Vec<VolumeView>>;
+    /// Deletes one of the service's volumes and its data (admin).
+    async fn delete_volume(&self, caller: &Caller, service_id: i64, name: String) -> Res<()>;
+    /// Queues a "deploy all" of the project in `deploy_after` order (deployer).
+    async fn deploy_all(&self, caller: &Caller, project_id: i64) -> Res<ActionView>;
+    /// Queues a build of every service of the project that builds its own image (deployer).
+    async fn build_all(&self, caller: &Caller, project_id: i64) -> Res<BuildAllView>;
     /// Deletes a project with no services, confirmed by its name (deployer).
     async fn delete_project(&self, caller: &Caller, project_id: i64, confirm: String) -> Res<()>;
     /// `restart`, `stop`, `start` or `redeploy` the service (deployer).

@@ -189,10 +189,14 @@ impl Engine {
     }
 }
 
-/// How long a deploy job may take: the health check's whole budget, the
-/// drain, and time for the engine calls around them.
-pub fn deploy_timeout(health: &crate::projects::HealthCheck, drain_secs: u32) -> Duration {
+/// How long a deploy job may take: the health check's whole budget (or the
+/// settle time), the drain, and time for the engine calls around them.
+pub fn deploy_timeout(config: &crate::deploys::DeployConfig) -> Duration {
+    let health = &config.health;
     let per_try = u64::from(health.interval_ms) + u64::from(health.timeout_ms);
-    let health_ms = u64::from(health.start_period_ms) + u64::from(health.retries) * per_try;
-    Duration::from_millis(health_ms) + Duration::from_secs(u64::from(drain_secs) + 120)
+    let health_ms = match health.probe {
+        crate::projects::HealthProbe::None => u64::from(config.settle_secs) * 1000,
+        _ => u64::from(health.start_period_ms) + u64::from(health.retries) * per_try,
+    };
+    Duration::from_millis(health_ms) + Duration::from_secs(u64::from(config.drain_secs) + 120)
 }

@@ -138,22 +138,32 @@ pub async fn protected_images(engine: &Engine, service_id: i64) -> anyhow::Resul
     .bind(limit(policy.keep_images))
     .fetch_all(&engine.db)
     .await?;
-    // In progress and live, then the previous K that served.
-    let current: Vec<(String,)> = sqlx::query_as(
-        "SELECT image_id FROM deployments WHERE service_id = ? AND status IN ('pending', 'starting', 'live')",
-    )
-    .bind(service_id)
-    .fetch_all(&engine.db)
-    .await?;
-    let previous: Vec<(String,)> = sqlx::query_as(
-        "SELECT image_id FROM deployments WHERE service_id = ? AND status IN ('superseded', 'rolled_back') \
-         ORDER BY id DESC LIMIT ?",
-    )
-    .bind(service_id)
-    .bind(limit(policy.keep_deployments))
-    .fetch_all(&engine.db)
-    .await?;
-    Ok(newest.into_iter().chain(current).chain(previous).map(|(id,)| id).collect())
+    let mut keep: HashSet<String> = newest.into_iter().map(|(id,)| id).collect();
+    // Per service deploying these images (this one and those that take
+    // their image from it): in progress and live, then the previous K
+    // that served.
+    let dependents: Vec<i64> = sqlx::query_scalar("SELECT id FROM services WHERE image_from_id = ?")
+        .bind(service_id)
+        .fetch_all(&engine.db)
+        .await?;
+    for deployer in std::iter::once(service_id).chain(dependents) {
+        let current: Vec<(String,)> = sqlx::query_as(
+            "SELECT image_id FROM deployments WHERE service_id = ? AND status IN ('pending', 'starting', 'live')",
+        )
+        .bind(deployer)
+        .fetch_all(&engine.db)
+        .await?;
+        let previous: Vec<(String,)> = sqlx::query_as(
+            "SELECT image_id FROM deployments WHERE service_id = ? AND status IN ('superseded', 'rolled_back') \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(deployer)
+        .bind(limit(policy.keep_deployments))
+        .fetch_all(&engine.db)
+        .await?;
+        keep.extend(current.into_iter().chain(previous).map(|(id,)| id));
+    }
+    Ok(keep)
 }
 
 async fn prune_images(engine: &Engine, service_id: i64, report: &mut RetentionReport) -> anyhow::Result<()> {

@@ -36,6 +36,10 @@ pub fn job_handlers(engine: &Engine) -> Registry {
     Registry::new()
         .register(BUILD_JOB, Arc::new(BuildHandler::new(engine.clone())))
         .register(DEPLOY_JOB, Arc::new(DeployHandler::new(engine.clone())))
+        .register(
+            crate::deploys::all::DEPLOY_ALL_JOB,
+            Arc::new(crate::deploys::all::DeployAllHandler::new(engine.clone())),
+        )
         .register(LIFECYCLE_JOB, Arc::new(LifecycleHandler::new(engine.clone())))
         .register(DELETE_JOB, Arc::new(DeleteHandler::new(engine.clone())))
         .register(RETENTION_JOB, Arc::new(RetentionHandler::new(engine.clone())))
@@ -98,6 +102,10 @@ pub async fn start(engine: &Engine) -> anyhow::Result<Running> {
     match crate::deploys::startup::remove_orphans(engine).await {
         Ok(removed) => report.orphans_removed = removed,
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "orphan container removal failed"),
+    }
+    // Names first: re-making an endpoint may (rarely) change an address.
+    if let Err(e) = crate::deploys::startup::publish_names(engine).await {
+        tracing::warn!(error = %format!("{e:#}"), "publishing service names failed");
     }
     match crate::deploys::startup::restore_routes(engine).await {
         Ok(n) => report.routes_restored = n,

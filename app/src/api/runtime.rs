@@ -5,7 +5,7 @@ use server_fn::codec::Json;
 
 use crate::{
     error::AppError,
-    wire::{ActionView, DeploymentPageView, ProjectView, RuntimeView},
+    wire::{ActionView, BuildAllView, DeploymentPageView, ProjectView, RuntimeView, VolumeView},
 };
 
 /// The live container's state, usage and last probe (viewer).
@@ -31,11 +31,40 @@ pub async fn deployment_page(deployment_id: i64) -> Result<DeploymentPageView, A
 }
 
 /// Deletes the service, its containers, images, routes, logs and history,
-/// confirmed by typing its name (deployer). Answers the delete job.
+/// confirmed by typing its name (deployer). Its volumes stay unless
+/// `delete_volumes` (admin). Answers the delete job.
 #[server(prefix = "/rpc", endpoint = "delete_service", input = Json)]
-pub async fn delete_service(service_id: i64, confirm: String) -> Result<ActionView, AppError> {
+pub async fn delete_service(service_id: i64, confirm: String, delete_volumes: bool) -> Result<ActionView, AppError> {
     use crate::backend::{backend, caller, respond};
-    respond(backend()?.delete_service(&caller(), service_id, confirm).await)
+    respond(backend()?.delete_service(&caller(), service_id, confirm, delete_volumes).await)
+}
+
+/// The service's named volumes with their sizes (viewer).
+#[server(prefix = "/rpc", endpoint = "service_volumes", input = Json)]
+pub async fn service_volumes(service_id: i64) -> Result<Vec<VolumeView>, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.service_volumes(&caller(), service_id).await)
+}
+
+/// Deletes one of the service's volumes and its data (admin, audited).
+#[server(prefix = "/rpc", endpoint = "delete_volume", input = Json)]
+pub async fn delete_volume(service_id: i64, name: String) -> Result<(), AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.delete_volume(&caller(), service_id, name).await)
+}
+
+/// Queues a "deploy all" of the project (deployer); answers its job.
+#[server(prefix = "/rpc", endpoint = "deploy_all", input = Json)]
+pub async fn deploy_all(project_id: i64) -> Result<ActionView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.deploy_all(&caller(), project_id).await)
+}
+
+/// Queues a build of each service of the project that builds its own image (deployer).
+#[server(prefix = "/rpc", endpoint = "build_all", input = Json)]
+pub async fn build_all(project_id: i64) -> Result<BuildAllView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.build_all(&caller(), project_id).await)
 }
 
 /// Deletes a project that has no services, confirmed by its name (deployer).

@@ -16,6 +16,7 @@ use crate::{
 /// A timeline event in words.
 fn event_text(e: &DeploymentEventView) -> String {
     let what = match e.kind.as_str() {
+        "old_stopped" => "Previous container stopped first (volumes or published ports)",
         "container_started" => "Container started",
         "healthy" => "First healthy probe",
         "switched" => "Traffic switched to it",
@@ -115,7 +116,10 @@ fn deployment_body(page: DeploymentPageView) -> AnyView {
             <h2 id="config-title">"Config snapshot"</h2>
             <dl class="facts">
                 <dt>"Health check"</dt><dd>{d.config.health.clone()}</dd>
-                <dt>"Port"</dt><dd>{d.config.port}</dd>
+                <dt>"Kind"</dt><dd>{d.config.kind.clone()}</dd>
+                <dt>"Port"</dt><dd>{d.config.port.map_or_else(|| "–".to_string(), |p| p.to_string())}</dd>
+                <dt>"Command"</dt><dd class="mono">{if d.config.command.is_empty() { "the image's".to_string() } else { d.config.command.join(" ") }}</dd>
+                <dt>"Volumes"</dt><dd class="mono">{if d.config.volumes.is_empty() { "–".to_string() } else { d.config.volumes.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join(" ") }}</dd>
                 <dt>"Memory"</dt><dd>{format!("{} MB", d.config.memory_mb)}</dd>
                 <dt>"CPU"</dt><dd>{format!("{} millicores", d.config.cpu_millis)}</dd>
                 <dt>"Drain"</dt><dd>{format!("{} s", d.config.drain_secs)}</dd>

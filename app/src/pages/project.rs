@@ -36,6 +36,7 @@ pub fn ProjectPage() -> impl IntoView {
                                 <p class="crumbs"><a href="/">"Projects"</a>" /"</p>
                                 <h1>{name.clone()}</h1>
                             </div>
+                            {deployer.then(|| view! { <ProjectActions id /> })}
                             <ProjectSection project deployer />
                             {(deployer && empty).then(|| view! { <DeleteProject id name /> })}
                         }
@@ -46,6 +47,40 @@ pub fn ProjectPage() -> impl IntoView {
         </Suspense>
     }
     .into_any()
+}
+
+/// "Build all" and "Deploy all" (deployer).
+#[component]
+fn ProjectActions(id: i64) -> impl IntoView {
+    let message = RwSignal::new(None::<(bool, String)>);
+    let task = Task::new();
+    let build_all = move |_| {
+        task.run(crate::api::runtime::build_all(id), move |answer| match answer {
+            Ok(b) => message.set(Some((true, format!("{} build(s) queued.", b.build_ids.len())))),
+            Err(e) => message.set(Some((false, error_text(&e)))),
+        });
+    };
+    let deploy_all = move |_| {
+        task.run(crate::api::runtime::deploy_all(id), move |answer| match answer {
+            Ok(a) => message.set(Some((
+                true,
+                format!("Deploying every service in order (job #{}).", a.job_id.unwrap_or_default()),
+            ))),
+            Err(e) => message.set(Some((false, error_text(&e)))),
+        });
+    };
+    view! {
+        <div class="service-actions project-actions">
+            <button id="build-all" type="button" disabled=move || task.pending() on:click=build_all>"Build all"</button>
+            <button id="deploy-all" type="button" class="secondary" disabled=move || task.pending() on:click=deploy_all>
+                "Deploy all"
+            </button>
+            {move || message.get().map(|(ok, text)| {
+                let class = if ok { "notice" } else { "error" };
+                view! { <p id="project-message" class=class role="status">{text}</p> }
+            })}
+        </div>
+    }
 }
 
 #[component]

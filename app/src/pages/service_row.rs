@@ -54,6 +54,13 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
             Err(e) => message.set(Some((false, super::service::deploy_error_text(&e)))),
         });
     };
+    // Only a service that builds its own image has builds to show and start.
+    let builds = svc.kind != "image" && svc.image_from.is_none();
+    let origin = match (&svc.image_from, svc.kind.as_str()) {
+        (Some(from), _) => Some(format!("image from {from}")),
+        (None, "image") => Some("image service".to_string()),
+        _ => None,
+    };
     let last_build = svc.last_build.clone();
     let badge = last_build.as_ref().map(|b| b.status.clone()).unwrap_or_else(|| "never built".into());
     let build_link = last_build.map(|b| {
@@ -63,23 +70,32 @@ pub fn ServiceRow(svc: ServiceSummary, deployer: bool) -> impl IntoView {
         <li class="service" data-service=svc.name.clone()>
             <div class="service-main">
                 <a class="service-link" href=format!("/services/{id}")>{svc.name.clone()}</a>
-                <a class="muted mono service-url" href=svc.url.clone() target="_blank" rel="noopener">{svc.host.clone()}</a>
+                <span class="badge kind-badge" data-kind=svc.kind.clone()>{svc.kind.clone()}</span>
+                {svc.routed.then(|| view! {
+                    <a class="muted mono service-url" href=svc.url.clone() target="_blank" rel="noopener">{svc.host.clone()}</a>
+                })}
             </div>
             <div class="service-facts">
-                <span class="label">"Last build "</span>
-                <StatusBadge status=badge class="build-badge" />
-                {build_link}
+                {match origin {
+                    Some(origin) => view! { <span class="label image-origin">{origin}</span> }.into_any(),
+                    None => view! {
+                        <span class="label">"Last build "</span>
+                        <StatusBadge status=badge class="build-badge" />
+                        {build_link}
+                    }.into_any(),
+                }}
                 <span class="live-deployment">{move || live_text(live.get().as_ref())}</span>
                 {svc.state.clone().map(|state| view! { <span class="container-state muted">{format!("· {state}")}</span> })}
             </div>
             {deployer.then(|| view! {
                 <div class="service-actions">
-                    <button type="button" class="build-now" disabled=move || build.pending() on:click=move |_| start_build(false)>
+                    <button type="button" class="build-now" hidden=!builds disabled=move || build.pending() on:click=move |_| start_build(false)>
                         "Build"
                     </button>
                     <button
                         type="button"
                         class="build-only secondary"
+                        hidden=!builds
                         title="Build without deploying, even when the service deploys automatically"
                         disabled=move || build.pending()
                         on:click=move |_| build_only(true)

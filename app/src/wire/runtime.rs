@@ -82,6 +82,30 @@ pub struct ActionView {
     pub deployment_id: Option<i64>,
 }
 
+/// A service's named volume (issue 18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct VolumeView {
+    pub name: String,
+    /// Where the settings mount it; none when no longer declared (kept
+    /// until an admin deletes it).
+    pub path: Option<String>,
+    /// The engine's name.
+    pub engine_name: String,
+    /// Bytes used, as the engine measured them.
+    pub size_bytes: Option<i64>,
+    /// Whether the engine holds it (a deployment created it).
+    pub exists: bool,
+}
+
+/// The builds a "Build all" queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BuildAllView {
+    /// One build per service that builds its own image.
+    pub build_ids: Vec<i64>,
+}
+
 /// One step of a deployment's timeline or an operator's action on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

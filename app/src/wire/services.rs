@@ -20,6 +20,15 @@ pub struct ServiceSummary {
     pub project_id: i64,
     pub project: String,
     pub name: String,
+    /// web, worker or image.
+    #[serde(default)]
+    pub kind: String,
+    /// The service whose builds this one deploys.
+    #[serde(default)]
+    pub image_from: Option<String>,
+    /// Whether the edge router has a route to it (`host` and `url` apply).
+    #[serde(default)]
+    pub routed: bool,
     /// Host name the edge router answers on.
     pub host: String,
     /// The service's address through the edge router (from
@@ -46,6 +55,58 @@ pub enum HealthProbeForm {
     Command {
         argv: Vec<String>,
     },
+    /// No probe (workers and image services): healthy once running, without
+    /// a restart, for `settle_secs`.
+    None,
+}
+
+/// What a service runs: `web` (port, route, probe), `worker` (no port, no
+/// route) or `image` (an image reference; no git, no build).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKindForm {
+    #[default]
+    Web,
+    Worker,
+    Image,
+}
+
+impl ServiceKindForm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKindForm::Web => "web",
+            ServiceKindForm::Worker => "worker",
+            ServiceKindForm::Image => "image",
+        }
+    }
+}
+
+/// A host port published to a container port (non-HTTP protocols).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PortForm {
+    pub host: u32,
+    pub container: u32,
+    /// `tcp` (default) or `udp`.
+    #[serde(default = "default_tcp")]
+    pub protocol: String,
+}
+
+fn default_tcp() -> String {
+    "tcp".into()
+}
+
+/// A named volume: kept across deploys and rollbacks (its data is never
+/// rolled back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VolumeForm {
+    pub name: String,
+    /// Absolute path in the container.
+    pub path: String,
 }
 
 /// An environment variable. Shown: a secret's `value` is `None`. Submitted:
@@ -67,14 +128,40 @@ pub struct EnvVar {
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     pub name: String,
+    #[serde(default)]
+    pub kind: ServiceKindForm,
+    /// Empty for an image service and for one with `image_from`.
+    #[serde(default)]
     pub git_url: String,
     pub branch: String,
     pub context_path: String,
     pub dockerfile_path: String,
     /// `NAME=value` pairs, in order.
     pub build_args: Vec<(String, String)>,
-    pub port: u32,
+    /// An image service's image reference (already in the engine).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The service of this project whose builds this one deploys.
+    #[serde(default)]
+    pub image_from: Option<String>,
+    /// The container's command (argument vector, no shell); empty: the image's.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeForm>,
+    /// Host ports published to container ports.
+    #[serde(default)]
+    pub ports: Vec<PortForm>,
+    /// Services of the project a "deploy all" deploys before this one.
+    #[serde(default)]
+    pub deploy_after: Vec<String>,
+    /// The container port: required for `web`, none for `worker`.
+    #[serde(default)]
+    pub port: Option<u32>,
     pub health: HealthProbeForm,
+    /// How long a container without a probe must stay up (seconds).
+    #[serde(default = "default_settle")]
+    pub settle_secs: u32,
     pub health_interval_ms: u32,
     pub health_timeout_ms: u32,
     pub health_retries: u32,
@@ -109,6 +196,10 @@ fn default_pipeline_path() -> String {
     ".slipway.yml".into()
 }
 
+fn default_settle() -> u32 {
+    5
+}
+
 fn default_true() -> bool {
     true
 }
@@ -118,13 +209,21 @@ impl ServiceSettings {
     pub fn defaults() -> Self {
         ServiceSettings {
             name: String::new(),
+            kind: ServiceKindForm::Web,
             git_url: String::new(),
             branch: "main".into(),
             context_path: ".".into(),
             dockerfile_path: "Dockerfile".into(),
             build_args: Vec::new(),
-            port: 8080,
+            image: None,
+            image_from: None,
+            command: Vec::new(),
+            volumes: Vec::new(),
+            ports: Vec::new(),
+            deploy_after: Vec::new(),
+            port: Some(8080),
             health: HealthProbeForm::Http { path: "/".into() },
+            settle_secs: default_settle(),
             health_interval_ms: 2000,
             health_timeout_ms: 2000,
             health_retries: 15,
@@ -332,7 +431,16 @@ pub struct BuildPageView {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConfigView {
     pub env: Vec<EnvVar>,
-    pub port: u32,
+    /// web, worker or image.
+    #[serde(default)]
+    pub kind: String,
+    /// None for a worker (and an image service without a port).
+    pub port: Option<u32>,
+    /// The command instead of the image's; empty: the image's.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeForm>,
     /// e.g. `GET /health every 2000 ms, 15 retries`.
     pub health: String,
     pub memory_mb: u64,

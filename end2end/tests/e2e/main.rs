@@ -5,6 +5,7 @@ mod dashboard_flow;
 mod navigation;
 mod operate_flow;
 mod pipeline_page;
+mod project_page;
 mod responsive_layout;
 mod status_page;
 mod support;

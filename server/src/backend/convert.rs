@@ -1,7 +1,8 @@
 //! Domain objects to wire types and back (no rules, no I/O).
 
 use app::wire::{
-    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceSettings, UserView,
+    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceKindForm,
+    PortForm, ServiceSettings, UserView, VolumeForm,
 };
 
 use crate::{
@@ -10,7 +11,7 @@ use crate::{
     catalog::ServiceView,
     deploys::{health_text, service_host, DeployConfig, Deployment},
     logs::{LogLine, LogStream},
-    projects::{HealthCheck, HealthProbe, ServiceSpec},
+    projects::{HealthCheck, HealthProbe, PortSpec, ServiceKind, ServiceSpec, VolumeSpec},
     service_env::{EnvInput, StoredEnv},
 };
 
@@ -72,7 +73,10 @@ pub fn deployment(d: Deployment, build: Option<&BuildRef>) -> DeploymentView {
 fn config(c: &DeployConfig) -> ConfigView {
     ConfigView {
         env: c.env.iter().map(shown_env).collect(),
-        port: u32::from(c.port),
+        kind: c.kind.as_str().to_string(),
+        port: c.port.map(u32::from),
+        command: c.command.clone().unwrap_or_default(),
+        volumes: c.volumes.iter().map(volume_form).collect(),
         health: health_text(&c.health),
         memory_mb: c.memory_bytes / MIB,
         cpu_millis: c.cpu_millis,
@@ -82,6 +86,10 @@ fn config(c: &DeployConfig) -> ConfigView {
 
 fn shown_env(v: &StoredEnv) -> EnvVar {
     EnvVar { name: v.name.clone(), value: (!v.secret).then(|| v.value.clone()), secret: v.secret }
+}
+
+fn volume_form(v: &VolumeSpec) -> VolumeForm {
+    VolumeForm { name: v.name.clone(), path: v.path.clone() }
 }
 
 pub fn service_detail(v: ServiceView) -> ServiceDetail {
@@ -94,6 +102,22 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
         host,
         settings: ServiceSettings {
             name: s.name,
+            kind: match s.kind {
+                ServiceKind::Web => ServiceKindForm::Web,
+                ServiceKind::Worker => ServiceKindForm::Worker,
+                ServiceKind::Image => ServiceKindForm::Image,
+            },
+            image: s.image,
+            image_from: s.image_from,
+            command: s.command.unwrap_or_default(),
+            volumes: s.volumes.iter().map(volume_form).collect(),
+            ports: s
+                .ports
+                .into_iter()
+                .map(|p| PortForm { host: p.host, container: p.container, protocol: p.protocol })
+                .collect(),
+            deploy_after: s.deploy_after,
+            settle_secs: s.settle_secs,
             // A password in the URL is a credential: masked, like secrets.
             git_url: crate::validate::redact_url(&s.git_url),
             branch: s.branch,
@@ -104,6 +128,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             health: match s.health.probe {
                 HealthProbe::Http { path } => HealthProbeForm::Http { path },
                 HealthProbe::Command { argv } => HealthProbeForm::Command { argv },
+                HealthProbe::None => HealthProbeForm::None,
             },
             health_interval_ms: s.health.interval_ms,
             health_timeout_ms: s.health.timeout_ms,
@@ -134,6 +159,22 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
 pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
     let spec = ServiceSpec {
         name: s.name,
+        kind: match s.kind {
+            ServiceKindForm::Web => ServiceKind::Web,
+            ServiceKindForm::Worker => ServiceKind::Worker,
+            ServiceKindForm::Image => ServiceKind::Image,
+        },
+        image: s.image,
+        image_from: s.image_from,
+        command: Some(s.command).filter(|c| !c.is_empty()),
+        volumes: s.volumes.into_iter().map(|v| VolumeSpec { name: v.name, path: v.path }).collect(),
+        ports: s
+            .ports
+            .into_iter()
+            .map(|p| PortSpec { host: p.host, container: p.container, protocol: p.protocol })
+            .collect(),
+        deploy_after: s.deploy_after,
+        settle_secs: s.settle_secs,
         git_url: s.git_url,
         branch: s.branch,
         context_path: s.context_path,
@@ -145,6 +186,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
             probe: match s.health {
                 HealthProbeForm::Http { path } => HealthProbe::Http { path },
                 HealthProbeForm::Command { argv } => HealthProbe::Command { argv },
+                HealthProbeForm::None => HealthProbe::None,
             },
             interval_ms: s.health_interval_ms,
             timeout_ms: s.health_timeout_ms,

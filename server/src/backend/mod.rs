@@ -176,6 +176,9 @@ impl Backend for ServerBackend {
                     project: project.name.clone(),
                     url: self.reach.url(&host),
                     host,
+                    kind: s.service.spec.kind.as_str().to_string(),
+                    image_from: s.service.spec.image_from.clone(),
+                    routed: s.service.spec.routed(),
                     name: s.service.spec.name,
                     branch: s.service.spec.branch,
                     live,
@@ -481,8 +484,27 @@ impl Backend for ServerBackend {
         caller: &Caller,
         service_id: i64,
         confirm: String,
+        delete_volumes: bool,
     ) -> Res<app::wire::ActionView> {
-        self.delete_service_now(caller, service_id, &confirm).await
+        self.delete_service_now(caller, service_id, &confirm, delete_volumes).await
+    }
+
+    async fn service_volumes(&self, caller: &Caller, service_id: i64) -> Res<Vec<app::wire::VolumeView>> {
+        self.volumes(caller, service_id).await
+    }
+
+    async fn delete_volume(&self, caller: &Caller, service_id: i64, name: String) -> Res<()> {
+        self.engine()?.delete_volume(caller, service_id, &name).await.map_err(errors::engine)
+    }
+
+    async fn deploy_all(&self, caller: &Caller, project_id: i64) -> Res<app::wire::ActionView> {
+        let job = self.engine()?.deploy_all(caller, project_id).await.map_err(errors::engine)?;
+        Ok(app::wire::ActionView { action: "deploy_all".into(), job_id: Some(job), deployment_id: None })
+    }
+
+    async fn build_all(&self, caller: &Caller, project_id: i64) -> Res<app::wire::BuildAllView> {
+        let build_ids = self.engine()?.build_all(caller, project_id).await.map_err(errors::engine)?;
+        Ok(app::wire::BuildAllView { build_ids })
     }
 
     async fn project_page(&self, caller: &Caller, project_id: i64) -> Res<ProjectView> {

@@ -49,9 +49,25 @@ impl ServerBackend {
         caller: &Caller,
         id: i64,
         confirm: &str,
+        delete_volumes: bool,
     ) -> Res<ActionView> {
-        let job = self.engine()?.delete_service(caller, id, confirm).await.map_err(errors::engine)?;
+        let job =
+            self.engine()?.delete_service(caller, id, confirm, delete_volumes).await.map_err(errors::engine)?;
         Ok(ActionView { action: "delete".into(), job_id: Some(job), deployment_id: None })
+    }
+
+    pub(super) async fn volumes(&self, caller: &Caller, service_id: i64) -> Res<Vec<app::wire::VolumeView>> {
+        let list = self.engine()?.service_volumes(caller, service_id).await.map_err(errors::engine)?;
+        Ok(list
+            .into_iter()
+            .map(|v| app::wire::VolumeView {
+                name: v.name,
+                path: v.path,
+                engine_name: v.engine_name,
+                size_bytes: v.size_bytes,
+                exists: v.exists,
+            })
+            .collect())
     }
 
     pub(super) async fn delete_project_now(&self, caller: &Caller, id: i64, confirm: &str) -> Res<()> {

@@ -360,6 +360,14 @@ impl BuildHandler {
         service: &Service,
         produced: Option<&Produced>,
     ) -> anyhow::Result<()> {
+        // Services that take their image from this one and deploy
+        // automatically get this image too (never for a build-only run).
+        let dependents = match produced {
+            Some(_) if !build.build_only => {
+                crate::projects::ProjectStore::new(self.engine.db.clone()).dependents(service.id).await?
+            }
+            _ => Vec::new(),
+        };
         let mut tx = self.engine.db.begin_with("BEGIN IMMEDIATE").await?;
         let tags = produced.map(|p| p.images.tags.clone()).unwrap_or_default();
         sqlx::query(
@@ -384,10 +392,22 @@ impl BuildHandler {
                     .await?,
             );
         }
+        let mut queued: Vec<i64> = deployment.into_iter().collect();
+        if let Some(produced) = produced {
+            let reason = format!("build #{} of {}", build.number, service.spec.name);
+            for dependent in dependents.iter().filter(|d| d.spec.auto_deploy) {
+                let image_id = produced.images.image_id.as_str();
+                let id = self
+                    .engine
+                    .queue_deployment(&mut tx, dependent, image_id, Some(build.id), Some(reason.clone()), &actor, None)
+                    .await?;
+                queued.push(id);
+            }
+        }
         tx.commit().await?;
-        if let Some(id) = deployment {
+        for id in queued {
             self.engine.queue.notify();
-            let event = Event::from(actor, Source::of_trigger(&build.trigger), "deploy.create");
+            let event = Event::from(actor.clone(), Source::of_trigger(&build.trigger), "deploy.create");
             audit::record(
                 &self.engine.db,
                 event.target(format!("deployment:{id}")).detail(format!("build:{} (auto-deploy)", build.id)),

@@ -101,6 +101,29 @@ impl Engine {
             _ => None,
         };
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
+        // Only a service that builds its own image is built: an image
+        // service has no repository, and a service with `image_from` deploys
+        // its source's builds.
+        let source: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT kind, (SELECT src.name FROM services AS src WHERE src.id = services.image_from_id) \
+             FROM services WHERE id = ?",
+        )
+        .bind(req.service_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match source {
+            Some((kind, _)) if kind == "image" => {
+                return Err(EngineError::Conflict(
+                    "an image service is not built: deploy it to run its image reference".into(),
+                ))
+            }
+            Some((_, Some(from))) => {
+                return Err(EngineError::Conflict(format!(
+                    "this service takes its image from {from}: build {from} instead"
+                )))
+            }
+            _ => {}
+        }
         let row: Option<(i64, String, i64, bool)> = sqlx::query_as(
             "UPDATE services SET next_build_number = next_build_number + 1 WHERE id = ? AND deleting_at IS NULL \
              RETURNING next_build_number - 1, branch, build_timeout_secs, auto_deploy",

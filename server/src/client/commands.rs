@@ -102,6 +102,15 @@ pub enum ClientCommand {
     Report { build_id: i64 },
     /// List a service's recent deployments.
     Deployments { service: String },
+    /// Build every service of a project that builds its own image (`id` or name).
+    BuildAll { project: String },
+    /// Deploy every service of a project in `deploy_after` order (`id` or name).
+    DeployAll {
+        project: String,
+        /// Wait until every deployment settled; fail if one did not go live.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 pub async fn run(remote: &Remote, command: ClientCommand) -> ExitCode {
@@ -182,6 +191,34 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
                 print!("{}", super::report::text(&serde_json::from_value(report)?));
             }
             Ok(true)
+        }
+        ClientCommand::BuildAll { project } => {
+            let id = client.project_id(&project).await?;
+            let queued: app::wire::BuildAllView = client.post(&format!("api/v1/projects/{id}/build-all"), &json!({})).await?;
+            if remote.json {
+                println!("{}", serde_json::to_string(&queued)?);
+            } else {
+                println!("{} build(s) queued: {:?}", queued.build_ids.len(), queued.build_ids);
+            }
+            Ok(true)
+        }
+        ClientCommand::DeployAll { project, wait } => {
+            let id = client.project_id(&project).await?;
+            let action: app::wire::ActionView =
+                client.post(&format!("api/v1/projects/{id}/deploy-all"), &json!({})).await?;
+            let job = action.job_id.context("the server answered no job")?;
+            println!("deploy all queued (job {job})");
+            if !wait {
+                return Ok(true);
+            }
+            loop {
+                let j: app::wire::JobView = client.get(&format!("api/v1/jobs/{job}")).await?;
+                if !matches!(j.status.as_str(), "queued" | "running") {
+                    println!("deploy all {}{}", j.status, j.error.map(|e| format!(": {e}")).unwrap_or_default());
+                    return Ok(j.status == "succeeded");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
         ClientCommand::Deployments { service } => {
             let id = client.service_id(&service).await?;

@@ -83,6 +83,19 @@ impl Client {
         self.send(self.request(Method::POST, path)?.json(body)).await
     }
 
+    /// The project id for `spec`: a number or a project name.
+    pub async fn project_id(&self, spec: &str) -> anyhow::Result<i64> {
+        if let Ok(id) = spec.parse::<i64>() {
+            return Ok(id);
+        }
+        let projects: Vec<ProjectView> = self.get("api/v1/projects").await?;
+        projects
+            .iter()
+            .find(|p| p.name == spec)
+            .map(|p| p.id)
+            .with_context(|| format!("no project {spec:?} (use an id or a project name)"))
+    }
+
     /// The service id for `spec`: a number, `project/service`, or a service
     /// name that exists in only one project.
     pub async fn service_id(&self, spec: &str) -> anyhow::Result<i64> {

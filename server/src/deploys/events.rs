@@ -7,6 +7,9 @@ use serde::Serialize;
 use crate::db::Db;
 
 /// Event kinds, in the order a deploy writes them.
+/// A deployment with volumes stops the previous container before it starts
+/// (two processes never write one volume at once).
+pub const OLD_STOPPED: &str = "old_stopped";
 pub const CONTAINER_STARTED: &str = "container_started";
 pub const HEALTHY: &str = "healthy";
 pub const SWITCHED: &str = "switched";

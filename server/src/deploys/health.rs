@@ -1,9 +1,11 @@
 //! Waiting for a new container to become healthy: an HTTP GET on the
 //! service port or a command run in the container (argument vector, no
 //! shell), with interval, timeout, retries and start period as Docker's own
-//! HEALTHCHECK counts them. A container that exits or restarts fails at once.
+//! HEALTHCHECK counts them. A container without a probe (a worker or an
+//! image service) is healthy once it has stayed running, without a restart,
+//! for its settle time. A container that exits or restarts fails at once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -16,6 +18,7 @@ use crate::docker::DockerEngine;
 use crate::projects::{HealthCheck, HealthProbe};
 
 /// Waits until the container passes its check; returns its address.
+/// `port` is the container port an HTTP probe uses.
 /// During the start period and the first interval after it, probes run every
 /// [`FAST_PROBE`] and failures do not count (like Docker's start interval),
 /// so a container that is up in 300 ms goes live in about 300 ms, not one
@@ -23,9 +26,13 @@ use crate::projects::{HealthCheck, HealthProbe};
 pub async fn wait_healthy(
     docker: &DockerEngine,
     container_id: &str,
-    port: u16,
+    port: Option<u16>,
     check: &HealthCheck,
-) -> anyhow::Result<SocketAddr> {
+    settle: Duration,
+) -> anyhow::Result<IpAddr> {
+    if check.probe == HealthProbe::None {
+        return wait_settled(docker, container_id, settle).await;
+    }
     let interval = Duration::from_millis(u64::from(check.interval_ms));
     let timeout = Duration::from_millis(u64::from(check.timeout_ms));
     let grace_until = Instant::now() + Duration::from_millis(u64::from(check.start_period_ms)) + interval;
@@ -39,15 +46,14 @@ pub async fn wait_healthy(
             let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
             bail!("the container exited during the health check (exit code {code}, status {})", state.status);
         }
-        let ip = state.ip.context("the container has no address on the slipway network")?;
-        let addr = SocketAddr::new(ip, port);
+        let ip = state.ip.context("the container has no address on its network")?;
         let result =
-            match tokio::time::timeout(timeout, probe(docker, container_id, addr, &check.probe)).await {
+            match tokio::time::timeout(timeout, probe(docker, container_id, ip, port, &check.probe)).await {
                 Ok(result) => result,
                 Err(_) => Err(anyhow::anyhow!("no answer within {} ms", check.timeout_ms)),
             };
         match result {
-            Ok(()) => return Ok(addr),
+            Ok(()) => return Ok(ip),
             Err(e) if Instant::now() < grace_until => {
                 tracing::debug!(error = %format!("{e:#}"), "health probe failed in the start period");
             }
@@ -64,17 +70,47 @@ pub async fn wait_healthy(
     }
 }
 
+/// Waits until the container has been running for `settle` without a
+/// restart (its first start counts from the engine's `StartedAt`).
+async fn wait_settled(docker: &DockerEngine, container_id: &str, settle: Duration) -> anyhow::Result<IpAddr> {
+    let since = Instant::now();
+    loop {
+        let state = docker
+            .container_state(container_id)
+            .await?
+            .context("the container disappeared while starting")?;
+        if !state.running || state.restart_count > 0 {
+            let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
+            bail!(
+                "the container stopped within its settle time of {} s (exit code {code}, status {})",
+                settle.as_secs(),
+                state.status
+            );
+        }
+        if since.elapsed() >= settle {
+            return state.ip.context("the container has no address on its network");
+        }
+        tokio::time::sleep(SETTLE_POLL.min(settle)).await;
+    }
+}
+
+/// How often a settling container is looked at.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+
 /// Probe spacing until the first interval has passed.
 const FAST_PROBE: Duration = Duration::from_millis(25);
 
 pub(crate) async fn probe(
     docker: &DockerEngine,
     container_id: &str,
-    addr: SocketAddr,
+    ip: IpAddr,
+    port: Option<u16>,
     probe: &HealthProbe,
 ) -> anyhow::Result<()> {
     match probe {
         HealthProbe::Http { path } => {
+            let port = port.context("an HTTP probe needs a port")?;
+            let addr = SocketAddr::new(ip, port);
             let status = http_get_status(addr, path).await?;
             if !(200..400).contains(&status) {
                 bail!("GET {path} answered HTTP {status}");
@@ -88,6 +124,8 @@ pub(crate) async fn probe(
             }
             Ok(())
         }
+        // Running is all that is asked (the caller saw it running).
+        HealthProbe::None => Ok(()),
     }
 }
 

@@ -8,14 +8,12 @@ use anyhow::Context;
 use tracing::Instrument;
 
 use super::{
-    container_name, events, from_row,
-    health::wait_healthy,
-    service_host,
+    container_name, events, from_row, ready, service_host,
     switch::{Route, Upstream},
     Deployment, DeploymentStatus, COLUMNS,
 };
 use crate::{
-    docker::{containers::ContainerSpec, labels},
+    docker::labels,
     engine::Engine,
     jobs::{Job, JobContext, JobHandler, Outcome, RecoveryAction},
     projects::ProjectStore,
@@ -23,29 +21,7 @@ use crate::{
 };
 
 /// SIGTERM grace before SIGKILL when removing a replaced container.
-pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// The container of `dep` (named `name`): its image, its config snapshot's
-/// env (secrets opened), limits and Slipway's labels.
-pub(crate) fn container_spec(
-    engine: &Engine,
-    project: &str,
-    service: &crate::projects::Service,
-    dep: &Deployment,
-    name: String,
-) -> anyhow::Result<ContainerSpec> {
-    let mut container_labels = engine.labels(project, &service.spec.name, service.id);
-    container_labels.insert(labels::DEPLOYMENT_ID.into(), dep.id.to_string());
-    Ok(ContainerSpec {
-        name,
-        image: dep.image_id.clone(),
-        env: service_env::open_all(&engine.secrets, &dep.config.env)?,
-        port: dep.config.port,
-        labels: container_labels,
-        memory_bytes: dep.config.memory_bytes,
-        cpu_millis: dep.config.cpu_millis,
-    })
-}
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub struct DeployHandler {
     engine: Engine,
@@ -84,8 +60,7 @@ impl DeployHandler {
         if !crate::registry::publish::ensure_image(engine, service.id, &dep.image_id).await? {
             anyhow::bail!("the image {} no longer exists in the Docker engine", dep.image_id);
         }
-        engine.docker.ensure_network().await?;
-        let name = container_name(&service.spec.name, dep.id);
+        let name = container_name(&project.name, &service.spec.name, dep.id);
         // A leftover of an earlier attempt under the same name goes; a
         // container of that name made by someone else is never touched.
         if let Some(existing) = engine.docker.container_state(&name).await? {
@@ -96,8 +71,19 @@ impl DeployHandler {
             }
             engine.docker.remove_container(&name, Duration::ZERO).await?;
         }
-        let spec = container_spec(engine, &project.name, &service, dep, name)?;
+        let spec = ready::container_spec(engine, &project, &service, dep, name).await?;
 
+        // With volumes or published ports, the previous container stops
+        // first (see `DeployConfig::stop_first`). A failure from here on
+        // starts it again (`fail`).
+        if dep.config.stop_first() {
+            if let Some(previous) = engine.live_of(service.id).await?.and_then(|o| o.container_id) {
+                ctx.set_progress("stop previous", 15).await?;
+                engine.docker.stop_container(&previous, STOP_GRACE).await?;
+                tracing::info!("previous container stopped first (volumes or published ports)");
+                events::record(&engine.db, dep.id, events::OLD_STOPPED, None, None).await;
+            }
+        }
         ctx.set_progress("start", 20).await?;
         let container_id = engine.docker.run_container(&spec).await?;
         sqlx::query("UPDATE deployments SET container_id = ? WHERE id = ?")
@@ -109,8 +95,8 @@ impl DeployHandler {
         events::record(&engine.db, dep.id, events::CONTAINER_STARTED, None, None).await;
 
         ctx.set_progress("health", 40).await?;
-        let addr = wait_healthy(&engine.docker, &container_id, dep.config.port, &dep.config.health).await?;
-        tracing::info!(%addr, "container healthy");
+        let addr = ready::come_into_service(engine, &project, &service, dep, &container_id).await?;
+        tracing::info!(?addr, "container healthy");
         events::record(
             &engine.db,
             dep.id,
@@ -122,12 +108,22 @@ impl DeployHandler {
 
         ctx.set_progress("switch", 80).await?;
         let old = engine.live_of(service.id).await?;
-        let route = Route {
-            service_id: service.id,
-            host: service_host(&project, &service),
-            upstream: Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr },
+        let replaced = match addr {
+            Some(addr) => {
+                let route = Route {
+                    service_id: service.id,
+                    host: service_host(&project, &service),
+                    upstream: Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr },
+                };
+                engine.switch.switch(route).await?
+            }
+            // A worker, or an image service without a port: no route (one
+            // left from an earlier kind goes).
+            None => {
+                engine.switch.remove(service.id).await;
+                None
+            }
         };
-        let replaced = engine.switch.switch(route).await?;
         if let Err(e) = self.mark_live(dep, old.as_ref()).await {
             // Undo the switch: the database still says the old one is live.
             self.engine.restore_route(service.id).await;
@@ -221,15 +217,16 @@ impl DeployHandler {
                 Err(e) => tracing::debug!(error = %e, "no log tail"),
             }
         }
-        // A switch that happened before the failure is undone first.
-        if self.engine.switch.route(dep.service_id).is_some_and(|r| r.upstream.deployment_id == dep.id) {
-            self.engine.restore_route(dep.service_id).await;
-        }
         for id in &containers {
             if let Err(e) = self.engine.docker.remove_container(id, Duration::ZERO).await {
                 tracing::warn!(error = %e, "cannot remove the failed deployment's container");
             }
         }
+        // The live deployment serves again: started when a stop-first
+        // deploy stopped it, and routed (a switch before the failure is
+        // undone; a restarted container may have a new address).
+        self.engine.ensure_live_running(dep.service_id).await;
+        self.engine.restore_route(dep.service_id).await;
         sqlx::query(
             "UPDATE deployments SET status = 'failed', error = ?, log_tail = ?, finished_at = ? \
              WHERE id = ? AND status IN ('pending', 'starting')",

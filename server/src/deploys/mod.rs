@@ -8,10 +8,12 @@
 //! or rolled_back (replaced by a rollback); or failed (never became live:
 //! unhealthy, cancelled, timed out, interrupted).
 
+pub mod all;
 pub mod events;
 pub(crate) mod health;
 pub(crate) mod job;
 mod preview;
+pub(crate) mod ready;
 pub(crate) mod startup;
 pub mod switch;
 mod usecases;
@@ -19,11 +21,15 @@ mod usecases;
 use serde::{Deserialize, Serialize};
 use sqlx::{sqlite::SqliteRow, Row};
 
-pub use job::DeployHandler;
+pub use job::{DeployHandler, STOP_GRACE};
 pub use preview::{ConfigDiff, RollbackPlan};
 pub use usecases::{DeployRequest, MAX_REASON};
 
-use crate::{history::duration_ms, projects::HealthCheck, service_env::StoredEnv};
+use crate::{
+    history::duration_ms,
+    projects::{HealthCheck, PortSpec, ServiceKind, VolumeSpec},
+    service_env::StoredEnv,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,11 +83,48 @@ impl std::fmt::Display for DeploymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployConfig {
     pub env: Vec<StoredEnv>,
-    pub port: u16,
+    /// `web` for a deployment made before service kinds.
+    #[serde(default)]
+    pub kind: ServiceKind,
+    pub port: Option<u16>,
     pub health: HealthCheck,
+    /// How long a container without a probe must stay up to be healthy.
+    #[serde(default = "default_settle")]
+    pub settle_secs: u32,
+    /// The command instead of the image's (argument vector).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Named volumes mounted; their data is never part of a rollback.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+    /// Host ports published to container ports.
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
     pub memory_bytes: u64,
     pub cpu_millis: u32,
     pub drain_secs: u32,
+}
+
+fn default_settle() -> u32 {
+    crate::projects::DEFAULT_SETTLE_SECS
+}
+
+impl DeployConfig {
+    /// The edge port when the deployment gets a route (a port, not a worker).
+    pub fn route_port(&self) -> Option<u16> {
+        self.port.filter(|_| self.kind != ServiceKind::Worker)
+    }
+
+    /// Whether the previous container stops before this one starts: two
+    /// containers must never write one volume (two databases on one data
+    /// directory) or bind one host port.
+    pub fn stop_first(&self) -> bool {
+        !self.volumes.is_empty() || !self.ports.is_empty()
+    }
+
+    pub fn settle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.settle_secs))
+    }
 }
 
 /// A deployment row. `config` has secret values sealed; never send it to a
@@ -157,6 +200,7 @@ pub fn health_text(h: &HealthCheck) -> String {
     let probe = match &h.probe {
         crate::projects::HealthProbe::Http { path } => format!("GET {path}"),
         crate::projects::HealthProbe::Command { argv } => format!("run {argv:?}"),
+        crate::projects::HealthProbe::None => return "running without a restart for the settle time".into(),
     };
     format!(
         "{probe} every {} ms, timeout {} ms, {} retries, start period {} ms",
@@ -164,9 +208,10 @@ pub fn health_text(h: &HealthCheck) -> String {
     )
 }
 
-/// The container name of a deployment.
-pub fn container_name(service: &str, deployment_id: i64) -> String {
-    format!("slipway-{service}-{deployment_id}")
+/// The container name of a deployment (project and service names are
+/// slugs; with the project, two projects' services of one name never clash).
+pub fn container_name(project: &str, service: &str, deployment_id: i64) -> String {
+    format!("slipway-{project}-{service}-{deployment_id}")
 }
 
 /// The host name a service answers on: its domain, or

@@ -62,7 +62,19 @@ pub fn config_diff(
             out.push(ConfigDiff { field: field.to_string(), live, target });
         }
     };
-    push("port", live.port.to_string(), target.port.to_string());
+    let port = |p: Option<u16>| p.map_or_else(|| "(none)".to_string(), |p| p.to_string());
+    push("kind", live.kind.as_str().to_string(), target.kind.as_str().to_string());
+    push("port", port(live.port), port(target.port));
+    let command = |c: &Option<Vec<String>>| c.as_ref().map_or_else(|| "(the image's)".to_string(), |c| format!("{c:?}"));
+    push("command", command(&live.command), command(&target.command));
+    let volumes = |v: &[crate::projects::VolumeSpec]| {
+        v.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join(", ")
+    };
+    push("volumes", volumes(&live.volumes), volumes(&target.volumes));
+    let ports = |v: &[crate::projects::PortSpec]| {
+        v.iter().map(|p| format!("{}->{}/{}", p.host, p.container, p.protocol)).collect::<Vec<_>>().join(", ")
+    };
+    push("ports", ports(&live.ports), ports(&target.ports));
     push("health", health_text(&live.health), health_text(&target.health));
     push("memory_bytes", live.memory_bytes.to_string(), target.memory_bytes.to_string());
     push("cpu_millis", live.cpu_millis.to_string(), target.cpu_millis.to_string());

@@ -46,6 +46,8 @@ pub async fn restore_routes(engine: &Engine) -> anyhow::Result<usize> {
         .await?;
     let mut restored = 0;
     for (service_id,) in services {
+        // A stop-first deploy interrupted by a crash left it stopped.
+        engine.ensure_live_running(service_id).await;
         if engine.route_live(service_id).await? {
             restored += 1;
         }
@@ -53,9 +55,69 @@ pub async fn restore_routes(engine: &Engine) -> anyhow::Result<usize> {
     Ok(restored)
 }
 
+/// Gives every live container its service's name on its project network
+/// (a container from before project networks joins it), and removes the
+/// networks of projects that no longer exist. Returns how many names were
+/// published.
+pub async fn publish_names(engine: &Engine) -> anyhow::Result<usize> {
+    let live: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT service_id, container_id FROM deployments \
+         WHERE status = 'live' AND container_id IS NOT NULL AND stopped_at IS NULL",
+    )
+    .fetch_all(&engine.db)
+    .await?;
+    let store = ProjectStore::new(engine.db.clone());
+    let mut published = 0;
+    for (service_id, container_id) in live {
+        let (project, service) = store.get_service_and_project(service_id).await?;
+        if engine.docker.container_state(&container_id).await?.is_none() {
+            continue;
+        }
+        // A stop-first deploy interrupted by a crash left it stopped.
+        engine.ensure_live_running(service_id).await;
+        let network = super::ready::project_network(engine, &project).await?;
+        match engine.docker.publish_alias(&container_id, &network, &service.spec.name).await {
+            Ok(_) => published += 1,
+            Err(e) => tracing::warn!(service_id, error = %e, "cannot give the live container its name"),
+        }
+    }
+    let projects: std::collections::HashSet<String> =
+        store.list_projects().await?.into_iter().map(|p| p.id.to_string()).collect();
+    for (name, project_id) in engine.docker.project_networks(&engine.instance).await? {
+        if !projects.contains(&project_id) {
+            tracing::info!(network = %name, "removing the network of a deleted project");
+            engine.docker.remove_project_network(&name).await?;
+        }
+    }
+    Ok(published)
+}
+
 impl Engine {
     /// Points the service's route at its live deployment, or drops the route
     /// when it has none. Errors are logged: this runs on failure paths.
+    /// Starts the live deployment's container when it is not running and no
+    /// operator stopped it (a stop-first deploy that failed, or a crash in
+    /// one). Errors are logged: this runs on failure paths.
+    pub async fn ensure_live_running(&self, service_id: i64) {
+        let live = match self.live_of(service_id).await {
+            Ok(Some(live)) if live.stopped_at.is_none() => live,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(service_id, error = %format!("{e:#}"), "cannot read the live deployment");
+                return;
+            }
+        };
+        let Some(container) = live.container_id else { return };
+        match self.docker.container_state(&container).await {
+            Ok(Some(state)) if !state.running => match self.docker.start_container(&container).await {
+                Ok(()) => tracing::info!(service_id, deployment_id = live.id, "the live container started again"),
+                Err(e) => tracing::error!(service_id, error = %e, "cannot start the live container again"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(service_id, error = %e, "cannot inspect the live container"),
+        }
+    }
+
     pub async fn restore_route(&self, service_id: i64) {
         match self.route_live(service_id).await {
             Ok(true) => {}
@@ -89,6 +151,11 @@ impl Engine {
             tracing::warn!(service_id, deployment_id = live.id, "the live deployment's container is gone");
             return Ok(false);
         };
+        let Some(port) = live.config.route_port() else {
+            // A worker (or an image service without a port): no route.
+            self.switch.remove(service_id).await;
+            return Ok(true);
+        };
         let Some(ip) = state.ip else {
             tracing::warn!(service_id, deployment_id = live.id, "the live container has no address");
             return Ok(false);
@@ -99,7 +166,7 @@ impl Engine {
             upstream: Upstream {
                 deployment_id: live.id,
                 container_id,
-                addr: std::net::SocketAddr::new(ip, live.config.port),
+                addr: std::net::SocketAddr::new(ip, port),
             },
         };
         self.switch.switch(route).await?;

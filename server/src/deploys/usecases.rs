@@ -49,22 +49,7 @@ impl Engine {
         let actor = require(caller, Role::Deployer)?;
         let reason = reason(req.reason.as_deref())?;
         let service = ProjectStore::new(self.db.clone()).get_service(req.service_id).await?;
-        let (image_id, build_id) = match (req.build_id, req.image.as_deref()) {
-            (Some(_), Some(_)) => {
-                return Err(EngineError::Invalid {
-                    field: "image",
-                    message: "give a build or an image, not both".into(),
-                })
-            }
-            (None, Some(image)) => {
-                let image = validate::image_ref(image)?;
-                (self.resolve_image(&image).await?, None)
-            }
-            (build_id, None) => {
-                let (id, image) = self.deployable_build(service.id, build_id).await?;
-                (image, Some(id))
-            }
-        };
+        let (image_id, build_id) = self.deploy_target(&service, &req).await?;
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
         let id = self.queue_deployment(&mut tx, &service, &image_id, build_id, reason, &actor, None).await?;
         tx.commit().await?;
@@ -79,6 +64,44 @@ impl Engine {
         )
         .await;
         self.deployment(id).await
+    }
+
+    /// The image a deploy request asks for, and its build. An `image`
+    /// service runs its image reference (resolved to the id the engine has
+    /// now) unless an image is given.
+    pub(crate) async fn deploy_target(
+        &self,
+        service: &Service,
+        req: &DeployRequest,
+    ) -> Result<(String, Option<i64>), EngineError> {
+        if service.spec.kind == crate::projects::ServiceKind::Image && req.image.is_none() {
+            if req.build_id.is_some() {
+                return Err(EngineError::Invalid {
+                    field: "build_id",
+                    message: "an image service has no builds; give an image or nothing".into(),
+                });
+            }
+            let reference = service.spec.image.as_deref().unwrap_or_default();
+            return Ok((self.resolve_image(reference).await?, None));
+        }
+        Ok(match (req.build_id, req.image.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::Invalid {
+                    field: "image",
+                    message: "give a build or an image, not both".into(),
+                })
+            }
+            (None, Some(image)) => {
+                let image = validate::image_ref(image)?;
+                (self.resolve_image(&image).await?, None)
+            }
+            (build_id, None) => {
+                // A service with `image_from` deploys its source's builds.
+                let builder = service.image_from_id.unwrap_or(service.id);
+                let (id, image) = self.deployable_build(builder, build_id).await?;
+                (image, Some(id))
+            }
+        })
     }
 
     /// Queues a new deployment of an earlier one's image **and** config
@@ -155,9 +178,19 @@ impl Engine {
         let spec = &service.spec;
         let config = DeployConfig {
             env: service_env::stored(&self.db, service.id).await?,
-            port: u16::try_from(spec.port)
-                .map_err(|_| EngineError::Invalid { field: "port", message: "out of range".into() })?,
+            kind: spec.kind,
+            port: match spec.port {
+                Some(port) => Some(u16::try_from(port).map_err(|_| EngineError::Invalid {
+                    field: "port",
+                    message: "out of range".into(),
+                })?),
+                None => None,
+            },
             health: spec.health.clone(),
+            settle_secs: spec.settle_secs,
+            command: spec.command.clone(),
+            volumes: spec.volumes.clone(),
+            ports: spec.ports.clone(),
             memory_bytes: spec.memory_bytes,
             cpu_millis: spec.cpu_millis,
             drain_secs: spec.drain_secs,
@@ -185,7 +218,7 @@ impl Engine {
             return Err(EngineError::Conflict("the service is being deleted".into()));
         }
         let job =
-            NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(&config.health, config.drain_secs));
+            NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(config));
         let job_id = self.queue.enqueue(tx, &job).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deployments (service_id, build_id, job_id, image_id, config, status, reason, actor, \

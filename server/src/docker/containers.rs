@@ -8,8 +8,8 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptions, LogsOptionsBuilder,
@@ -30,7 +30,17 @@ pub struct ContainerSpec {
     pub image: String,
     /// `NAME=value` pairs, passed as the Engine API's env array (no shell).
     pub env: Vec<(String, String)>,
-    pub port: u16,
+    /// The container port (exposed), if it has one.
+    pub port: Option<u16>,
+    /// The command instead of the image's (an argument vector, no shell).
+    pub command: Option<Vec<String>>,
+    /// The network it joins (without an alias: [`DockerEngine::publish_alias`]
+    /// adds the service's name once it is healthy).
+    pub network: String,
+    /// Named volumes: (volume name, container path).
+    pub volumes: Vec<(String, String)>,
+    /// Published ports: (container port, host port, `tcp` or `udp`).
+    pub published: Vec<(u16, u16, String)>,
     pub labels: HashMap<String, String>,
     pub memory_bytes: u64,
     pub cpu_millis: u32,
@@ -49,7 +59,7 @@ pub struct ContainerState {
     /// RFC 3339, as the engine reports it (`0001-…` when never).
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    /// Its address on [`NETWORK`].
+    /// Its address on its network (a deployment container has one).
     pub ip: Option<IpAddr>,
     pub labels: HashMap<String, String>,
 }
@@ -165,12 +175,40 @@ impl DockerEngine {
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            exposed_ports: Some(vec![format!("{}/tcp", spec.port)]),
+            exposed_ports: Some(
+                spec.port
+                    .map(|port| format!("{port}/tcp"))
+                    .into_iter()
+                    .chain(spec.published.iter().map(|(c, _, proto)| format!("{c}/{proto}")))
+                    .collect(),
+            ),
+            cmd: spec.command.clone(),
             labels: Some(spec.labels.clone()),
             host_config: Some(HostConfig {
                 memory: Some(i64::try_from(spec.memory_bytes).unwrap_or(i64::MAX)),
                 nano_cpus: Some(i64::from(spec.cpu_millis) * 1_000_000),
-                network_mode: Some(NETWORK.into()),
+                network_mode: Some(spec.network.clone()),
+                port_bindings: (!spec.published.is_empty()).then(|| {
+                    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+                    for (container, host, proto) in &spec.published {
+                        bindings.entry(format!("{container}/{proto}")).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding {
+                            host_ip: Some("0.0.0.0".into()),
+                            host_port: Some(host.to_string()),
+                        });
+                    }
+                    bindings
+                }),
+                mounts: Some(
+                    spec.volumes
+                        .iter()
+                        .map(|(volume, path)| Mount {
+                            typ: Some(MountType::VOLUME),
+                            source: Some(volume.clone()),
+                            target: Some(path.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 // Survives a Docker restart; a deploy still fails on a crash
                 // loop (see `restart_count`).
                 restart_policy: Some(RestartPolicy {
@@ -181,7 +219,7 @@ impl DockerEngine {
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])),
+                endpoints_config: Some(HashMap::from([(spec.network.clone(), EndpointSettings::default())])),
             }),
             ..Default::default()
         };
@@ -206,8 +244,13 @@ impl DockerEngine {
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(NETWORK))
-            .and_then(|n| n.ip_address)
+            .and_then(|n| {
+                // The project network, or `slipway` for a container made
+                // before project networks; the first address otherwise.
+                let mut nets: Vec<_> = n.into_iter().collect();
+                nets.sort_by_key(|(name, _)| name != NETWORK);
+                nets.into_iter().find_map(|(_, n)| n.ip_address.filter(|ip| !ip.is_empty()))
+            })
             .and_then(|ip| ip.parse().ok());
         Ok(Some(ContainerState {
             running: state.running.unwrap_or(false),

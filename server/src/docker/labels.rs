@@ -9,6 +9,8 @@ pub const MANAGED: &str = "dev.slipway.managed";
 /// engine never touch each other's objects.
 pub const INSTANCE: &str = "dev.slipway.instance";
 pub const PROJECT: &str = "dev.slipway.project";
+/// On a project network (issue 18).
+pub const PROJECT_ID: &str = "dev.slipway.project-id";
 pub const SERVICE: &str = "dev.slipway.service";
 pub const SERVICE_ID: &str = "dev.slipway.service-id";
 pub const DEPLOYMENT_ID: &str = "dev.slipway.deployment-id";

@@ -2,6 +2,7 @@
 //! and image builds ([`build`]).
 
 pub mod build;
+pub mod app_network;
 pub mod containers;
 pub mod labels;
 pub mod pipeline;

@@ -52,16 +52,30 @@ impl Engine {
     }
 
     /// Starts deleting a service; returns the delete job's id.
+    /// Its volumes are kept unless `delete_volumes` (admin only).
     pub async fn delete_service(
         &self,
         caller: &Caller,
         service_id: i64,
         typed: &str,
+        delete_volumes: bool,
     ) -> Result<i64, EngineError> {
-        require(caller, Role::Deployer)?;
+        require(caller, if delete_volumes { Role::Admin } else { Role::Deployer })?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
         confirm(typed, &service.spec.name, "service")?;
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
+        let dependents: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM services WHERE image_from_id = ? ORDER BY name")
+                .bind(service.id)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !dependents.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "{} take(s) the image of {}; delete them or change their image first",
+                dependents.join(", "),
+                service.spec.name
+            )));
+        }
         let marked = sqlx::query("UPDATE services SET deleting_at = ? WHERE id = ? AND deleting_at IS NULL")
             .bind(crate::db::now_rfc3339())
             .bind(service.id)
@@ -70,7 +84,9 @@ impl Engine {
         if marked.rows_affected() != 1 {
             return Err(EngineError::Conflict("the service is already being deleted".into()));
         }
-        let job = NewJob::new(DELETE_JOB, Some(service.id), Duration::from_secs(600)).max_attempts(5);
+        let job = NewJob::new(DELETE_JOB, Some(service.id), Duration::from_secs(600))
+            .max_attempts(5)
+            .payload(serde_json::json!({ "delete_volumes": delete_volumes }));
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let others: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM jobs WHERE service_id = ? AND id != ? AND status IN ('queued', 'running')",
@@ -93,7 +109,12 @@ impl Engine {
             &self.db,
             Event::by(caller, "service.delete")
                 .target(format!("service:{service_id}"))
-                .detail(format!("service {} ({})", service.spec.name, service.project_id)),
+                .detail(format!(
+                    "service {} ({}); volumes {}",
+                    service.spec.name,
+                    service.project_id,
+                    if delete_volumes { "deleted" } else { "kept" }
+                )),
         )
         .await;
         Ok(job_id)
@@ -134,6 +155,11 @@ impl Engine {
         let project = store.get_project(project_id).await?;
         confirm(typed, &project.name, "project")?;
         store.delete_project(project.id).await?;
+        // Its network goes too (a failure here is retried at startup).
+        let network = crate::docker::app_network::project_network(&self.instance, project.id);
+        if let Err(e) = self.docker.remove_project_network(&network).await {
+            tracing::warn!(error = %e, %network, "cannot remove the deleted project's network");
+        }
         audit::record(
             &self.db,
             Event::by(caller, "project.delete").target(format!("project:{project_id}")).detail(project.name),
@@ -171,6 +197,14 @@ impl DeleteHandler {
         for c in containers {
             engine.docker.remove_container(&c.id, Duration::from_secs(5)).await?;
             tracing::info!(container = %c.name, "removed");
+        }
+        // Its volumes only when the delete asked for it (admin); by default
+        // they stay, with their data.
+        if job.payload.get("delete_volumes").and_then(serde_json::Value::as_bool) == Some(true) {
+            for volume in engine.docker.service_volumes(&engine.instance, service_id).await? {
+                engine.docker.remove_volume(&volume.engine_name).await?;
+                tracing::info!(volume = %volume.engine_name, "volume of a deleted service removed");
+            }
         }
         // Images of its builds and deployments that no other service's
         // deployment runs or can roll back to.

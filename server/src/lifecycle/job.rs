@@ -23,9 +23,8 @@ use super::{Action, Payload};
 use crate::{
     deploys::{
         container_name, events,
-        health::wait_healthy,
-        job::{container_spec, STOP_GRACE},
-        service_host,
+        job::STOP_GRACE,
+        ready, service_host,
         switch::{Route, Upstream},
         Deployment, DeploymentStatus,
     },
@@ -75,7 +74,9 @@ impl LifecycleHandler {
                     .bind(dep.id)
                     .execute(&engine.db)
                     .await?;
-                engine.switch.park(service.id, host).await;
+                if dep.config.route_port().is_some() {
+                    engine.switch.park(service.id, host).await;
+                }
                 engine.docker.stop_container(&container, STOP_GRACE).await?;
                 events::record(&engine.db, dep.id, events::STOPPED, actor, None).await;
             }
@@ -83,11 +84,15 @@ impl LifecycleHandler {
                 ctx.set_progress("start", 20).await?;
                 engine.docker.start_container(&container).await?;
                 ctx.set_progress("health", 40).await?;
-                let addr =
-                    wait_healthy(&engine.docker, &container, dep.config.port, &dep.config.health).await?;
+                let addr = ready::come_into_service(engine, &project, &service, &dep, &container).await?;
                 ctx.set_progress("switch", 80).await?;
-                let upstream = Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
-                engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
+                match addr {
+                    Some(addr) => {
+                        let upstream = Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
+                        engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
+                    }
+                    None => engine.switch.remove(service.id).await,
+                }
                 sqlx::query("UPDATE deployments SET stopped_at = NULL WHERE id = ?")
                     .bind(dep.id)
                     .execute(&engine.db)
@@ -97,14 +102,19 @@ impl LifecycleHandler {
             Action::Restart => {
                 anyhow::ensure!(dep.stopped_at.is_none(), "the service is stopped: start it instead");
                 ctx.set_progress("start", 20).await?;
-                let name = format!("{}-r{}", container_name(&service.spec.name, dep.id), ctx.job.id);
-                let spec = container_spec(engine, &project.name, &service, &dep, name)?;
+                let name = format!("{}-r{}", container_name(&project.name, &service.spec.name, dep.id), ctx.job.id);
+                let spec = ready::container_spec(engine, &project, &service, &dep, name).await?;
                 let fresh = engine.docker.run_container(&spec).await?;
                 ctx.set_progress("health", 40).await?;
-                let addr = wait_healthy(&engine.docker, &fresh, dep.config.port, &dep.config.health).await?;
+                let addr = ready::come_into_service(engine, &project, &service, &dep, &fresh).await?;
                 ctx.set_progress("switch", 80).await?;
-                let upstream = Upstream { deployment_id: dep.id, container_id: fresh.clone(), addr };
-                let replaced = engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
+                let replaced = match addr {
+                    Some(addr) => {
+                        let upstream = Upstream { deployment_id: dep.id, container_id: fresh.clone(), addr };
+                        engine.switch.switch(Route { service_id: service.id, host, upstream }).await?
+                    }
+                    None => None,
+                };
                 let recorded = sqlx::query(
                     "UPDATE deployments SET container_id = ? \
                      WHERE id = ? AND status = 'live' AND stopped_at IS NULL AND container_id = ?",

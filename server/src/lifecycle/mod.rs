@@ -9,6 +9,7 @@
 
 pub mod delete;
 mod job;
+pub mod volumes;
 
 use app::wire::{Caller, Role};
 use serde::{Deserialize, Serialize};
@@ -99,7 +100,7 @@ impl Engine {
             _ => {}
         }
         let payload = Payload { action, deployment_id: live.id, actor: actor.clone() };
-        let timeout = deploy_timeout(&live.config.health, live.config.drain_secs);
+        let timeout = deploy_timeout(&live.config);
         let job = NewJob::new(LIFECYCLE_JOB, Some(service.id), timeout)
             .payload(serde_json::to_value(&payload).map_err(anyhow::Error::from)?);
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;

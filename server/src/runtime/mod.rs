@@ -137,7 +137,12 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let spec = &service.spec;
         let config = &live.config;
-        if u32::from(config.port) != spec.port
+        if config.port.map(u32::from) != spec.port
+            || config.kind != spec.kind
+            || config.command != spec.command
+            || config.volumes != spec.volumes
+            || config.ports != spec.ports
+            || config.settle_secs != spec.settle_secs
             || config.health != spec.health
             || config.memory_bytes != spec.memory_bytes
             || config.cpu_millis != spec.cpu_millis

@@ -6,7 +6,6 @@
 //! engine themselves, so an open page costs one in-memory read per refresh.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -195,11 +194,10 @@ async fn sample_one(engine: &Engine, w: Watched, probe: bool) -> (i64, Round) {
             state.as_ref().filter(|s| s.running).and_then(|s| s.ip),
             serde_json::from_str::<DeployConfig>(&w.config),
         ) {
-            let addr = SocketAddr::new(ip, config.port);
             let timeout = Duration::from_millis(u64::from(config.health.timeout_ms));
             let outcome = tokio::time::timeout(
                 timeout,
-                health::probe(&engine.docker, &w.container_id, addr, &config.health.probe),
+                health::probe(&engine.docker, &w.container_id, ip, config.port, &config.health.probe),
             )
             .await;
             let (ok, detail) = match outcome {

@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 use bollard::{
     query_parameters::{
         BuildImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-        ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+        ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+        RemoveImageOptionsBuilder,
     },
     Docker,
 };
@@ -57,7 +58,7 @@ impl DockerKit {
         HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={}", self.run_id)])])
     }
 
-    /// Removes this run's containers (forced), then networks, then images.
+    /// Removes this run's containers (forced), then networks, volumes and images.
     pub async fn cleanup(&self) -> anyhow::Result<()> {
         let containers = self
             .docker
@@ -84,6 +85,13 @@ impl DockerKit {
             if let Some(id) = n.id {
                 self.docker.remove_network(&id).await.or_else(ignore_not_found)?;
             }
+        }
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&self.label_filter()).build()))
+            .await?;
+        for v in volumes.volumes.unwrap_or_default() {
+            self.docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.or_else(ignore_not_found)?;
         }
         let images = self
             .docker

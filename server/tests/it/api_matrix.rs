@@ -203,9 +203,24 @@ pub(crate) fn table() -> Vec<Row> {
         row(M::DELETE, "/api/v1/projects/{id}", D, 409, |f| {
             (format!("/api/v1/projects/{}?confirm=wrong", f.project), None)
         }),
+        row(M::GET, "/api/v1/services/{id}/volumes", V, 200, |f| {
+            (format!("/api/v1/services/{}/volumes", f.service), None)
+        }),
+        // The service has no such volume: 404 after the role check.
+        row(M::DELETE, "/api/v1/services/{id}/volumes/{name}", A, 404, |f| {
+            (format!("/api/v1/services/{}/volumes/data", f.service), None)
+        }),
+        row(M::POST, "/api/v1/projects/{id}/deploy-all", D, 202, |f| {
+            (format!("/api/v1/projects/{}/deploy-all", f.project), None)
+        }),
         // Last: the service is marked for deletion (no worker runs here).
         row(M::DELETE, "/api/v1/services/{id}", D, 202, |f| {
             (format!("/api/v1/services/{}?confirm=svc-{}", f.service, f.tag), None)
+        }),
+        // After the delete: its one service is being deleted, so nothing is
+        // built (the build count above stays exact).
+        row(M::POST, "/api/v1/projects/{id}/build-all", D, 202, |f| {
+            (format!("/api/v1/projects/{}/build-all", f.project), None)
         }),
     ]
 }
@@ -375,6 +390,15 @@ impl Matrix {
                 "DELETE /api/v1/projects/{id}/registry",
                 count(
                     "SELECT COUNT(*) FROM audit_events WHERE action = 'registry.clear' AND target = 'project:' || ?",
+                    f.project,
+                )
+                .await?
+                    == 1,
+            ),
+            (
+                "POST /api/v1/projects/{id}/deploy-all",
+                count(
+                    "SELECT COUNT(*) FROM jobs WHERE kind = 'deploy_all' AND json_extract(payload, '$.project_id') = ?",
                     f.project,
                 )
                 .await?

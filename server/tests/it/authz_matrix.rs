@@ -194,9 +194,15 @@ fn table() -> Vec<Row> {
             Call::Json(json!({ "project_id": f.project, "confirm": "wrong" }))
         }),
         // The service is marked for deletion (no worker runs here).
+        row("/rpc/service_volumes", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
+        // The service has no such volume: 404 after the role check.
+        row("/rpc/delete_volume", ADMIN, 404, |f| Call::Json(json!({ "service_id": f.service, "name": "data" }))),
+        row("/rpc/deploy_all", DEPLOYER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
         row("/rpc/delete_service", DEPLOYER, 200, |f| {
-            Call::Json(json!({ "service_id": f.service, "confirm": format!("svc-{}", f.tag) }))
+            Call::Json(json!({ "service_id": f.service, "confirm": format!("svc-{}", f.tag), "delete_volumes": false }))
         }),
+        // After the delete: its one service is being deleted, so nothing is built.
+        row("/rpc/build_all", DEPLOYER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
         // Same password again: allowed, and the caller stays signed in.
         row("/rpc/change_password", Min::SignedIn, 200, |_| {
             Call::Json(json!({ "current": PW, "new_password": PW }))
@@ -307,6 +313,15 @@ impl Matrix {
                 count("SELECT COUNT(*) FROM builds WHERE service_id = ?", f.service).await? == 3,
             ),
             ("/rpc/cancel_build", queued.status == JobStatus::Cancelled),
+            (
+                "/rpc/deploy_all",
+                count(
+                    "SELECT COUNT(*) FROM jobs WHERE kind = 'deploy_all' AND json_extract(payload, '$.project_id') = ?",
+                    f.project,
+                )
+                .await?
+                    == 1,
+            ),
             ("/rpc/deploy_build", count(deploys, f.service).await? == 1),
             ("/rpc/rollback", count(rollbacks, f.old_deployment).await? == 1),
             ("/rpc/create_user", self.auth.users.get_by_name(&format!("made-{}", f.tag)).await?.is_some()),

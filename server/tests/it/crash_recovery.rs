@@ -746,7 +746,12 @@ async fn kill_during_health_wait_keeps_the_live_deployment_and_removes_orphans()
             name: format!("slipway-orphan-{}", h.unique),
             image: built.image_id.clone().context("build 1 has no image")?,
             env: vec![],
-            port: 8080,
+            port: Some(8080),
+            command: None,
+            // The engine's default bridge: an orphan's network does not matter.
+            network: "bridge".into(),
+            volumes: vec![],
+            published: vec![],
             labels: HashMap::from([
                 (labels::MANAGED.to_string(), "true".to_string()),
                 (labels::INSTANCE.to_string(), h.uid.clone()),

@@ -33,7 +33,7 @@ fn bad_settings(name: &str) -> ServiceSettings {
     ServiceSettings {
         name: name.into(),
         git_url: "ftp://example.com/repo.git".into(),
-        port: 0,
+        port: Some(0),
         health_retries: 0,
         memory_mb: 1,
         env: vec![EnvVar { name: "1BAD".into(), value: Some("v".into()), secret: false }],
@@ -76,7 +76,7 @@ async fn every_bad_field_of_a_form_is_answered_in_one_round_trip() -> anyhow::Re
         fields_of(&answer)?,
         ["branch", "drain_secs", "env_name", "git_url", "health_retries", "memory_bytes", "port"]
     );
-    assert_eq!(store.get_service(service_id).await?.spec.port, 8080, "a refused update was stored");
+    assert_eq!(store.get_service(service_id).await?.spec.port, Some(8080), "a refused update was stored");
 
     // Notification target: every field wrong.
     let target = json!({ "name": " ", "kind": "discord", "url": "ftp://x/y", "events": [] });

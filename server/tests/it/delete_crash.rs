@@ -84,7 +84,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
 
     // Delete, and kill the server while it waits for the container to stop.
     let name = format!("doomed-{unique}");
-    let job = engine.delete_service(&user(Role::Deployer), doomed, &name).await.map_err(anyhow_of)?;
+    let job = engine.delete_service(&user(Role::Deployer), doomed, &name, false).await.map_err(anyhow_of)?;
     wait_until("the delete job to run", LIMIT, || {
         let db = db.clone();
         async move { Ok((job_status(&db, job).await?.0 == "running").then_some(())) }

@@ -3,6 +3,8 @@
 //! `cargo test -p server --test it -- operate::`.
 
 mod api_fuzz;
+mod applications;
+mod applications_crash;
 mod api_hostile;
 mod api_matrix;
 mod api_order;

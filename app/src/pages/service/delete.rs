@@ -18,7 +18,7 @@ pub fn DeleteService(service_id: i64, name: String) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
-        task.run(delete_service(service_id, typed.get_untracked()), move |answer| match answer {
+        task.run(delete_service(service_id, typed.get_untracked(), false), move |answer| match answer {
             Ok(_) => browser::go("/"),
             Err(e) => error.set(Some(error_text(&e))),
         });

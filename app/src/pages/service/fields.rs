@@ -1,7 +1,7 @@
 //! The settings form's text values and their conversion to and from
 //! [`ServiceSettings`]. Pure functions, unit-tested.
 
-use crate::wire::{EnvVar, FieldError, HealthProbeForm, ServiceSettings};
+use crate::wire::{EnvVar, FieldError, HealthProbeForm, PortForm, ServiceKindForm, ServiceSettings, VolumeForm};
 
 /// One env var row as the form holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +18,28 @@ pub struct EnvValues {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormValues {
     pub name: String,
+    /// `web`, `worker` or `image`.
+    pub kind: String,
     pub git_url: String,
     pub branch: String,
     pub context_path: String,
     pub dockerfile_path: String,
     pub build_args: String,
+    /// An image service's image reference.
+    pub image: String,
+    /// The service whose builds this one deploys; empty: its own.
+    pub image_from: String,
+    /// One argument per line; empty: the image's command.
+    pub command: String,
+    /// `name:/path` per line.
+    pub volumes: String,
+    /// `host:container[/udp]` per line.
+    pub ports: String,
+    /// Comma- or space-separated service names.
+    pub deploy_after: String,
     pub port: String,
-    /// `http` or `command`.
+    pub settle_secs: String,
+    /// `http`, `command` or `none`.
     pub health_kind: String,
     pub health_path: String,
     pub health_command: String,
@@ -55,7 +70,15 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["context_path", "context"],
     &["dockerfile_path", "dockerfile"],
     &["build_args", "build_arg"],
+    &["kind"],
+    &["image"],
+    &["image_from"],
+    &["command"],
+    &["volumes"],
+    &["ports"],
+    &["deploy_after"],
     &["port"],
+    &["settle_secs"],
     &["health_path", "health", "health_kind"],
     &["health_command"],
     &["health_interval_ms"],
@@ -91,15 +114,32 @@ impl FormValues {
         let (health_kind, health_path, health_command) = match &s.health {
             HealthProbeForm::Http { path } => ("http", path.clone(), String::new()),
             HealthProbeForm::Command { argv } => ("command", String::new(), argv.join("\n")),
+            HealthProbeForm::None => ("none", String::new(), String::new()),
         };
         FormValues {
             name: s.name.clone(),
+            kind: s.kind.as_str().into(),
+            image: s.image.clone().unwrap_or_default(),
+            image_from: s.image_from.clone().unwrap_or_default(),
+            command: s.command.join("\n"),
+            volumes: s.volumes.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join("\n"),
+            deploy_after: s.deploy_after.join(", "),
+            ports: s
+                .ports
+                .iter()
+                .map(|p| match p.protocol.as_str() {
+                    "tcp" => format!("{}:{}", p.host, p.container),
+                    proto => format!("{}:{}/{proto}", p.host, p.container),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            settle_secs: s.settle_secs.to_string(),
             git_url: s.git_url.clone(),
             branch: s.branch.clone(),
             context_path: s.context_path.clone(),
             dockerfile_path: s.dockerfile_path.clone(),
             build_args: s.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n"),
-            port: s.port.to_string(),
+            port: s.port.map(|p| p.to_string()).unwrap_or_default(),
             health_kind: health_kind.into(),
             health_path,
             health_command,
@@ -143,7 +183,17 @@ impl FormValues {
                 }
             }
         };
-        let port = num("port", &self.port);
+        let kind = match self.kind.as_str() {
+            "worker" => ServiceKindForm::Worker,
+            "image" => ServiceKindForm::Image,
+            _ => ServiceKindForm::Web,
+        };
+        let image_from = Some(self.image_from.trim().to_string()).filter(|s| !s.is_empty());
+        // Fields the kind has no use for are not sent (the form hides them).
+        let builds = kind != ServiceKindForm::Image && image_from.is_none();
+        let has_port = kind == ServiceKindForm::Web || (kind == ServiceKindForm::Image && !self.port.trim().is_empty());
+        let port = if has_port { Some(num("port", &self.port)) } else { None };
+        let settle_secs = num("settle_secs", &self.settle_secs);
         let health_interval_ms = num("health_interval_ms", &self.health_interval_ms);
         let health_timeout_ms = num("health_timeout_ms", &self.health_timeout_ms);
         let health_retries = num("health_retries", &self.health_retries);
@@ -160,16 +210,32 @@ impl FormValues {
         };
         let settings = ServiceSettings {
             name: self.name.trim().to_string(),
-            git_url: self.git_url.trim().to_string(),
+            kind,
+            git_url: if builds { self.git_url.trim().to_string() } else { String::new() },
+            image: Some(self.image.trim().to_string()).filter(|i| !i.is_empty() && kind == ServiceKindForm::Image),
+            image_from: image_from.filter(|_| kind != ServiceKindForm::Image),
+            command: lines(&self.command).map(str::to_string).collect(),
+            volumes: Vec::new(),
+            ports: Vec::new(),
+            deploy_after: self
+                .deploy_after
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+            settle_secs: small("settle_secs", settle_secs),
             branch: self.branch.trim().to_string(),
             context_path: self.context_path.trim().to_string(),
             dockerfile_path: self.dockerfile_path.trim().to_string(),
             build_args: Vec::new(),
-            port: small("port", port),
-            health: if self.health_kind == "command" {
-                HealthProbeForm::Command { argv: lines(&self.health_command).map(str::to_string).collect() }
-            } else {
-                HealthProbeForm::Http { path: self.health_path.trim().to_string() }
+            port: port.map(|p| small("port", p)),
+            health: match self.health_kind.as_str() {
+                "command" => {
+                    HealthProbeForm::Command { argv: lines(&self.health_command).map(str::to_string).collect() }
+                }
+                "none" if kind != ServiceKindForm::Web => HealthProbeForm::None,
+                _ if port.is_none() => HealthProbeForm::None,
+                _ => HealthProbeForm::Http { path: self.health_path.trim().to_string() },
             },
             health_interval_ms: small("health_interval_ms", health_interval_ms),
             health_timeout_ms: small("health_timeout_ms", health_timeout_ms),
@@ -180,7 +246,7 @@ impl FormValues {
             auto_deploy: self.auto_deploy,
             build_timeout_secs: small("build_timeout_secs", build_timeout_secs),
             drain_secs: small("drain_secs", drain_secs),
-            domain: Some(self.domain.trim().to_string()).filter(|d| !d.is_empty()),
+            domain: Some(self.domain.trim().to_string()).filter(|d| !d.is_empty() && kind != ServiceKindForm::Worker),
             target: Some(self.target.trim().to_string()).filter(|t| !t.is_empty()),
             platforms: self
                 .platforms
@@ -197,8 +263,16 @@ impl FormValues {
             errors.push(e);
             Vec::new()
         });
+        let volumes = parse_volumes(&self.volumes).unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
+        let ports = parse_ports(&self.ports).unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         if errors.is_empty() {
-            Ok(ServiceSettings { build_args, ..settings })
+            Ok(ServiceSettings { build_args, volumes, ports, ..settings })
         } else {
             Err(errors)
         }
@@ -223,6 +297,37 @@ fn env_var(row: &EnvValues) -> Option<EnvVar> {
     }
     let value = if row.saved_secret && row.value.is_empty() { None } else { Some(row.value.clone()) };
     Some(EnvVar { name: name.to_string(), value, secret: row.secret })
+}
+
+/// `host:container[/tcp|/udp]` per line.
+fn parse_ports(text: &str) -> Result<Vec<PortForm>, FieldError> {
+    lines(text)
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = || field_error("ports", &format!("line {}: write host:container, e.g. 8005:8000 or 53:53/udp", i + 1));
+            let (pair, protocol) = match line.trim().split_once('/') {
+                Some((pair, proto)) => (pair, proto.trim().to_string()),
+                None => (line.trim(), "tcp".to_string()),
+            };
+            let (host, container) = pair.split_once(':').ok_or_else(bad)?;
+            let host = host.trim().parse::<u32>().map_err(|_| bad())?;
+            let container = container.trim().parse::<u32>().map_err(|_| bad())?;
+            Ok(PortForm { host, container, protocol })
+        })
+        .collect()
+}
+
+/// `name:/path` per line.
+fn parse_volumes(text: &str) -> Result<Vec<VolumeForm>, FieldError> {
+    lines(text)
+        .enumerate()
+        .map(|(i, line)| match line.split_once(':') {
+            Some((name, path)) if !name.trim().is_empty() => {
+                Ok(VolumeForm { name: name.trim().to_string(), path: path.trim().to_string() })
+            }
+            _ => Err(field_error("volumes", &format!("line {}: write name:/path/in/container", i + 1))),
+        })
+        .collect()
 }
 
 /// `NAME=value` per line.
@@ -263,6 +368,30 @@ mod tests {
         assert_eq!(values.env[1].value, "");
         assert!(values.env[1].saved_secret);
         assert_eq!(values.to_settings(), Ok(s));
+    }
+
+    #[test]
+    fn a_worker_sends_no_port_domain_or_git_and_keeps_its_lists() {
+        let mut values = FormValues::from_settings(&sample());
+        values.kind = "worker".into();
+        values.image_from = "web".into();
+        values.git_url = "https://example.org/ignored.git".into();
+        values.domain = "ignored.example.org".into();
+        values.health_kind = "http".into();
+        values.command = "celery\nworker".into();
+        values.volumes = "cache:/var/cache".into();
+        values.ports = "8005:8000\n53:53/udp".into();
+        values.deploy_after = "db, cache".into();
+        let s = values.to_settings().expect("well-formed");
+        assert_eq!((s.kind, s.port, s.domain.as_deref(), s.git_url.as_str()), (ServiceKindForm::Worker, None, None, ""));
+        assert_eq!(s.health, HealthProbeForm::None, "no port: no HTTP probe");
+        assert_eq!(s.command, ["celery", "worker"]);
+        assert_eq!(s.volumes, [VolumeForm { name: "cache".into(), path: "/var/cache".into() }]);
+        assert_eq!(s.ports[1], PortForm { host: 53, container: 53, protocol: "udp".into() });
+        assert_eq!(s.deploy_after, ["db", "cache"]);
+        assert_eq!(FormValues::from_settings(&s).to_settings(), Ok(s));
+        values.ports = "8005".into();
+        assert!(values.to_settings().is_err(), "a port line without ':' is refused");
     }
 
     #[test]

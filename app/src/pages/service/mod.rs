@@ -13,6 +13,7 @@ mod paged;
 mod rollback;
 mod runtime;
 pub mod settings_form;
+mod volumes;
 mod webhooks;
 
 pub use actions::deploy_error as deploy_error_text;
@@ -108,6 +109,7 @@ fn ServiceLoad(id: Option<i64>) -> impl IntoView {
 fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
     let ServicePageView { detail, chart, builds, deployments, deliveries, url, curl } = page;
     let deployer = caller.may(Role::Deployer);
+    let admin = caller.may(Role::Admin);
     let service_id = detail.id;
     let title = RwSignal::new(detail.settings.name.clone());
     let notice = RwSignal::new(None::<String>);
@@ -171,6 +173,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
             view! { <p id="action-message" class=class role="status">{n}</p> }.into_any()
         })}
         <RuntimeTabs service_id deployer />
+        <volumes::VolumesSection service_id admin />
         <section class="card" aria-labelledby="chart-title">
             <h2 id="chart-title">"Build durations"</h2>
             {live(move || view! { <chart::BuildChart builds=chart.get() /> })}

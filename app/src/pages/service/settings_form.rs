@@ -31,6 +31,14 @@ pub struct Save {
 #[derive(Clone, Copy)]
 struct Texts {
     name: RwSignal<String>,
+    kind: RwSignal<String>,
+    image: RwSignal<String>,
+    image_from: RwSignal<String>,
+    command: RwSignal<String>,
+    volumes: RwSignal<String>,
+    ports: RwSignal<String>,
+    deploy_after: RwSignal<String>,
+    settle_secs: RwSignal<String>,
     git_url: RwSignal<String>,
     branch: RwSignal<String>,
     context_path: RwSignal<String>,
@@ -62,6 +70,14 @@ macro_rules! each_text {
     ($m:ident) => {
         $m!(
             name,
+            kind,
+            image,
+            image_from,
+            command,
+            volumes,
+            ports,
+            deploy_after,
+            settle_secs,
             git_url,
             branch,
             context_path,
@@ -159,7 +175,13 @@ pub fn ServiceForm(
             Err(e) => errors.set(e),
         }
     };
-    let is_http = move || t.health_kind.get() != "command";
+    let is_http = move || t.health_kind.get() == "http";
+    let is_none = move || t.health_kind.get() == "none";
+    let kind = move || t.kind.get();
+    // The form adapts to the kind: git fields only for a service that
+    // builds its own image; port and domain not for a worker.
+    let builds = move || kind() != "image" && t.image_from.get().trim().is_empty();
+    let worker = move || kind() == "worker";
     let f = move |field: &'static str| FieldCtx { field, errors };
 
     view! {
@@ -169,21 +191,43 @@ pub fn ServiceForm(
                 <fieldset>
                     <legend>"Source"</legend>
                     <Text id="svc-name" label="Service name" value=t.name ctx=f("name") />
-                    <Text id="svc-git-url" label="Git URL" value=t.git_url ctx=f("git_url") />
-                    <Text id="svc-branch" label="Branch" value=t.branch ctx=f("branch") />
-                    <Text id="svc-context" label="Context directory" value=t.context_path ctx=f("context_path") />
-                    <Text id="svc-dockerfile" label="Dockerfile" value=t.dockerfile_path ctx=f("dockerfile_path") />
-                    <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
-                    <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
-                    <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
-                    <Text id="svc-pipeline-path" label="Pipeline file (runs its steps when present)" value=t.pipeline_path ctx=f("pipeline_path") />
-                    <Check id="svc-no-cache" label="Build without cache (every step runs again)" value=t.no_cache ctx=f("no_cache") />
-                    <Check id="svc-supersede" label="A newer push cancels this branch's older pushed runs" value=t.supersede_runs ctx=f("supersede_runs") />
+                    <div class="field">
+                        <label for="svc-kind">"Kind"</label>
+                        <select id="svc-kind" prop:value=kind on:change=move |ev| t.kind.set(event_target_value(&ev))>
+                            <option value="web">"Web (port, route, probe)"</option>
+                            <option value="worker">"Worker (no port, no route)"</option>
+                            <option value="image">"Image (an image in the engine; no git, no build)"</option>
+                        </select>
+                    </div>
+                    <div hidden=move || kind() != "image">
+                        <Text id="svc-image" label="Image reference (e.g. redis:7)" value=t.image ctx=f("image") />
+                    </div>
+                    <div hidden=move || kind() == "image">
+                        <Text id="svc-image-from" label="Image from service (empty: build its own)" value=t.image_from ctx=f("image_from") />
+                    </div>
+                    <div hidden=move || !builds()>
+                        <Text id="svc-git-url" label="Git URL" value=t.git_url ctx=f("git_url") />
+                        <Text id="svc-branch" label="Branch" value=t.branch ctx=f("branch") />
+                        <Text id="svc-context" label="Context directory" value=t.context_path ctx=f("context_path") />
+                        <Text id="svc-dockerfile" label="Dockerfile" value=t.dockerfile_path ctx=f("dockerfile_path") />
+                        <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
+                        <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
+                        <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
+                        <Text id="svc-pipeline-path" label="Pipeline file (runs its steps when present)" value=t.pipeline_path ctx=f("pipeline_path") />
+                        <Check id="svc-no-cache" label="Build without cache (every step runs again)" value=t.no_cache ctx=f("no_cache") />
+                        <Check id="svc-supersede" label="A newer push cancels this branch's older pushed runs" value=t.supersede_runs ctx=f("supersede_runs") />
+                    </div>
                 </fieldset>
                 <fieldset>
                     <legend>"Runtime"</legend>
-                    <Text id="svc-port" label="Container port" value=t.port ctx=f("port") range=r(limits::PORT) />
-                    <Text id="svc-domain" label="Domain (empty: <service>.<project>.localhost)" value=t.domain ctx=f("domain") />
+                    <div hidden=worker>
+                        <Text id="svc-port" label="Container port (an image service may leave it empty: no route)" value=t.port ctx=f("port") range=r(limits::PORT) />
+                        <Text id="svc-domain" label="Domain (empty: <service>.<project>.localhost)" value=t.domain ctx=f("domain") />
+                    </div>
+                    <Area id="svc-command" label="Command (one argument per line, no shell; empty: the image's)" value=t.command ctx=f("command") />
+                    <Area id="svc-volumes" label="Volumes (name:/path/in/container per line; kept across deploys and rollbacks)" value=t.volumes ctx=f("volumes") />
+                    <Text id="svc-deploy-after" label="Deploy after (services of this project, comma-separated; orders Deploy all)" value=t.deploy_after ctx=f("deploy_after") />
+                    <Area id="svc-ports" label="Published ports (host:container per line, /udp for UDP; e.g. 8005:8000)" value=t.ports ctx=f("ports") />
                     <Text id="svc-memory" label="Memory limit (MB)" value=t.memory_mb ctx=f("memory_mb") range=r(limits::MEMORY_MB) />
                     <Text id="svc-cpu" label="CPU limit (millicores)" value=t.cpu_millis ctx=f("cpu_millis") range=r(limits::CPU_MILLIS) />
                     <Text id="svc-drain" label="Drain time (s)" value=t.drain_secs ctx=f("drain_secs") range=r(limits::DRAIN_SECS) />
@@ -200,13 +244,17 @@ pub fn ServiceForm(
                             on:change=move |ev| t.health_kind.set(event_target_value(&ev))
                         >
                             <option value="http" selected=is_http()>"HTTP request"</option>
-                            <option value="command" selected=!is_http()>"Command in the container"</option>
+                            <option value="command" selected=move || t.health_kind.get() == "command">"Command in the container"</option>
+                            <option value="none" selected=is_none disabled=move || kind() == "web">"None: running for the settle time"</option>
                         </select>
+                    </div>
+                    <div hidden=move || !is_none()>
+                        <Text id="svc-settle" label="Settle time (s): running this long without a restart is healthy" value=t.settle_secs ctx=f("settle_secs") />
                     </div>
                     <div hidden=move || !is_http()>
                         <Text id="svc-health-path" label="HTTP path" value=t.health_path ctx=f("health_path") />
                     </div>
-                    <div hidden=is_http>
+                    <div hidden=move || t.health_kind.get() != "command">
                         <Area id="svc-health-command" label="Command (one argument per line, no shell)" value=t.health_command ctx=f("health_command") />
                     </div>
                     <Text id="svc-health-interval" label="Interval (ms)" value=t.health_interval_ms ctx=f("health_interval_ms") range=r(limits::HEALTH_INTERVAL_MS) />

@@ -31,7 +31,7 @@ pub fn prune_query(api: &str, keep_bytes: u64) -> String {
     format!("{name}={keep_bytes}")
 }
 
-async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeError> {
+pub(crate) async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeError> {
     let endpoint =
         engine.endpoint().map_err(|why| RuntimeError::Engine(format!("{why} is not supported")))?;
     let ping = engine_http::ping(&endpoint).await.map_err(|e| RuntimeError::Unreachable(e.0))?;
@@ -43,7 +43,7 @@ async fn connect(engine: &DockerEngine) -> Result<(Endpoint, String), RuntimeErr
 /// record is about 600 bytes, so this is tens of thousands of cache records.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
-async fn json(
+pub(crate) async fn json(
     endpoint: &Endpoint,
     method: http::Method,
     path: &str,

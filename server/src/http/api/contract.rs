@@ -23,10 +23,8 @@ use super::{contract_patterns as pat, ApiDoc};
 use crate::{
     auth::tokens::MAX_DAYS,
     history::MAX_PAGE,
-    projects::{HEALTH_COMMAND_MAX_ARGS, HEALTH_PATH_MAX, MAX_BUILD_ARGS},
     runtime::logs::MAX_TAIL,
-    service_env::MAX_VARS,
-    validate::{MAX_ENV_VALUE, MAX_GIT_REF, MAX_GIT_URL, MAX_IMAGE_REF, MAX_REL_PATH, MAX_SLUG},
+    validate::{MAX_ENV_VALUE, MAX_GIT_REF, MAX_IMAGE_REF, MAX_SLUG},
 };
 
 /// The document, built once.
@@ -118,7 +116,7 @@ fn operations(doc: &mut Value) {
 }
 
 /// Merges `patch` into the object at `pointer`, or records the pointer as missing.
-fn merge(doc: &mut Value, pointer: &str, patch: Value, missing: &mut Vec<String>) {
+pub(super) fn merge(doc: &mut Value, pointer: &str, patch: Value, missing: &mut Vec<String>) {
     match (doc.pointer_mut(pointer), patch) {
         (Some(Value::Object(target)), Value::Object(fields)) => {
             for (k, v) in fields {
@@ -130,23 +128,23 @@ fn merge(doc: &mut Value, pointer: &str, patch: Value, missing: &mut Vec<String>
 }
 
 /// Replaces the schema at `pointer`, or records the pointer as missing.
-fn replace(doc: &mut Value, pointer: &str, schema: Value, missing: &mut Vec<String>) {
+pub(super) fn replace(doc: &mut Value, pointer: &str, schema: Value, missing: &mut Vec<String>) {
     match doc.pointer_mut(pointer) {
         Some(slot) => *slot = schema,
         None => missing.push(pointer.to_string()),
     }
 }
 
-fn nullable(schema: Value) -> Value {
+pub(super) fn nullable(schema: Value) -> Value {
     json!({ "oneOf": [schema, { "type": "null" }] })
 }
 
-fn int(min: u64, max: u64) -> Value {
+pub(super) fn int(min: u64, max: u64) -> Value {
     json!({ "type": "integer", "minimum": min, "maximum": max })
 }
 
 /// An environment or build-arg value: anything but NUL, at most 32 KiB.
-fn env_value() -> Value {
+pub(super) fn env_value() -> Value {
     json!({ "type": "string", "pattern": pat::NO_NUL, "maxLength": MAX_ENV_VALUE,
             "description": "anything but NUL, at most 32 KiB (UTF-8 bytes)" })
 }
@@ -168,7 +166,7 @@ fn schemas(doc: &mut Value, missing: &mut Vec<String>) {
     merge(doc, &format!("{s}/NewProject/properties/name"), slug(), missing);
     token(doc, missing);
     builds_and_deploys(doc, missing);
-    settings(doc, missing);
+    super::contract_settings::settings(doc, missing);
     notifications(doc, missing);
     registry(doc, missing);
     queries(doc, missing);
@@ -251,92 +249,6 @@ fn builds_and_deploys(doc: &mut Value, missing: &mut Vec<String>) {
         missing,
     );
     replace(doc, &format!("{s}/RollbackRequest/properties/reason"), reason(), missing);
-}
-
-fn settings(doc: &mut Value, missing: &mut Vec<String>) {
-    let s = "/components/schemas";
-    let Some(mut input) = doc.pointer(&format!("{s}/ServiceSettings")).cloned() else {
-        missing.push(format!("{s}/ServiceSettings"));
-        return;
-    };
-    let props = json!({
-        "name": { "type": "string", "pattern": pat::SLUG, "minLength": 1, "maxLength": MAX_SLUG },
-        "git_url": { "type": "string", "pattern": pat::GIT_URL, "minLength": 1, "maxLength": MAX_GIT_URL,
-            "description": "https://, ssh://, git:// or (when the server allows local repositories) file:// URL, or [user@]host:path; only https may carry a password; percent-encode anything else" },
-        "branch": { "type": "string", "pattern": pat::GIT_REF, "minLength": 1, "maxLength": MAX_GIT_REF },
-        "context_path": { "type": "string", "pattern": pat::REL_PATH, "minLength": 1, "maxLength": MAX_REL_PATH },
-        "dockerfile_path": { "type": "string", "pattern": pat::REL_PATH, "minLength": 1, "maxLength": MAX_REL_PATH },
-        "build_args": { "type": "array", "maxItems": MAX_BUILD_ARGS,
-            "description": "`[name, value]` pairs in order; a later pair of the same name wins",
-            "items": { "type": "array", "minItems": 2, "maxItems": 2, "items": false,
-                "prefixItems": [ { "type": "string", "pattern": pat::IDENTIFIER, "maxLength": 128 }, env_value() ] } },
-        "port": int(1, 65535),
-        "health": { "$ref": "#/components/schemas/HealthProbeInput" },
-        "health_interval_ms": int(100, 600_000),
-        "health_timeout_ms": int(100, 600_000),
-        "health_retries": int(1, 1000),
-        "health_start_period_ms": int(0, 3_600_000),
-        "memory_mb": int(6, 1 << 20),
-        "cpu_millis": int(10, 256_000),
-        "auto_deploy": { "type": "boolean" },
-        "build_timeout_secs": int(30, 86_400),
-        "drain_secs": int(0, 3600),
-        "domain": nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_DOMAIN, "maxLength": 253,
-            "description": "a DNS name of at least two labels; empty or null: `<service>.<project>.localhost`" })),
-        "target": nullable(json!({ "type": "string", "pattern": pat::OPTIONAL_STAGE, "maxLength": 128,
-            "description": "the Dockerfile stage to build; empty or null: the last stage" })),
-        "no_cache": { "type": "boolean", "description": "build without the build cache (default false)" },
-        "platforms": { "type": "array", "maxItems": 4, "uniqueItems": true,
-            "items": { "type": "string", "enum": crate::validate::KNOWN_PLATFORMS },
-            "description": "platforms to build; empty: the engine's own" },
-        "pipeline_path": { "type": "string", "pattern": pat::REL_PATH, "minLength": 1, "maxLength": MAX_REL_PATH,
-            "description": "the pipeline file, relative to the checkout (default .slipway.yml)" },
-        "supersede_runs": { "type": "boolean",
-            "description": "a newer push cancels the older pushed runs still queued or running (default true)" },
-        "env": { "type": "array", "maxItems": MAX_VARS,
-            "description": "in order; a later entry of the same name replaces an earlier one",
-            "items": { "$ref": "#/components/schemas/EnvVarInput" } }
-    });
-    input["properties"] = props;
-    input["additionalProperties"] = json!(false);
-    input["description"] = json!(
-        "A service's settings as submitted. Every field is checked as stated; unknown fields are refused."
-    );
-    let health = json!({
-        "oneOf": [
-            { "type": "object", "additionalProperties": false, "required": ["kind", "path"],
-              "properties": { "kind": { "type": "string", "enum": ["http"] },
-                "path": { "type": "string", "pattern": pat::HEALTH_PATH, "maxLength": HEALTH_PATH_MAX,
-                    "description": "starts with '/', letters, digits and - . _ ~ / % ? = & + , : @, no '..' segment" } } },
-            { "type": "object", "additionalProperties": false, "required": ["kind", "argv"],
-              "properties": { "kind": { "type": "string", "enum": ["command"] },
-                "argv": { "type": "array", "minItems": 1, "maxItems": HEALTH_COMMAND_MAX_ARGS,
-                    "description": "argument vector run in the container (no shell); the first is a program name",
-                    "prefixItems": [ { "type": "string", "pattern": pat::PROGRAM, "maxLength": MAX_ENV_VALUE } ],
-                    "items": env_value() } } }
-        ]
-    });
-    let env = json!({
-        "type": "object", "additionalProperties": false, "required": ["name", "value", "secret"],
-        "properties": {
-            "name": { "type": "string", "pattern": pat::IDENTIFIER, "maxLength": 128 },
-            "value": env_value(),
-            "secret": { "type": "boolean" }
-        },
-        "description": "`value` may be null (or left out) only for a secret the service already has, which keeps its stored value"
-    });
-    if let Some(all) = doc.pointer_mut(s).and_then(Value::as_object_mut) {
-        all.insert("ServiceSettingsInput".into(), input);
-        all.insert("HealthProbeInput".into(), health);
-        all.insert("EnvVarInput".into(), env);
-    }
-    // The two operations that take settings take them as input.
-    for (path, method) in
-        [("~1api~1v1~1projects~1{id}~1services", "post"), ("~1api~1v1~1services~1{id}", "put")]
-    {
-        let pointer = format!("/paths/{path}/{method}/requestBody/content/application~1json/schema");
-        replace(doc, &pointer, json!({ "$ref": "#/components/schemas/ServiceSettingsInput" }), missing);
-    }
 }
 
 fn notifications(doc: &mut Value, missing: &mut Vec<String>) {

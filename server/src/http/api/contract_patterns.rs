@@ -209,6 +209,9 @@ pub const REGISTRY_USERNAME: &str = r"^[^:\x00-\x1f\x7f-\x9f]*$";
 /// No control characters.
 pub const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
+/// A volume's container path (`projects::kind::volume_path`).
+pub const VOLUME_PATH: &str = r"^(?:/[A-Za-z0-9_\-][A-Za-z0-9._\-]*)+/?$";
+
 /// A Docker image reference or id ([`crate::validate::image_ref`]), without
 /// IPv6 registry hosts.
 pub const IMAGE_REF: &str = concat!(

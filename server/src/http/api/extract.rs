@@ -115,6 +115,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// A numeric id and a name from the path (`/services/{id}/volumes/{name}`).
+pub struct IdAndName(pub i64, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdAndName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((raw, name)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| invalid("the path needs an id and a name".into()))?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(IdAndName(id, name)),
+            _ => Err(invalid("the id in the path must be a positive number".into())),
+        }
+    }
+}
+
 /// Query parameters; unknown or malformed ones are a 400 with a message.
 pub struct Params<T>(pub T);
 

@@ -16,8 +16,10 @@
 mod account;
 mod builds;
 mod catalog;
+mod applications;
 pub mod contract;
 mod contract_patterns;
+mod contract_settings;
 mod deploys;
 mod error;
 pub mod extract;
@@ -52,6 +54,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
         .merge(integrations::routes())
         .merge(registry::routes())
         .merge(runtime::routes())
+        .merge(applications::routes())
         .route("/api/v1/openapi.json", get(openapi_json))
         // Unknown API paths answer in the API's error shape, not with the
         // dashboard's HTML page (static routes win over this wildcard).
@@ -119,6 +122,8 @@ impl Modify for BearerAuth {
         integrations::webhook_info, integrations::rotate_webhook_secret, integrations::list_deliveries,
         integrations::list_targets, integrations::create_target, integrations::delete_target,
         registry::get_registry, registry::set_registry, registry::clear_registry,
+        applications::list_volumes, applications::delete_volume, applications::deploy_all,
+        applications::build_all,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

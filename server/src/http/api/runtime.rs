@@ -124,6 +124,19 @@ pub struct Confirm {
     pub confirm: String,
 }
 
+/// The name typed to confirm a service's delete, and whether its volumes go.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmService {
+    /// The service's name, typed again.
+    pub confirm: String,
+    /// Delete its volumes and their data too (admin; default false: they
+    /// are kept).
+    #[serde(default)]
+    pub delete_volumes: Option<bool>,
+}
+
 /// A well-formed confirmation that is not the current name conflicts with
 /// what is there (409); the dashboard shows the same refusal by its field.
 fn mismatch(e: app::AppError) -> app::AppError {
@@ -139,7 +152,7 @@ fn mismatch(e: app::AppError) -> app::AppError {
 /// webhook secret, logs and history (the audit events stay). Runs as a job
 /// that finishes even after a crash (deployer); `202`.
 #[utoipa::path(delete, path = "/api/v1/services/{id}", tag = "runtime",
-    params(("id" = i64, Path, description = "service id"), Confirm),
+    params(("id" = i64, Path, description = "service id"), ConfirmService),
     responses((status = 202, body = ActionView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
@@ -147,9 +160,10 @@ pub async fn delete_service(
     State(b): State<Backend>,
     Deployer(caller): Deployer,
     Id(id): Id,
-    Params(Confirm { confirm }): Params<Confirm>,
+    Params(ConfirmService { confirm, delete_volumes }): Params<ConfirmService>,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
-    Ok((StatusCode::ACCEPTED, reply(b.delete_service(&caller, id, confirm).await.map_err(mismatch))?))
+    let delete_volumes = delete_volumes.unwrap_or(false);
+    Ok((StatusCode::ACCEPTED, reply(b.delete_service(&caller, id, confirm, delete_volumes).await.map_err(mismatch))?))
 }
 
 /// Deletes a project with no services (deployer); `204`.
