@@ -112,3 +112,7 @@ CREATE TABLE service_deploy_after (
     CHECK (service_id <> after_id)
 );
 CREATE INDEX service_deploy_after_after ON service_deploy_after (after_id);
+
+-- A push builds the service only when a changed file matches one of these
+-- globs (JSON array; empty: every push builds). A manual build always runs.
+ALTER TABLE services ADD COLUMN watch_paths TEXT NOT NULL DEFAULT '[]';

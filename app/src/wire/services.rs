@@ -155,6 +155,10 @@ pub struct ServiceSettings {
     /// Services of the project a "deploy all" deploys before this one.
     #[serde(default)]
     pub deploy_after: Vec<String>,
+    /// A push builds the service only when a changed file matches one of
+    /// these globs (empty: every push; a manual build always runs).
+    #[serde(default)]
+    pub watch_paths: Vec<String>,
     /// The container port: required for `web`, none for `worker`.
     #[serde(default)]
     pub port: Option<u32>,
@@ -221,6 +225,7 @@ impl ServiceSettings {
             volumes: Vec::new(),
             ports: Vec::new(),
             deploy_after: Vec::new(),
+            watch_paths: Vec::new(),
             port: Some(8080),
             health: HealthProbeForm::Http { path: "/".into() },
             settle_secs: default_settle(),

@@ -117,6 +117,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
                 .map(|p| PortForm { host: p.host, container: p.container, protocol: p.protocol })
                 .collect(),
             deploy_after: s.deploy_after,
+            watch_paths: s.watch_paths,
             settle_secs: s.settle_secs,
             // A password in the URL is a credential: masked, like secrets.
             git_url: crate::validate::redact_url(&s.git_url),
@@ -174,6 +175,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
             .map(|p| PortSpec { host: p.host, container: p.container, protocol: p.protocol })
             .collect(),
         deploy_after: s.deploy_after,
+        watch_paths: s.watch_paths,
         settle_secs: s.settle_secs,
         git_url: s.git_url,
         branch: s.branch,

@@ -55,6 +55,35 @@ pub async fn since_last_success(
     None
 }
 
+/// Why a pushed run of a service with `watch_paths` is skipped: none of the
+/// files changed since the branch's last successful run matches one of the
+/// globs. `None` (it runs): a manual or tag run, no `watch_paths`, or the
+/// changed files unknown.
+pub async fn unwatched(engine: &Engine, job: &Running<'_>, log: &mut LogWriter) -> Option<String> {
+    let watch = &job.service.spec.watch_paths;
+    let build = job.build;
+    if watch.is_empty() || build.trigger != "webhook" || build.git_ref.starts_with("refs/tags/") {
+        return None;
+    }
+    let globs = match crate::pipeline::spec::Globs::new(watch.clone()) {
+        Ok(globs) => globs,
+        Err(why) => {
+            tracing::warn!(%why, "stored watch_paths do not compile; building");
+            return None;
+        }
+    };
+    let branch = branch_of(&build.git_ref, &job.service.spec.branch);
+    let changed = since_last_success(engine, job, branch, log).await?;
+    if changed.iter().any(|path| globs.is_match(path)) {
+        return None;
+    }
+    Some(format!(
+        "no changed file matches watch_paths ({}); {} file(s) changed since the last successful run",
+        watch.join(", "),
+        changed.len()
+    ))
+}
+
 /// The branch a run of `git_ref` built: a commit id is the service's
 /// branch (webhooks build exactly the pushed commit), a tag is no branch.
 pub fn branch_of<'a>(git_ref: &'a str, service_branch: &'a str) -> Option<&'a str> {

@@ -175,6 +175,9 @@ impl BuildHandler {
         };
         let built = async {
             let checkout = self.checkout(ctx, build, &service, &mut log).await?;
+            if let Some(reason) = super::changes::unwatched(&self.engine, &run, &mut log).await {
+                return Ok(Finished::Skipped(reason));
+            }
             let workspace = self.engine.workspace(build.id);
             if let Some(file) = pipeline_job::read_file(&workspace, &service.spec.pipeline_path).await? {
                 return pipeline_job::run(self, &run, &checkout, &env, &file, &mut log).await;

@@ -11,7 +11,7 @@ use crate::secrets::Secrets;
 /// Every column of a service, and the name of the service it takes its
 /// image from (a subquery: only for SELECT, not RETURNING).
 pub(super) const SERVICE_COLUMNS: &str = "id, project_id, name, kind, git_url, branch, context_path, \
-     dockerfile_path, build_args, image_ref, image_from_id, command, volumes, settle_secs, \
+     dockerfile_path, build_args, image_ref, image_from_id, command, volumes, settle_secs, watch_paths, \
      (SELECT src.name FROM services AS src WHERE src.id = services.image_from_id) AS image_from_name, \
      (SELECT json_group_array(json_object('host', host_port, 'container', container_port, 'protocol', protocol)) \
       FROM (SELECT * FROM service_ports WHERE service_id = services.id ORDER BY host_port, protocol)) AS ports, \
@@ -75,6 +75,8 @@ pub(super) fn row_to_service(row: &SqliteRow) -> Result<Service> {
             ports: serde_json::from_str(&row.try_get::<String, _>("ports")?).map_err(|e| corrupt("ports", e))?,
             deploy_after: serde_json::from_str(&row.try_get::<String, _>("deploy_after")?)
                 .map_err(|e| corrupt("deploy_after", e))?,
+            watch_paths: serde_json::from_str(&row.try_get::<String, _>("watch_paths")?)
+                .map_err(|e| corrupt("watch_paths", e))?,
             port: match row.try_get::<Option<i64>, _>("port")? {
                 Some(port) => Some(u32::try_from(port).map_err(|_| corrupt("port", "out of range"))?),
                 None => None,
@@ -156,6 +158,7 @@ pub(super) fn bind_spec<'q>(
         .bind(&cols.command)
         .bind(&cols.volumes)
         .bind(spec.settle_secs)
+        .bind(&cols.watch_paths)
 }
 
 /// The column list [`bind_spec`] binds, for INSERT.
@@ -163,7 +166,7 @@ pub(super) const SPEC_COLUMNS: &str = "name, git_url, branch, context_path, dock
      port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, health_retries, \
      health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, drain_secs, domain, \
      build_target, no_cache, platforms, pipeline_path, supersede_runs, kind, image_ref, image_from_id, \
-     command, volumes, settle_secs";
+     command, volumes, settle_secs, watch_paths";
 
 /// `SPEC_COLUMNS` as `col = ?` pairs, for UPDATE.
 pub(super) fn spec_assignments() -> String {
@@ -177,6 +180,7 @@ pub(super) struct SpecRow {
     pub image_from_id: Option<i64>,
     command: Option<String>,
     volumes: String,
+    watch_paths: String,
     build_args: String,
     platforms: String,
     health_kind: &'static str,
@@ -204,6 +208,7 @@ impl SpecRow {
             image_from_id,
             command,
             volumes: serde_json::to_string(&spec.volumes).map_err(|e| corrupt("volumes", e))?,
+            watch_paths: serde_json::to_string(&spec.watch_paths).map_err(|e| corrupt("watch_paths", e))?,
             build_args: serde_json::to_string(&spec.build_args).map_err(|e| corrupt("build_args", e))?,
             platforms: serde_json::to_string(&spec.platforms).map_err(|e| corrupt("platforms", e))?,
             health_kind,

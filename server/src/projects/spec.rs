@@ -99,6 +99,10 @@ pub struct ServiceSpec {
     /// Services of the project a "deploy all" deploys before this one.
     #[serde(default)]
     pub deploy_after: Vec<String>,
+    /// A push builds the service only when a changed file matches one of
+    /// these globs (empty: every push).
+    #[serde(default)]
+    pub watch_paths: Vec<String>,
     /// The container port (required for `web`, none for `worker`).
     pub port: Option<u32>,
     pub health: HealthCheck,
@@ -161,6 +165,7 @@ impl ServiceSpec {
             volumes: Vec::new(),
             ports: Vec::new(),
             deploy_after: Vec::new(),
+            watch_paths: Vec::new(),
             port: Some(port),
             health: HealthCheck::default(),
             settle_secs: DEFAULT_SETTLE_SECS,
@@ -203,6 +208,7 @@ impl ServiceSpec {
         let health = validate_health(&self.health, p);
         let settle_secs = p.check(in_range("settle_secs", self.settle_secs, SETTLE_RANGE));
         let deploy_after = deploy_after(&self.deploy_after, p);
+        let watch_paths = watch_paths(&self.watch_paths, p);
         let memory_bytes = p.check(in_range("memory_bytes", self.memory_bytes, MEMORY_RANGE).map_err(|_| {
             let (lo, hi) = limits::MEMORY_MB;
             ValidationError::new("memory_bytes", format!("must be between {lo} and {hi} MB"))
@@ -236,6 +242,7 @@ impl ServiceSpec {
             volumes: parts.volumes,
             ports: parts.ports,
             deploy_after: deploy_after?,
+            watch_paths: watch_paths?,
             port: parts.port,
             health: health?,
             settle_secs: settle_secs?,
@@ -258,6 +265,43 @@ impl ServiceSpec {
             supersede_runs: self.supersede_runs,
         })
     }
+}
+
+/// Most `watch_paths` globs.
+pub const MAX_WATCH_PATHS: usize = 32;
+/// Longest `watch_paths` glob.
+pub const MAX_WATCH_PATH: usize = 256;
+
+/// Globs over paths relative to the repository: letters, digits, `-._/`,
+/// `*` (within one segment), `?`, and `**` only as a whole segment; not
+/// starting with `/`. Every such glob compiles.
+fn watch_paths(list: &[String], p: &mut Problems) -> Option<Vec<String>> {
+    if list.len() > MAX_WATCH_PATHS {
+        p.add("watch_paths", format!("at most {MAX_WATCH_PATHS} globs"));
+        return None;
+    }
+    for glob in list {
+        let chars_ok = glob.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._/*?".contains(&c));
+        let bytes = glob.as_bytes();
+        let recursive_ok = glob.match_indices("**").all(|(i, _)| {
+            (i == 0 || bytes[i - 1] == b'/') && bytes.get(i + 2).is_none_or(|c| *c == b'/')
+        });
+        if glob.is_empty() || glob.len() > MAX_WATCH_PATH || glob.starts_with('/') || !chars_ok || !recursive_ok {
+            p.add(
+                "watch_paths",
+                format!(
+                    "{glob:?}: a glob of at most {MAX_WATCH_PATH} letters, digits, - . _ / * ?, relative to the \
+                     repository, with ** only as a whole path segment"
+                ),
+            );
+            return None;
+        }
+    }
+    if let Err(why) = crate::pipeline::spec::Globs::new(list.to_vec()) {
+        p.add("watch_paths", why);
+        return None;
+    }
+    Some(list.to_vec())
 }
 
 /// Most services one names in `deploy_after`.

@@ -246,3 +246,14 @@ async fn kind_rules_are_refused_with_the_field_named() -> anyhow::Result<()> {
     assert_eq!(store.list_services(p.id).await?.len(), 2, "nothing refused was stored: {jobs:?}");
     Ok(())
 }
+
+#[test]
+fn watch_paths_are_relative_globs_that_compile() {
+    let mut s = spec();
+    s.watch_paths = vec!["api/**".into(), "**/*.rs".into(), "docs/?.md".into()];
+    assert!(s.validate().is_ok());
+    for bad in ["/api/**", "api**", "***", "a/**b", "x[1]", "a b", ""] {
+        s.watch_paths = vec![bad.into()];
+        assert_eq!(s.validate().err().and_then(|e| e.field()), Some("watch_paths"), "{bad:?}");
+    }
+}

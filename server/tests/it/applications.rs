@@ -394,3 +394,61 @@ async fn a_published_port_serves_and_a_second_claim_or_a_busy_port_is_refused_by
     store.update_service(held[0].id, &spec).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn in_a_monorepo_a_push_builds_only_the_services_whose_watch_paths_changed() -> anyhow::Result<()> {
+    let kit = DockerKit::new().await?;
+    let t = TestEngine::start(&kit).await?;
+    let suffix = unique_suffix();
+    let repo = GitRepo::new()?;
+    for dir in ["api", "web"] {
+        repo.write(&format!("{dir}/index.html"), &format!("{dir} {suffix}"))?;
+        repo.write(
+            &format!("{dir}/Dockerfile"),
+            &format!("FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"),
+        )?;
+    }
+    repo.write("README", "monorepo")?;
+    repo.commit("two services")?;
+    let store = ProjectStore::new(t.engine.db.clone());
+    let project = store.create_project(&format!("mono-{suffix}")).await?;
+    let mut services = Vec::new();
+    for dir in ["api", "web"] {
+        let mut spec = ServiceSpec::new(dir, repo.url(), 8080);
+        spec.context_path = dir.into();
+        spec.watch_paths = vec![format!("{dir}/**")];
+        spec.auto_deploy = false;
+        services.push(store.create_service(project.id, &spec).await?);
+    }
+    // A push: what the webhook queues (the pushed commit, trigger webhook).
+    let t = &t;
+    let push = |service: i64, sha: String| async move {
+        let req = TriggerBuild { service_id: service, git_ref: Some(sha), trigger: "webhook".into(), ..TriggerBuild::default() };
+        let build = t.engine.enqueue_build("webhook:github", req).await.map_err(anyhow_of)?;
+        t.wait_build(build.id, LIMIT).await
+    };
+    // The first push builds both (nothing built before: changes unknown).
+    let first = repo.head()?;
+    for s in &services {
+        let b = push(s.id, first.clone()).await?;
+        assert_eq!(b.status, JobStatus::Succeeded, "{}: {:?}", s.spec.name, b.error);
+    }
+    // A push touching api/ only builds api; web's run is skipped.
+    repo.write("api/index.html", "api changed")?;
+    let second = repo.commit("api only")?;
+    let api = push(services[0].id, second.clone()).await?;
+    assert_eq!(api.status, JobStatus::Succeeded, "{:?}", api.error);
+    let web = push(services[1].id, second.clone()).await?;
+    assert_eq!(web.status, JobStatus::Skipped, "web was built for a change in api/: {:?}", web.error);
+    assert!(web.image_id.is_none());
+    let log: Vec<String> = t.engine.logs.read_from(web.id, 0).await?.into_iter().map(|l| l.text).collect();
+    assert!(log.iter().any(|l| l.contains("no changed file matches watch_paths (web/**)")), "{log:?}");
+    // A click always builds.
+    let manual = t
+        .engine
+        .trigger_build(&user(Role::Deployer), TriggerBuild { service_id: services[1].id, ..TriggerBuild::default() })
+        .await
+        .map_err(anyhow_of)?;
+    assert_eq!(t.wait_build(manual.id, LIMIT).await?.status, JobStatus::Succeeded);
+    Ok(())
+}

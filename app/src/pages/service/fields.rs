@@ -37,6 +37,8 @@ pub struct FormValues {
     pub ports: String,
     /// Comma- or space-separated service names.
     pub deploy_after: String,
+    /// One glob per line.
+    pub watch_paths: String,
     pub port: String,
     pub settle_secs: String,
     /// `http`, `command` or `none`.
@@ -77,6 +79,7 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["volumes"],
     &["ports"],
     &["deploy_after"],
+    &["watch_paths"],
     &["port"],
     &["settle_secs"],
     &["health_path", "health", "health_kind"],
@@ -124,6 +127,7 @@ impl FormValues {
             command: s.command.join("\n"),
             volumes: s.volumes.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join("\n"),
             deploy_after: s.deploy_after.join(", "),
+            watch_paths: s.watch_paths.join("\n"),
             ports: s
                 .ports
                 .iter()
@@ -217,6 +221,7 @@ impl FormValues {
             command: lines(&self.command).map(str::to_string).collect(),
             volumes: Vec::new(),
             ports: Vec::new(),
+            watch_paths: lines(&self.watch_paths).map(|l| l.trim().to_string()).collect(),
             deploy_after: self
                 .deploy_after
                 .split(|c: char| c == ',' || c.is_whitespace())

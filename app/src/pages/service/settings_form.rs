@@ -38,6 +38,7 @@ struct Texts {
     volumes: RwSignal<String>,
     ports: RwSignal<String>,
     deploy_after: RwSignal<String>,
+    watch_paths: RwSignal<String>,
     settle_secs: RwSignal<String>,
     git_url: RwSignal<String>,
     branch: RwSignal<String>,
@@ -77,6 +78,7 @@ macro_rules! each_text {
             volumes,
             ports,
             deploy_after,
+            watch_paths,
             settle_secs,
             git_url,
             branch,
@@ -213,6 +215,7 @@ pub fn ServiceForm(
                         <Area id="svc-build-args" label="Build arguments (NAME=value per line)" value=t.build_args ctx=f("build_args") />
                         <Text id="svc-target" label="Build target stage (empty: the last stage)" value=t.target ctx=f("target") />
                         <Text id="svc-platforms" label="Platforms (e.g. linux/amd64, linux/arm64; empty: the engine's own)" value=t.platforms ctx=f("platforms") />
+                        <Area id="svc-watch-paths" label="Watch paths (one glob per line, e.g. api/**; a push that changes none of them is skipped; empty: every push)" value=t.watch_paths ctx=f("watch_paths") />
                         <Text id="svc-pipeline-path" label="Pipeline file (runs its steps when present)" value=t.pipeline_path ctx=f("pipeline_path") />
                         <Check id="svc-no-cache" label="Build without cache (every step runs again)" value=t.no_cache ctx=f("no_cache") />
                         <Check id="svc-supersede" label="A newer push cancels this branch's older pushed runs" value=t.supersede_runs ctx=f("supersede_runs") />

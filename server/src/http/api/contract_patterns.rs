@@ -209,6 +209,10 @@ pub const REGISTRY_USERNAME: &str = r"^[^:\x00-\x1f\x7f-\x9f]*$";
 /// No control characters.
 pub const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
+/// A `watch_paths` glob (`projects::spec::watch_paths`): no leading `/`, and
+/// `**` only as a whole segment.
+pub const WATCH_PATH: &str = r"^(?!/)(?!.*(?:[^/]\*\*|\*\*[^/]))[A-Za-z0-9._/*?\-]+$";
+
 /// A volume's container path (`projects::kind::volume_path`).
 pub const VOLUME_PATH: &str = r"^(?:/[A-Za-z0-9_\-][A-Za-z0-9._\-]*)+/?$";
 

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use super::contract::{env_value, int, nullable, replace};
 use super::contract_patterns as pat;
 use crate::{
-    projects::{HEALTH_COMMAND_MAX_ARGS, HEALTH_PATH_MAX, MAX_BUILD_ARGS, MAX_COMMAND_ARGS, MAX_DEPLOY_AFTER, MAX_PORTS, MAX_VOLUMES},
+    projects::{HEALTH_COMMAND_MAX_ARGS, HEALTH_PATH_MAX, MAX_BUILD_ARGS, MAX_COMMAND_ARGS, MAX_DEPLOY_AFTER, MAX_PORTS, MAX_VOLUMES,
+        MAX_WATCH_PATH, MAX_WATCH_PATHS,
+    },
     service_env::MAX_VARS,
     validate::{MAX_ENV_VALUE, MAX_GIT_REF, MAX_GIT_URL, MAX_IMAGE_REF, MAX_REL_PATH, MAX_SLUG},
 };
@@ -33,6 +35,9 @@ pub(super) fn settings(doc: &mut Value, missing: &mut Vec<String>) {
             "description": "named volumes, kept across deploys and rollbacks; a later entry of the same name or path replaces an earlier one",
             "items": { "$ref": "#/components/schemas/VolumeInput" } },
         "settle_secs": int(0, 3600),
+        "watch_paths": { "type": "array", "maxItems": MAX_WATCH_PATHS,
+            "description": "a push builds the service only when a changed file matches one of these globs (`*` within a segment, `**` as a whole segment, `?`); empty: every push",
+            "items": { "type": "string", "pattern": pat::WATCH_PATH, "minLength": 1, "maxLength": MAX_WATCH_PATH } },
         "deploy_after": { "type": "array", "maxItems": MAX_DEPLOY_AFTER,
             "description": "services of this project a \"deploy all\" deploys first; an unknown name or a cycle is refused (409)",
             "items": { "type": "string", "pattern": pat::SLUG, "minLength": 1, "maxLength": MAX_SLUG } },
