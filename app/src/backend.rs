@@ -9,9 +9,9 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     wire::{
-        ActionView, AuditEventView, BuildAllView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport,
-        BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView, DeploymentRow,
-        DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
+        ActionView, AuditEventView, AuditQuery, BuildAllView, BuildDetail, BuildPageView, BuildPoint,
+        BuildReport, BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView,
+        DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
         NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm,
         RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
         SetupInfo, SystemStatus, TokenView, UserView, VolumeView, WebhookInfoView,

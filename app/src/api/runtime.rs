@@ -34,7 +34,11 @@ pub async fn deployment_page(deployment_id: i64) -> Result<DeploymentPageView, A
 /// confirmed by typing its name (deployer). Its volumes stay unless
 /// `delete_volumes` (admin). Answers the delete job.
 #[server(prefix = "/rpc", endpoint = "delete_service", input = Json)]
-pub async fn delete_service(service_id: i64, confirm: String, delete_volumes: bool) -> Result<ActionView, AppError> {
+pub async fn delete_service(
+    service_id: i64,
+    confirm: String,
+    delete_volumes: bool,
+) -> Result<ActionView, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.delete_service(&caller(), service_id, confirm, delete_volumes).await)
 }

@@ -56,8 +56,9 @@ pub enum HealthProbeForm {
         argv: Vec<String>,
     },
     /// No probe (workers and image services): healthy once running, without
-    /// a restart, for `settle_secs`.
-    None,
+    /// a restart, for `settle_secs`. (A struct variant, so that unknown
+    /// fields are refused like the others'.)
+    None {},
 }
 
 /// What a service runs: `web` (port, route, probe), `worker` (no port, no

@@ -64,7 +64,10 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     }
     let origin = h.text_of(&format!("{} .image-origin", row("worker"))).await?;
     ensure!(origin.as_deref() == Some("image from web"), "worker origin {origin:?}");
-    ensure!(h.text_of(&format!("{} a.service-url", row("cache"))).await?.is_none(), "no route, no link for cache");
+    ensure!(
+        h.text_of(&format!("{} a.service-url", row("cache"))).await?.is_none(),
+        "no route, no link for cache"
+    );
     ensure!(h.text_of(&format!("{} a.service-url", row("web"))).await?.is_some(), "web has its link");
 
     h.click("button#deploy-all").await?;

@@ -1,8 +1,8 @@
 //! Domain objects to wire types and back (no rules, no I/O).
 
 use app::wire::{
-    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, ServiceDetail, ServiceKindForm,
-    PortForm, ServiceSettings, UserView, VolumeForm,
+    BuildView, ConfigView, DeploymentView, EnvVar, HealthProbeForm, PortForm, ServiceDetail, ServiceKindForm,
+    ServiceSettings, UserView, VolumeForm,
 };
 
 use crate::{
@@ -129,7 +129,7 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             health: match s.health.probe {
                 HealthProbe::Http { path } => HealthProbeForm::Http { path },
                 HealthProbe::Command { argv } => HealthProbeForm::Command { argv },
-                HealthProbe::None => HealthProbeForm::None,
+                HealthProbe::None => HealthProbeForm::None {},
             },
             health_interval_ms: s.health.interval_ms,
             health_timeout_ms: s.health.timeout_ms,
@@ -188,7 +188,7 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
             probe: match s.health {
                 HealthProbeForm::Http { path } => HealthProbe::Http { path },
                 HealthProbeForm::Command { argv } => HealthProbe::Command { argv },
-                HealthProbeForm::None => HealthProbe::None,
+                HealthProbeForm::None {} => HealthProbe::None,
             },
             interval_ms: s.health_interval_ms,
             timeout_ms: s.health_timeout_ms,

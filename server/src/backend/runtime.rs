@@ -51,8 +51,11 @@ impl ServerBackend {
         confirm: &str,
         delete_volumes: bool,
     ) -> Res<ActionView> {
-        let job =
-            self.engine()?.delete_service(caller, id, confirm, delete_volumes).await.map_err(errors::engine)?;
+        let job = self
+            .engine()?
+            .delete_service(caller, id, confirm, delete_volumes)
+            .await
+            .map_err(errors::engine)?;
         Ok(ActionView { action: "delete".into(), job_id: Some(job), deployment_id: None })
     }
 

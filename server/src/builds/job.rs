@@ -402,7 +402,15 @@ impl BuildHandler {
                 let image_id = produced.images.image_id.as_str();
                 let id = self
                     .engine
-                    .queue_deployment(&mut tx, dependent, image_id, Some(build.id), Some(reason.clone()), &actor, None)
+                    .queue_deployment(
+                        &mut tx,
+                        dependent,
+                        image_id,
+                        Some(build.id),
+                        Some(reason.clone()),
+                        &actor,
+                        None,
+                    )
                     .await?;
                 queued.push(id);
             }

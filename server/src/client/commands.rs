@@ -194,7 +194,8 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
         }
         ClientCommand::BuildAll { project } => {
             let id = client.project_id(&project).await?;
-            let queued: app::wire::BuildAllView = client.post(&format!("api/v1/projects/{id}/build-all"), &json!({})).await?;
+            let queued: app::wire::BuildAllView =
+                client.post(&format!("api/v1/projects/{id}/build-all"), &json!({})).await?;
             if remote.json {
                 println!("{}", serde_json::to_string(&queued)?);
             } else {
@@ -214,7 +215,11 @@ async fn execute(remote: &Remote, command: ClientCommand) -> anyhow::Result<bool
             loop {
                 let j: app::wire::JobView = client.get(&format!("api/v1/jobs/{job}")).await?;
                 if !matches!(j.status.as_str(), "queued" | "running") {
-                    println!("deploy all {}{}", j.status, j.error.map(|e| format!(": {e}")).unwrap_or_default());
+                    println!(
+                        "deploy all {}{}",
+                        j.status,
+                        j.error.map(|e| format!(": {e}")).unwrap_or_default()
+                    );
                     return Ok(j.status == "succeeded");
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

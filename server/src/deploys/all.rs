@@ -44,7 +44,8 @@ impl Engine {
     pub async fn deploy_all(&self, caller: &Caller, project_id: i64) -> Result<i64, EngineError> {
         let actor = require(caller, Role::Deployer)?;
         let project = ProjectStore::new(self.db.clone()).get_project(project_id).await?;
-        let payload = serde_json::to_value(Payload { project_id: project.id, actor }).map_err(anyhow::Error::from)?;
+        let payload =
+            serde_json::to_value(Payload { project_id: project.id, actor }).map_err(anyhow::Error::from)?;
         let job = NewJob::new(DEPLOY_ALL_JOB, None, Duration::from_secs(3 * 3600)).payload(payload);
         let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?;
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
@@ -76,7 +77,8 @@ impl Engine {
                 audit::Source::Api => "api",
                 _ => "manual",
             };
-            let req = TriggerBuild { service_id: service.id, trigger: trigger.into(), ..TriggerBuild::default() };
+            let req =
+                TriggerBuild { service_id: service.id, trigger: trigger.into(), ..TriggerBuild::default() };
             ids.push(self.trigger_build(caller, req).await?.id);
         }
         Ok(ids)
@@ -112,10 +114,17 @@ impl DeployAllHandler {
             ctx.set_progress(&format!("level {}", index + 1), percent).await?;
             let mut queued = Vec::new();
             for &id in level {
-                let blocked: Vec<&str> =
-                    edges.iter().filter(|(s, a)| *s == id && failed.contains(a)).map(|(_, a)| name(*a)).collect();
+                let blocked: Vec<&str> = edges
+                    .iter()
+                    .filter(|(s, a)| *s == id && failed.contains(a))
+                    .map(|(_, a)| name(*a))
+                    .collect();
                 if !blocked.is_empty() {
-                    tracing::warn!(service = name(id), ?blocked, "skipped: a service it deploys after failed");
+                    tracing::warn!(
+                        service = name(id),
+                        ?blocked,
+                        "skipped: a service it deploys after failed"
+                    );
                     failed.push(id);
                     continue;
                 }

@@ -65,7 +65,9 @@ pub fn config_diff(
     let port = |p: Option<u16>| p.map_or_else(|| "(none)".to_string(), |p| p.to_string());
     push("kind", live.kind.as_str().to_string(), target.kind.as_str().to_string());
     push("port", port(live.port), port(target.port));
-    let command = |c: &Option<Vec<String>>| c.as_ref().map_or_else(|| "(the image's)".to_string(), |c| format!("{c:?}"));
+    let command = |c: &Option<Vec<String>>| {
+        c.as_ref().map_or_else(|| "(the image's)".to_string(), |c| format!("{c:?}"))
+    };
     push("command", command(&live.command), command(&target.command));
     let volumes = |v: &[crate::projects::VolumeSpec]| {
         v.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join(", ")

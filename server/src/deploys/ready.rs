@@ -65,7 +65,9 @@ pub(crate) async fn container_spec(
             .config
             .ports
             .iter()
-            .filter_map(|p| Some((u16::try_from(p.container).ok()?, u16::try_from(p.host).ok()?, p.protocol.clone())))
+            .filter_map(|p| {
+                Some((u16::try_from(p.container).ok()?, u16::try_from(p.host).ok()?, p.protocol.clone()))
+            })
             .collect(),
         labels: container_labels,
         memory_bytes: dep.config.memory_bytes,

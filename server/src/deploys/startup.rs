@@ -110,7 +110,9 @@ impl Engine {
         let Some(container) = live.container_id else { return };
         match self.docker.container_state(&container).await {
             Ok(Some(state)) if !state.running => match self.docker.start_container(&container).await {
-                Ok(()) => tracing::info!(service_id, deployment_id = live.id, "the live container started again"),
+                Ok(()) => {
+                    tracing::info!(service_id, deployment_id = live.id, "the live container started again")
+                }
                 Err(e) => tracing::error!(service_id, error = %e, "cannot start the live container again"),
             },
             Ok(_) => {}

@@ -76,10 +76,11 @@ impl Engine {
     ) -> Result<(String, Option<i64>), EngineError> {
         if service.spec.kind == crate::projects::ServiceKind::Image && req.image.is_none() {
             if req.build_id.is_some() {
-                return Err(EngineError::Invalid {
-                    field: "build_id",
-                    message: "an image service has no builds; give an image or nothing".into(),
-                });
+                // Well-formed, but this service is not built: a conflict.
+                return Err(EngineError::Conflict(
+                    "an image service has no builds: deploy its image reference (give no build) or an image"
+                        .into(),
+                ));
             }
             let reference = service.spec.image.as_deref().unwrap_or_default();
             return Ok((self.resolve_image(reference).await?, None));
@@ -176,25 +177,26 @@ impl Engine {
         rollback_of: Option<i64>,
     ) -> Result<i64, EngineError> {
         let spec = &service.spec;
-        let config = DeployConfig {
-            env: service_env::stored(&self.db, service.id).await?,
-            kind: spec.kind,
-            port: match spec.port {
-                Some(port) => Some(u16::try_from(port).map_err(|_| EngineError::Invalid {
-                    field: "port",
-                    message: "out of range".into(),
-                })?),
-                None => None,
-            },
-            health: spec.health.clone(),
-            settle_secs: spec.settle_secs,
-            command: spec.command.clone(),
-            volumes: spec.volumes.clone(),
-            ports: spec.ports.clone(),
-            memory_bytes: spec.memory_bytes,
-            cpu_millis: spec.cpu_millis,
-            drain_secs: spec.drain_secs,
-        };
+        let config =
+            DeployConfig {
+                env: service_env::stored(&self.db, service.id).await?,
+                kind: spec.kind,
+                port: match spec.port {
+                    Some(port) => Some(u16::try_from(port).map_err(|_| EngineError::Invalid {
+                        field: "port",
+                        message: "out of range".into(),
+                    })?),
+                    None => None,
+                },
+                health: spec.health.clone(),
+                settle_secs: spec.settle_secs,
+                command: spec.command.clone(),
+                volumes: spec.volumes.clone(),
+                ports: spec.ports.clone(),
+                memory_bytes: spec.memory_bytes,
+                cpu_millis: spec.cpu_millis,
+                drain_secs: spec.drain_secs,
+            };
         self.insert_deployment(tx, service, image_id, build_id, &config, reason, actor, rollback_of).await
     }
 
@@ -217,8 +219,7 @@ impl Engine {
         if deleting.is_some() {
             return Err(EngineError::Conflict("the service is being deleted".into()));
         }
-        let job =
-            NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(config));
+        let job = NewJob::new(DEPLOY_JOB, Some(service.id), deploy_timeout(config));
         let job_id = self.queue.enqueue(tx, &job).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deployments (service_id, build_id, job_id, image_id, config, status, reason, actor, \

@@ -144,7 +144,8 @@ impl DockerEngine {
             container: id.to_string(),
             endpoint_config: Some(EndpointSettings {
                 aliases: Some(vec![alias.to_string()]),
-                ipam_config: fixed.map(|ip| EndpointIpamConfig { ipv4_address: Some(ip), ..Default::default() }),
+                ipam_config: fixed
+                    .map(|ip| EndpointIpamConfig { ipv4_address: Some(ip), ..Default::default() }),
                 ..Default::default()
             }),
         };
@@ -183,7 +184,11 @@ impl DockerEngine {
 
     /// Creates a service volume unless it exists (labels: installation,
     /// service id, declared name).
-    pub async fn ensure_volume(&self, name: &str, vol_labels: &HashMap<String, String>) -> Result<(), RuntimeError> {
+    pub async fn ensure_volume(
+        &self,
+        name: &str,
+        vol_labels: &HashMap<String, String>,
+    ) -> Result<(), RuntimeError> {
         let docker = self.client()?;
         match docker.inspect_volume(name).await {
             Ok(found) => {
@@ -209,7 +214,11 @@ impl DockerEngine {
 
     /// The volumes of one service, with their sizes (the engine's disk
     /// usage report measures them).
-    pub async fn service_volumes(&self, instance: &str, service_id: i64) -> Result<Vec<VolumeUsage>, RuntimeError> {
+    pub async fn service_volumes(
+        &self,
+        instance: &str,
+        service_id: i64,
+    ) -> Result<Vec<VolumeUsage>, RuntimeError> {
         let docker = self.client()?;
         let service = service_id.to_string();
         let filters = HashMap::from([(

@@ -8,18 +8,19 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Mount, MountType, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptions, LogsOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
 use super::{DockerEngine, RuntimeError};
 
-/// The bridge network every deployment container joins.
+/// The bridge network deployment containers joined before project networks
+/// (issue 18); a container still on it is read by its address there.
 pub const NETWORK: &str = "slipway";
 
 /// What a deployment container is made from.
@@ -113,62 +114,6 @@ impl DockerEngine {
         }
     }
 
-    /// Creates the bridge network [`NETWORK`] unless it exists.
-    ///
-    /// The Engine does not make network names unique: two processes that
-    /// create it at the same moment get two networks of that name, and then
-    /// every use of the name is refused as ambiguous. So after creating (or
-    /// on finding that ambiguity) the duplicates are removed, every process
-    /// keeping the same one: the oldest, ties broken by id.
-    pub async fn ensure_network(&self) -> Result<(), RuntimeError> {
-        let docker = self.client()?;
-        match docker.inspect_network(NETWORK, None).await {
-            Ok(_) => return Ok(()),
-            Err(e) if status_code(&e) == Some(404) => {}
-            Err(e) if status_code(&e) == Some(400) => return self.dedupe_network().await,
-            Err(e) => return Err(engine(e)),
-        }
-        let request = NetworkCreateRequest {
-            name: NETWORK.into(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(super::labels::MANAGED.into(), "true".into())])),
-            ..Default::default()
-        };
-        match docker.create_network(request).await {
-            Ok(_) => self.dedupe_network().await,
-            // Created concurrently by another deploy.
-            Err(e) if status_code(&e) == Some(409) => Ok(()),
-            Err(e) => Err(engine(e)),
-        }
-    }
-
-    /// Removes all but one network named exactly [`NETWORK`].
-    async fn dedupe_network(&self) -> Result<(), RuntimeError> {
-        let docker = self.client()?;
-        let options = ListNetworksOptions {
-            filters: Some(HashMap::from([("name".to_string(), vec![NETWORK.to_string()])])),
-        };
-        // The name filter matches substrings; keep exact matches only.
-        let mut same: Vec<_> = docker
-            .list_networks(Some(options))
-            .await
-            .map_err(engine)?
-            .into_iter()
-            .filter(|n| n.name.as_deref() == Some(NETWORK))
-            .filter_map(|n| Some((n.created, n.id?)))
-            .collect();
-        same.sort();
-        for (_, id) in same.iter().skip(1) {
-            match docker.remove_network(id).await {
-                Ok(()) => tracing::info!(network = %id, "removed a duplicate {NETWORK} network"),
-                // Already removed by the process that raced us.
-                Err(e) if status_code(&e) == Some(404) => {}
-                Err(e) => return Err(engine(e)),
-            }
-        }
-        Ok(())
-    }
-
     /// Creates and starts the container; returns its id.
     pub async fn run_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let docker = self.client()?;
@@ -191,10 +136,14 @@ impl DockerEngine {
                 port_bindings: (!spec.published.is_empty()).then(|| {
                     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
                     for (container, host, proto) in &spec.published {
-                        bindings.entry(format!("{container}/{proto}")).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding {
-                            host_ip: Some("0.0.0.0".into()),
-                            host_port: Some(host.to_string()),
-                        });
+                        bindings
+                            .entry(format!("{container}/{proto}"))
+                            .or_insert_with(|| Some(Vec::new()))
+                            .get_or_insert_with(Vec::new)
+                            .push(PortBinding {
+                                host_ip: Some("0.0.0.0".into()),
+                                host_port: Some(host.to_string()),
+                            });
                     }
                     bindings
                 }),

@@ -1,8 +1,8 @@
 //! The container runtime port and its Docker Engine implementation (bollard),
 //! and image builds ([`build`]).
 
-pub mod build;
 pub mod app_network;
+pub mod build;
 pub mod containers;
 pub mod labels;
 pub mod pipeline;

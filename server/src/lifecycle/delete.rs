@@ -107,14 +107,12 @@ impl Engine {
         self.queue.notify();
         audit::record(
             &self.db,
-            Event::by(caller, "service.delete")
-                .target(format!("service:{service_id}"))
-                .detail(format!(
-                    "service {} ({}); volumes {}",
-                    service.spec.name,
-                    service.project_id,
-                    if delete_volumes { "deleted" } else { "kept" }
-                )),
+            Event::by(caller, "service.delete").target(format!("service:{service_id}")).detail(format!(
+                "service {} ({}); volumes {}",
+                service.spec.name,
+                service.project_id,
+                if delete_volumes { "deleted" } else { "kept" }
+            )),
         )
         .await;
         Ok(job_id)

@@ -88,7 +88,8 @@ impl LifecycleHandler {
                 ctx.set_progress("switch", 80).await?;
                 match addr {
                     Some(addr) => {
-                        let upstream = Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
+                        let upstream =
+                            Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
                         engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
                     }
                     None => engine.switch.remove(service.id).await,
@@ -102,7 +103,8 @@ impl LifecycleHandler {
             Action::Restart => {
                 anyhow::ensure!(dep.stopped_at.is_none(), "the service is stopped: start it instead");
                 ctx.set_progress("start", 20).await?;
-                let name = format!("{}-r{}", container_name(&project.name, &service.spec.name, dep.id), ctx.job.id);
+                let name =
+                    format!("{}-r{}", container_name(&project.name, &service.spec.name, dep.id), ctx.job.id);
                 let spec = ready::container_spec(engine, &project, &service, &dep, name).await?;
                 let fresh = engine.docker.run_container(&spec).await?;
                 ctx.set_progress("health", 40).await?;

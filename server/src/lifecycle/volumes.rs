@@ -32,7 +32,11 @@ fn engine_err(e: impl Into<anyhow::Error>) -> EngineError {
 impl Engine {
     /// The service's volumes: declared first (by name), then the ones the
     /// engine holds that the settings no longer declare (viewer).
-    pub async fn service_volumes(&self, caller: &Caller, service_id: i64) -> Result<Vec<ServiceVolume>, EngineError> {
+    pub async fn service_volumes(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+    ) -> Result<Vec<ServiceVolume>, EngineError> {
         require(caller, Role::Viewer)?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
         let held = self.docker.service_volumes(&self.instance, service.id).await.map_err(engine_err)?;
@@ -41,7 +45,8 @@ impl Engine {
             .volumes
             .iter()
             .map(|v| {
-                let engine_name = crate::docker::app_network::service_volume(&self.instance, service.id, &v.name);
+                let engine_name =
+                    crate::docker::app_network::service_volume(&self.instance, service.id, &v.name);
                 let found = held.iter().find(|h| h.engine_name == engine_name);
                 ServiceVolume {
                     name: v.name.clone(),
@@ -69,7 +74,12 @@ impl Engine {
     /// Deletes one of the service's volumes and its data (admin, audited).
     /// Refused while a container uses it: remove it from the settings and
     /// deploy first.
-    pub async fn delete_volume(&self, caller: &Caller, service_id: i64, name: &str) -> Result<(), EngineError> {
+    pub async fn delete_volume(
+        &self,
+        caller: &Caller,
+        service_id: i64,
+        name: &str,
+    ) -> Result<(), EngineError> {
         require(caller, Role::Admin)?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
         let name = crate::validate::slug("name", name)?;

@@ -198,7 +198,11 @@ fn ports(list: &[PortSpec], p: &mut Problems) -> Option<Vec<PortSpec>> {
             return None;
         }
         out.retain(|o| !(o.host == u32::from(host) && o.protocol == port.protocol));
-        out.push(PortSpec { host: u32::from(host), container: u32::from(container), protocol: port.protocol.clone() });
+        out.push(PortSpec {
+            host: u32::from(host),
+            container: u32::from(container),
+            protocol: port.protocol.clone(),
+        });
     }
     Some(out)
 }
@@ -258,7 +262,9 @@ fn volume_path(raw: &str) -> Result<String, ValidationError> {
     if rest.is_empty() || !rest.split('/').all(segment_ok) {
         return Err(ValidationError::new(
             field,
-            format!("{raw:?}: an absolute path of segments of letters, digits and - . _, none starting with '.'"),
+            format!(
+                "{raw:?}: an absolute path of segments of letters, digits and - . _, none starting with '.'"
+            ),
         ));
     }
     Ok(format!("/{rest}"))

@@ -72,16 +72,17 @@ impl From<ValidationError> for ProjectError {
 
 type Result<T> = std::result::Result<T, ProjectError>;
 
-
 mod kind;
 pub mod order;
 mod ports;
 mod row;
 mod spec;
 
-pub use kind::{PortSpec, ServiceKind, VolumeSpec, DEFAULT_SETTLE_SECS, MAX_COMMAND_ARGS, MAX_PORTS, MAX_VOLUMES};
-pub use spec::*;
+pub use kind::{
+    PortSpec, ServiceKind, VolumeSpec, DEFAULT_SETTLE_SECS, MAX_COMMAND_ARGS, MAX_PORTS, MAX_VOLUMES,
+};
 use row::{bind_spec, row_to_service, SpecRow, SERVICE_COLUMNS, SPEC_COLUMNS};
+pub use spec::*;
 
 /// Maps a unique-constraint violation to a conflict on `field`.
 fn conflict_on(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectError {
@@ -384,7 +385,9 @@ async fn image_source(
     let invalid = |message: String| ProjectError::Conflict { field: "image_from", message };
     match row {
         None => Err(invalid(format!("there is no service named {name} in this project"))),
-        Some((id, _, _)) if Some(id) == this => Err(invalid("a service cannot take its image from itself".into())),
+        Some((id, _, _)) if Some(id) == this => {
+            Err(invalid("a service cannot take its image from itself".into()))
+        }
         Some((_, kind, _)) if kind == "image" => {
             Err(invalid(format!("{name} is an image service; use its image reference instead")))
         }

@@ -29,7 +29,9 @@ pub(super) async fn save(
     let mut after = BTreeSet::new();
     for name in names {
         match by_name.get(name.as_str()) {
-            Some(id) if *id == service_id => return Err(refused("a service cannot deploy after itself".into())),
+            Some(id) if *id == service_id => {
+                return Err(refused("a service cannot deploy after itself".into()))
+            }
             Some(id) => {
                 after.insert(*id);
             }
@@ -53,7 +55,10 @@ pub(super) async fn save(
         let names: Vec<&str> = cycle.iter().map(|id| name_of.get(id).copied().unwrap_or("?")).collect();
         return Err(refused(format!("a cycle: {}", names.join(" → "))));
     }
-    sqlx::query("DELETE FROM service_deploy_after WHERE service_id = ?").bind(service_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM service_deploy_after WHERE service_id = ?")
+        .bind(service_id)
+        .execute(&mut *tx)
+        .await?;
     for id in after {
         sqlx::query("INSERT INTO service_deploy_after (service_id, after_id) VALUES (?, ?)")
             .bind(service_id)
@@ -66,7 +71,13 @@ pub(super) async fn save(
 
 /// A path `start → … → start` in `graph`, if there is one.
 fn cycle_through(graph: &BTreeMap<i64, Vec<i64>>, start: i64) -> Option<Vec<i64>> {
-    fn walk(graph: &BTreeMap<i64, Vec<i64>>, at: i64, start: i64, path: &mut Vec<i64>, seen: &mut BTreeSet<i64>) -> bool {
+    fn walk(
+        graph: &BTreeMap<i64, Vec<i64>>,
+        at: i64,
+        start: i64,
+        path: &mut Vec<i64>,
+        seen: &mut BTreeSet<i64>,
+    ) -> bool {
         for &next in graph.get(&at).map(Vec::as_slice).unwrap_or_default() {
             if next == start {
                 path.push(next);

@@ -46,7 +46,10 @@ pub(super) async fn save(tx: &mut SqliteConnection, service_id: i64, ports: &[Po
         }
         let ours = held.iter().any(|(h, p)| i64::from(port.host) == *h && *p == port.protocol);
         if !ours && in_use(port) {
-            return Err(taken(format!("host port {}/{} is in use on this machine", port.host, port.protocol)));
+            return Err(taken(format!(
+                "host port {}/{} is in use on this machine",
+                port.host, port.protocol
+            )));
         }
     }
     sqlx::query("DELETE FROM service_ports WHERE service_id = ?").bind(service_id).execute(&mut *tx).await?;

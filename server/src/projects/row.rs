@@ -72,7 +72,8 @@ pub(super) fn row_to_service(row: &SqliteRow) -> Result<Service> {
             image_from: row.try_get("image_from_name")?,
             command,
             volumes: serde_json::from_str(&volumes).map_err(|e| corrupt("volumes", e))?,
-            ports: serde_json::from_str(&row.try_get::<String, _>("ports")?).map_err(|e| corrupt("ports", e))?,
+            ports: serde_json::from_str(&row.try_get::<String, _>("ports")?)
+                .map_err(|e| corrupt("ports", e))?,
             deploy_after: serde_json::from_str(&row.try_get::<String, _>("deploy_after")?)
                 .map_err(|e| corrupt("deploy_after", e))?,
             watch_paths: serde_json::from_str(&row.try_get::<String, _>("watch_paths")?)
@@ -219,4 +220,3 @@ impl SpecRow {
         })
     }
 }
-

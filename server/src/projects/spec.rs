@@ -47,7 +47,6 @@ pub enum HealthProbe {
     None,
 }
 
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub probe: HealthProbe,
@@ -283,10 +282,15 @@ fn watch_paths(list: &[String], p: &mut Problems) -> Option<Vec<String>> {
     for glob in list {
         let chars_ok = glob.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._/*?".contains(&c));
         let bytes = glob.as_bytes();
-        let recursive_ok = glob.match_indices("**").all(|(i, _)| {
-            (i == 0 || bytes[i - 1] == b'/') && bytes.get(i + 2).is_none_or(|c| *c == b'/')
-        });
-        if glob.is_empty() || glob.len() > MAX_WATCH_PATH || glob.starts_with('/') || !chars_ok || !recursive_ok {
+        let recursive_ok = glob
+            .match_indices("**")
+            .all(|(i, _)| (i == 0 || bytes[i - 1] == b'/') && bytes.get(i + 2).is_none_or(|c| *c == b'/'));
+        if glob.is_empty()
+            || glob.len() > MAX_WATCH_PATH
+            || glob.starts_with('/')
+            || !chars_ok
+            || !recursive_ok
+        {
             p.add(
                 "watch_paths",
                 format!(
@@ -453,4 +457,3 @@ fn validate_health(h: &HealthCheck, p: &mut Problems) -> Option<HealthCheck> {
         start_period_ms: start_period_ms?,
     })
 }
-

@@ -20,9 +20,7 @@ async fn projects_and_services_round_trip() -> anyhow::Result<()> {
     spec.context_path = "./services/api/".into();
     spec.build_args.insert("NODE_ENV".into(), "production".into());
     spec.health = HealthCheck {
-        probe: HealthProbe::Command {
-            argv: vec!["curl".into(), "-f".into(), "http://localhost/".into()],
-        },
+        probe: HealthProbe::Command { argv: vec!["curl".into(), "-f".into(), "http://localhost/".into()] },
         ..HealthCheck::default()
     };
     let service = store.create_service(project.id, &spec).await?;
@@ -50,10 +48,7 @@ async fn projects_and_services_round_trip() -> anyhow::Result<()> {
     store.delete_service(service.id).await?;
     store.delete_project(project.id).await?;
     assert_eq!(store.list_projects().await?, vec![other]);
-    assert!(matches!(
-        store.get_project(project.id).await,
-        Err(ProjectError::NotFound { what: "project" })
-    ));
+    assert!(matches!(store.get_project(project.id).await, Err(ProjectError::NotFound { what: "project" })));
     Ok(())
 }
 
@@ -230,7 +225,10 @@ async fn kind_rules_are_refused_with_the_field_named() -> anyhow::Result<()> {
     // Sources: must exist, not be itself, and build their own image.
     for (name, from) in [("w4", "nope"), ("w5", "w5")] {
         let refused = store.create_service(p.id, &worker(name, from)).await;
-        assert!(matches!(refused, Err(ProjectError::Conflict { field: "image_from", .. })), "{name}: {refused:?}");
+        assert!(
+            matches!(refused, Err(ProjectError::Conflict { field: "image_from", .. })),
+            "{name}: {refused:?}"
+        );
     }
     let jobs = store.create_service(p.id, &worker("jobs", "api")).await?;
     let chained = store.create_service(p.id, &worker("chain", "jobs")).await;

@@ -91,7 +91,10 @@ impl DockerKit {
             .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&self.label_filter()).build()))
             .await?;
         for v in volumes.volumes.unwrap_or_default() {
-            self.docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.or_else(ignore_not_found)?;
+            self.docker
+                .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await
+                .or_else(ignore_not_found)?;
         }
         let images = self
             .docker

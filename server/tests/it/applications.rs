@@ -20,7 +20,9 @@ use server::{
     deploys::{DeployRequest, DeploymentStatus},
     docker::app_network,
     jobs::JobStatus,
-    projects::{HealthCheck, HealthProbe, Project, ProjectStore, Service, ServiceKind, ServiceSpec, VolumeSpec},
+    projects::{
+        HealthCheck, HealthProbe, Project, ProjectStore, Service, ServiceKind, ServiceSpec, VolumeSpec,
+    },
     testkit::{
         engine::{anyhow_of, user},
         ensure_debian_image,
@@ -64,7 +66,14 @@ async fn deploy(t: &TestEngine, service: &Service, build_id: Option<i64>) -> any
     let req = DeployRequest { service_id: service.id, build_id, ..DeployRequest::default() };
     let dep = t.engine.deploy(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let dep = t.wait_deployment(dep.id, LIMIT).await?;
-    assert_eq!(dep.status, DeploymentStatus::Live, "{}: {:?} {:?}", service.spec.name, dep.error, dep.log_tail);
+    assert_eq!(
+        dep.status,
+        DeploymentStatus::Live,
+        "{}: {:?} {:?}",
+        service.spec.name,
+        dep.error,
+        dep.log_tail
+    );
     Ok(dep.id)
 }
 
@@ -130,7 +139,19 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     let mut redis_spec = image_service(
         "redis",
         image,
-        &["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes", "--appendfsync", "always"],
+        &[
+            "redis-server",
+            "--bind",
+            "0.0.0.0",
+            "--protected-mode",
+            "no",
+            "--dir",
+            "/data",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ],
     );
     redis_spec.health = probe(&["redis-cli", "ping"]);
     redis_spec.volumes = vec![VolumeSpec { name: "data".into(), path: "/data".into() }];
@@ -169,11 +190,12 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     .fetch_one(&t.engine.db)
     .await?;
     assert_eq!(builds, 1, "one image is built for the project");
-    let deps: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT id, service_id, image_id FROM deployments WHERE build_id = ? ORDER BY service_id")
-            .bind(build.id)
-            .fetch_all(&t.engine.db)
-            .await?;
+    let deps: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT id, service_id, image_id FROM deployments WHERE build_id = ? ORDER BY service_id",
+    )
+    .bind(build.id)
+    .fetch_all(&t.engine.db)
+    .await?;
     assert_eq!(deps.iter().map(|d| d.1).collect::<Vec<_>>(), vec![web.id, worker.id], "{deps:?}");
     for (id, _, image_id) in &deps {
         assert_eq!(Some(image_id), build.image_id.as_ref(), "the same image");
@@ -183,7 +205,10 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     // A dependent service is never built itself.
     let refused = t
         .engine
-        .trigger_build(&user(Role::Deployer), TriggerBuild { service_id: worker.id, ..TriggerBuild::default() })
+        .trigger_build(
+            &user(Role::Deployer),
+            TriggerBuild { service_id: worker.id, ..TriggerBuild::default() },
+        )
         .await;
     assert!(refused.is_err(), "a build of a service with image_from is refused");
 
@@ -201,11 +226,16 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     // A redeploy of Redis keeps the volume's data.
     let second_redis = deploy(&t, &redis_svc, None).await?;
     assert_eq!(redis(&kit.docker, &web_box, &["GET", "before-redeploy"]).await?, suffix);
-    let events: Vec<String> = sqlx::query_scalar("SELECT kind FROM deployment_events WHERE deployment_id = ? ORDER BY id")
-        .bind(second_redis)
-        .fetch_all(&t.engine.db)
-        .await?;
-    assert_eq!(events.first().map(String::as_str), Some("old_stopped"), "stop-first with volumes: {events:?}");
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM deployment_events WHERE deployment_id = ? ORDER BY id")
+            .bind(second_redis)
+            .fetch_all(&t.engine.db)
+            .await?;
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("old_stopped"),
+        "stop-first with volumes: {events:?}"
+    );
 
     // So does a rollback to the first deployment (data is not rolled back).
     assert_eq!(redis(&kit.docker, &web_box, &["SET", "before-rollback", "kept"]).await?, "OK");
@@ -218,7 +248,10 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     // The volume is Slipway's, named after the service id, listed with a size.
     let volume = app_network::service_volume(&t.engine.instance, redis_svc.id, "data");
     let listed = t.engine.docker.service_volumes(&t.engine.instance, redis_svc.id).await?;
-    assert_eq!(listed.iter().map(|v| (v.engine_name.as_str(), v.name.as_str())).collect::<Vec<_>>(), [(volume.as_str(), "data")]);
+    assert_eq!(
+        listed.iter().map(|v| (v.engine_name.as_str(), v.name.as_str())).collect::<Vec<_>>(),
+        [(volume.as_str(), "data")]
+    );
     assert!(listed[0].size_bytes.is_some_and(|s| s > 0), "{listed:?}");
     Ok(())
 }
@@ -228,7 +261,11 @@ fn http_box(name: &str) -> ServiceSpec {
     image_service(name, BASE_IMAGE, &["httpd", "-f", "-p", "8080", "-h", "/etc"])
 }
 
-async fn project_with(t: &TestEngine, name: &str, specs: &[ServiceSpec]) -> anyhow::Result<(Project, Vec<Service>)> {
+async fn project_with(
+    t: &TestEngine,
+    name: &str,
+    specs: &[ServiceSpec],
+) -> anyhow::Result<(Project, Vec<Service>)> {
     let store = ProjectStore::new(t.engine.db.clone());
     let project = store.create_project(name).await?;
     let mut out = Vec::new();
@@ -276,7 +313,8 @@ async fn a_project_reaches_its_services_by_name_and_never_another_projects() -> 
 }
 
 #[tokio::test]
-async fn a_worker_deploy_starts_the_new_worker_before_stopping_the_old_and_overlaps_briefly() -> anyhow::Result<()> {
+async fn a_worker_deploy_starts_the_new_worker_before_stopping_the_old_and_overlaps_briefly(
+) -> anyhow::Result<()> {
     let kit = DockerKit::new().await?;
     let t = TestEngine::start(&kit).await?;
     let suffix = unique_suffix();
@@ -297,7 +335,10 @@ async fn a_worker_deploy_starts_the_new_worker_before_stopping_the_old_and_overl
     let worker = store.create_service(project.id, &spec).await?;
     let build = t
         .engine
-        .trigger_build(&user(Role::Deployer), TriggerBuild { service_id: worker.id, ..TriggerBuild::default() })
+        .trigger_build(
+            &user(Role::Deployer),
+            TriggerBuild { service_id: worker.id, ..TriggerBuild::default() },
+        )
         .await
         .map_err(anyhow_of)?;
     let build = t.wait_build(build.id, LIMIT).await?;
@@ -355,14 +396,16 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 #[tokio::test]
-async fn a_published_port_serves_and_a_second_claim_or_a_busy_port_is_refused_by_name() -> anyhow::Result<()> {
+async fn a_published_port_serves_and_a_second_claim_or_a_busy_port_is_refused_by_name() -> anyhow::Result<()>
+{
     let kit = DockerKit::new().await?;
     let t = TestEngine::start(&kit).await?;
     let suffix = unique_suffix();
     let store = ProjectStore::new(t.engine.db.clone());
     let port = free_port()?;
     let mut spec = http_box("files");
-    spec.ports = vec![server::projects::PortSpec { host: u32::from(port), container: 8080, protocol: "tcp".into() }];
+    spec.ports =
+        vec![server::projects::PortSpec { host: u32::from(port), container: 8080, protocol: "tcp".into() }];
     let (_, held) = project_with(&t, &format!("ports-a-{suffix}"), &[spec.clone()]).await?;
     // The published port reaches the container's 8080 from the host.
     let url = format!("http://127.0.0.1:{port}/hostname");
@@ -379,15 +422,21 @@ async fn a_published_port_serves_and_a_second_claim_or_a_busy_port_is_refused_by
     let refused = store.create_service(other.id, &copy).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
-        message.contains(&format!("host port {port}/tcp")) && message.contains(&format!("ports-a-{suffix}/files")),
+        message.contains(&format!("host port {port}/tcp"))
+            && message.contains(&format!("ports-a-{suffix}/files")),
         "{message}"
     );
     // A port something else on this machine listens on is refused too.
     let busy = std::net::TcpListener::bind(("0.0.0.0", 0))?;
     let busy_port = busy.local_addr()?.port();
     let mut busy_spec = http_box("busy");
-    busy_spec.ports = vec![server::projects::PortSpec { host: u32::from(busy_port), container: 8080, protocol: "tcp".into() }];
-    let refused = store.create_service(other.id, &busy_spec).await.err().map(|e| e.to_string()).unwrap_or_default();
+    busy_spec.ports = vec![server::projects::PortSpec {
+        host: u32::from(busy_port),
+        container: 8080,
+        protocol: "tcp".into(),
+    }];
+    let refused =
+        store.create_service(other.id, &busy_spec).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains(&format!("host port {busy_port}/tcp is in use")), "{refused}");
     assert!(store.list_services(other.id).await?.is_empty(), "nothing refused was stored");
     // The holder may save its settings again (it holds the port itself).
@@ -423,7 +472,12 @@ async fn in_a_monorepo_a_push_builds_only_the_services_whose_watch_paths_changed
     // A push: what the webhook queues (the pushed commit, trigger webhook).
     let t = &t;
     let push = |service: i64, sha: String| async move {
-        let req = TriggerBuild { service_id: service, git_ref: Some(sha), trigger: "webhook".into(), ..TriggerBuild::default() };
+        let req = TriggerBuild {
+            service_id: service,
+            git_ref: Some(sha),
+            trigger: "webhook".into(),
+            ..TriggerBuild::default()
+        };
         let build = t.engine.enqueue_build("webhook:github", req).await.map_err(anyhow_of)?;
         t.wait_build(build.id, LIMIT).await
     };
@@ -446,7 +500,10 @@ async fn in_a_monorepo_a_push_builds_only_the_services_whose_watch_paths_changed
     // A click always builds.
     let manual = t
         .engine
-        .trigger_build(&user(Role::Deployer), TriggerBuild { service_id: services[1].id, ..TriggerBuild::default() })
+        .trigger_build(
+            &user(Role::Deployer),
+            TriggerBuild { service_id: services[1].id, ..TriggerBuild::default() },
+        )
         .await
         .map_err(anyhow_of)?;
     assert_eq!(t.wait_build(manual.id, LIMIT).await?.status, JobStatus::Succeeded);

@@ -42,7 +42,8 @@ async fn job_status(db: &Db, id: i64) -> anyhow::Result<String> {
 }
 
 async fn live_of(engine: &Engine, service: i64) -> anyhow::Result<i64> {
-    wait_until("a live deployment", LIMIT, || async move { Ok(engine.live_of(service).await?.map(|d| d.id)) }).await
+    wait_until("a live deployment", LIMIT, || async move { Ok(engine.live_of(service).await?.map(|d| d.id)) })
+        .await
 }
 
 #[tokio::test]
@@ -53,7 +54,8 @@ async fn deploy_all_killed_midway_leaves_every_service_on_its_old_or_new_deploym
     let store = ProjectStore::new(db.clone());
     let project = store.create_project(&format!("all-{unique}")).await?;
     // db (a volume: stop-first) → web (slow to answer: the kill window) → worker.
-    let mut db_spec = image_service("db", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
+    let mut db_spec =
+        image_service("db", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
     db_spec.volumes = vec![VolumeSpec { name: "data".into(), path: "/data".into() }];
     let db_svc = store.create_service(project.id, &db_spec).await?;
     let mut web_spec = image_service("web", &["sh", "-c", "sleep 6; exec httpd -f -p 8080 -h /etc"]);
@@ -68,7 +70,8 @@ async fn deploy_all_killed_midway_leaves_every_service_on_its_old_or_new_deploym
     web_spec.deploy_after = vec!["db".into()];
     let web = store.create_service(project.id, &web_spec).await?;
     // An image service without a port runs like a worker (no build needed).
-    let mut worker_spec = image_service("worker", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
+    let mut worker_spec =
+        image_service("worker", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
     worker_spec.deploy_after = vec!["web".into()];
     let worker = store.create_service(project.id, &worker_spec).await?;
     let services = [db_svc.id, web.id, worker.id];
@@ -132,11 +135,14 @@ async fn deploy_all_killed_midway_leaves_every_service_on_its_old_or_new_deploym
         ensure!(live.id >= old[&id], "service {id}: an older deployment than before is live");
         let container = live.container_id.context("a live container")?;
         let state = engine.docker.container_state(&container).await?.context("the live container exists")?;
-        let running = wait_until("the live container to run", LIMIT, || {
-            let container = container.clone();
-            async move { Ok(engine.docker.container_state(&container).await?.filter(|s| s.running).map(|_| ())) }
-        })
-        .await;
+        let running =
+            wait_until("the live container to run", LIMIT, || {
+                let container = container.clone();
+                async move {
+                    Ok(engine.docker.container_state(&container).await?.filter(|s| s.running).map(|_| ()))
+                }
+            })
+            .await;
         ensure!(running.is_ok(), "service {id}'s live container is not running: {state:?}\n{}", server.log());
         live_boxes.push(container);
     }

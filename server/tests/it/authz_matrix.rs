@@ -196,10 +196,14 @@ fn table() -> Vec<Row> {
         // The service is marked for deletion (no worker runs here).
         row("/rpc/service_volumes", VIEWER, 200, |f| Call::Json(json!({ "service_id": f.service }))),
         // The service has no such volume: 404 after the role check.
-        row("/rpc/delete_volume", ADMIN, 404, |f| Call::Json(json!({ "service_id": f.service, "name": "data" }))),
+        row("/rpc/delete_volume", ADMIN, 404, |f| {
+            Call::Json(json!({ "service_id": f.service, "name": "data" }))
+        }),
         row("/rpc/deploy_all", DEPLOYER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
         row("/rpc/delete_service", DEPLOYER, 200, |f| {
-            Call::Json(json!({ "service_id": f.service, "confirm": format!("svc-{}", f.tag), "delete_volumes": false }))
+            Call::Json(
+                json!({ "service_id": f.service, "confirm": format!("svc-{}", f.tag), "delete_volumes": false }),
+            )
         }),
         // After the delete: its one service is being deleted, so nothing is built.
         row("/rpc/build_all", DEPLOYER, 200, |f| Call::Json(json!({ "project_id": f.project }))),

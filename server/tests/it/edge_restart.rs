@@ -273,8 +273,8 @@ impl Harness {
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove("slipway"))
-            .and_then(|n| n.ip_address)
+            // A deployment container has one network (its project's).
+            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())))
             .and_then(|ip| ip.parse().ok());
         Ok(ContainerLife {
             id: info.id.unwrap_or_default(),

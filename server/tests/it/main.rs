@@ -3,11 +3,11 @@
 //! `cargo test -p server --test it -- operate::`.
 
 mod api_fuzz;
-mod applications;
-mod applications_crash;
 mod api_hostile;
 mod api_matrix;
 mod api_order;
+mod applications;
+mod applications_crash;
 mod auth_cli;
 mod auth_http;
 mod auth_process;

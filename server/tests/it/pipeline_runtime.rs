@@ -317,7 +317,8 @@ async fn cancel_and_timeout_kill_a_step_within_2_s() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_step_over_its_memory_limit_reports_oom_killed() -> anyhow::Result<()> {
     let t = TestRun::new().await?;
-    let mut spec = t.step("oom", &["head -c 50m /dev/zero | tail"]);
+    // One 50 MiB read buffer, filled at once: over 6 MiB on the first read.
+    let mut spec = t.step("oom", &["dd if=/dev/zero of=/dev/null bs=50M count=1"]);
     spec.memory_bytes = 6 << 20;
     let (outcome, lines) = t.run(&spec).await?;
 

@@ -1,7 +1,9 @@
 //! The settings form's text values and their conversion to and from
 //! [`ServiceSettings`]. Pure functions, unit-tested.
 
-use crate::wire::{EnvVar, FieldError, HealthProbeForm, PortForm, ServiceKindForm, ServiceSettings, VolumeForm};
+use crate::wire::{
+    EnvVar, FieldError, HealthProbeForm, PortForm, ServiceKindForm, ServiceSettings, VolumeForm,
+};
 
 /// One env var row as the form holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +119,7 @@ impl FormValues {
         let (health_kind, health_path, health_command) = match &s.health {
             HealthProbeForm::Http { path } => ("http", path.clone(), String::new()),
             HealthProbeForm::Command { argv } => ("command", String::new(), argv.join("\n")),
-            HealthProbeForm::None => ("none", String::new(), String::new()),
+            HealthProbeForm::None {} => ("none", String::new(), String::new()),
         };
         FormValues {
             name: s.name.clone(),
@@ -125,7 +127,12 @@ impl FormValues {
             image: s.image.clone().unwrap_or_default(),
             image_from: s.image_from.clone().unwrap_or_default(),
             command: s.command.join("\n"),
-            volumes: s.volumes.iter().map(|v| format!("{}:{}", v.name, v.path)).collect::<Vec<_>>().join("\n"),
+            volumes: s
+                .volumes
+                .iter()
+                .map(|v| format!("{}:{}", v.name, v.path))
+                .collect::<Vec<_>>()
+                .join("\n"),
             deploy_after: s.deploy_after.join(", "),
             watch_paths: s.watch_paths.join("\n"),
             ports: s
@@ -195,7 +202,8 @@ impl FormValues {
         let image_from = Some(self.image_from.trim().to_string()).filter(|s| !s.is_empty());
         // Fields the kind has no use for are not sent (the form hides them).
         let builds = kind != ServiceKindForm::Image && image_from.is_none();
-        let has_port = kind == ServiceKindForm::Web || (kind == ServiceKindForm::Image && !self.port.trim().is_empty());
+        let has_port =
+            kind == ServiceKindForm::Web || (kind == ServiceKindForm::Image && !self.port.trim().is_empty());
         let port = if has_port { Some(num("port", &self.port)) } else { None };
         let settle_secs = num("settle_secs", &self.settle_secs);
         let health_interval_ms = num("health_interval_ms", &self.health_interval_ms);
@@ -216,7 +224,8 @@ impl FormValues {
             name: self.name.trim().to_string(),
             kind,
             git_url: if builds { self.git_url.trim().to_string() } else { String::new() },
-            image: Some(self.image.trim().to_string()).filter(|i| !i.is_empty() && kind == ServiceKindForm::Image),
+            image: Some(self.image.trim().to_string())
+                .filter(|i| !i.is_empty() && kind == ServiceKindForm::Image),
             image_from: image_from.filter(|_| kind != ServiceKindForm::Image),
             command: lines(&self.command).map(str::to_string).collect(),
             volumes: Vec::new(),
@@ -235,11 +244,11 @@ impl FormValues {
             build_args: Vec::new(),
             port: port.map(|p| small("port", p)),
             health: match self.health_kind.as_str() {
-                "command" => {
-                    HealthProbeForm::Command { argv: lines(&self.health_command).map(str::to_string).collect() }
-                }
-                "none" if kind != ServiceKindForm::Web => HealthProbeForm::None,
-                _ if port.is_none() => HealthProbeForm::None,
+                "command" => HealthProbeForm::Command {
+                    argv: lines(&self.health_command).map(str::to_string).collect(),
+                },
+                "none" if kind != ServiceKindForm::Web => HealthProbeForm::None {},
+                _ if port.is_none() => HealthProbeForm::None {},
                 _ => HealthProbeForm::Http { path: self.health_path.trim().to_string() },
             },
             health_interval_ms: small("health_interval_ms", health_interval_ms),
@@ -251,7 +260,8 @@ impl FormValues {
             auto_deploy: self.auto_deploy,
             build_timeout_secs: small("build_timeout_secs", build_timeout_secs),
             drain_secs: small("drain_secs", drain_secs),
-            domain: Some(self.domain.trim().to_string()).filter(|d| !d.is_empty() && kind != ServiceKindForm::Worker),
+            domain: Some(self.domain.trim().to_string())
+                .filter(|d| !d.is_empty() && kind != ServiceKindForm::Worker),
             target: Some(self.target.trim().to_string()).filter(|t| !t.is_empty()),
             platforms: self
                 .platforms
@@ -309,7 +319,12 @@ fn parse_ports(text: &str) -> Result<Vec<PortForm>, FieldError> {
     lines(text)
         .enumerate()
         .map(|(i, line)| {
-            let bad = || field_error("ports", &format!("line {}: write host:container, e.g. 8005:8000 or 53:53/udp", i + 1));
+            let bad = || {
+                field_error(
+                    "ports",
+                    &format!("line {}: write host:container, e.g. 8005:8000 or 53:53/udp", i + 1),
+                )
+            };
             let (pair, protocol) = match line.trim().split_once('/') {
                 Some((pair, proto)) => (pair, proto.trim().to_string()),
                 None => (line.trim(), "tcp".to_string()),
@@ -388,8 +403,11 @@ mod tests {
         values.ports = "8005:8000\n53:53/udp".into();
         values.deploy_after = "db, cache".into();
         let s = values.to_settings().expect("well-formed");
-        assert_eq!((s.kind, s.port, s.domain.as_deref(), s.git_url.as_str()), (ServiceKindForm::Worker, None, None, ""));
-        assert_eq!(s.health, HealthProbeForm::None, "no port: no HTTP probe");
+        assert_eq!(
+            (s.kind, s.port, s.domain.as_deref(), s.git_url.as_str()),
+            (ServiceKindForm::Worker, None, None, "")
+        );
+        assert_eq!(s.health, HealthProbeForm::None {}, "no port: no HTTP probe");
         assert_eq!(s.command, ["celery", "worker"]);
         assert_eq!(s.volumes, [VolumeForm { name: "cache".into(), path: "/var/cache".into() }]);
         assert_eq!(s.ports[1], PortForm { host: 53, container: 53, protocol: "udp".into() });

@@ -29,7 +29,11 @@ pub fn routes() -> Router<Backend> {
     params(("id" = i64, Path, description = "service id")),
     responses((status = 200, body = Vec<VolumeView>), (status = 422, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_volumes(State(b): State<Backend>, Viewer(caller): Viewer, Id(id): Id) -> ApiResult<Vec<VolumeView>> {
+pub async fn list_volumes(
+    State(b): State<Backend>,
+    Viewer(caller): Viewer,
+    Id(id): Id,
+) -> ApiResult<Vec<VolumeView>> {
     reply(b.service_volumes(&caller, id).await)
 }
 

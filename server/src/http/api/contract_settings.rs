@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use super::contract::{env_value, int, nullable, replace};
 use super::contract_patterns as pat;
 use crate::{
-    projects::{HEALTH_COMMAND_MAX_ARGS, HEALTH_PATH_MAX, MAX_BUILD_ARGS, MAX_COMMAND_ARGS, MAX_DEPLOY_AFTER, MAX_PORTS, MAX_VOLUMES,
-        MAX_WATCH_PATH, MAX_WATCH_PATHS,
+    projects::{
+        HEALTH_COMMAND_MAX_ARGS, HEALTH_PATH_MAX, MAX_BUILD_ARGS, MAX_COMMAND_ARGS, MAX_DEPLOY_AFTER,
+        MAX_PORTS, MAX_VOLUMES, MAX_WATCH_PATH, MAX_WATCH_PATHS,
     },
     service_env::MAX_VARS,
     validate::{MAX_ENV_VALUE, MAX_GIT_REF, MAX_GIT_URL, MAX_IMAGE_REF, MAX_REL_PATH, MAX_SLUG},
@@ -178,18 +179,42 @@ fn kinds(base: &Value) -> Value {
     let no_port = json!({ "type": "null" });
     // (description, kind, required, narrowed properties)
     let cases: Vec<(&str, &str, Vec<&str>, Value)> = vec![
-        ("a web service that builds its image", "web", vec!["git_url", "port"],
-         json!({ "port": port, "health": probe(&["http", "command"]), "image": none(), "image_from": none(), "git_url": git })),
-        ("a web service that runs another service's image", "web", vec!["port", "image_from"],
-         json!({ "port": port, "health": probe(&["http", "command"]), "image": none(), "image_from": slug, "git_url": empty })),
-        ("a worker that builds its image", "worker", vec!["kind", "git_url"],
-         json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": none(), "git_url": git })),
-        ("a worker that runs another service's image", "worker", vec!["kind", "image_from"],
-         json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": slug, "git_url": empty })),
-        ("an image service with a port (routed)", "image", vec!["kind", "image", "port"],
-         json!({ "port": port, "health": probe(&["http", "command", "none"]), "image": image, "image_from": none(), "git_url": empty })),
-        ("an image service without a port", "image", vec!["kind", "image"],
-         json!({ "port": no_port, "health": probe(&["command", "none"]), "image": image, "image_from": none(), "git_url": empty })),
+        (
+            "a web service that builds its image",
+            "web",
+            vec!["git_url", "port"],
+            json!({ "port": port, "health": probe(&["http", "command"]), "image": none(), "image_from": none(), "git_url": git }),
+        ),
+        (
+            "a web service that runs another service's image",
+            "web",
+            vec!["port", "image_from"],
+            json!({ "port": port, "health": probe(&["http", "command"]), "image": none(), "image_from": slug, "git_url": empty }),
+        ),
+        (
+            "a worker that builds its image",
+            "worker",
+            vec!["kind", "git_url"],
+            json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": none(), "git_url": git }),
+        ),
+        (
+            "a worker that runs another service's image",
+            "worker",
+            vec!["kind", "image_from"],
+            json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": slug, "git_url": empty }),
+        ),
+        (
+            "an image service with a port (routed)",
+            "image",
+            vec!["kind", "image", "port"],
+            json!({ "port": port, "health": probe(&["http", "command", "none"]), "image": image, "image_from": none(), "git_url": empty }),
+        ),
+        (
+            "an image service without a port",
+            "image",
+            vec!["kind", "image"],
+            json!({ "port": no_port, "health": probe(&["command", "none"]), "image": image, "image_from": none(), "git_url": empty }),
+        ),
     ];
     let variants: Vec<Value> = cases
         .into_iter()

@@ -14,9 +14,9 @@
 //! argument order.
 
 mod account;
+mod applications;
 mod builds;
 mod catalog;
-mod applications;
 pub mod contract;
 mod contract_patterns;
 mod contract_settings;

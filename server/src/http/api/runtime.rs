@@ -163,7 +163,10 @@ pub async fn delete_service(
     Params(ConfirmService { confirm, delete_volumes }): Params<ConfirmService>,
 ) -> Result<(StatusCode, Json<ActionView>), ApiError> {
     let delete_volumes = delete_volumes.unwrap_or(false);
-    Ok((StatusCode::ACCEPTED, reply(b.delete_service(&caller, id, confirm, delete_volumes).await.map_err(mismatch))?))
+    Ok((
+        StatusCode::ACCEPTED,
+        reply(b.delete_service(&caller, id, confirm, delete_volumes).await.map_err(mismatch))?,
+    ))
 }
 
 /// Deletes a project with no services (deployer); `204`.
