@@ -82,8 +82,16 @@ impl Engine {
                         .into(),
                 ));
             }
+            // The stored reference, not the request, is at fault when the
+            // engine's grammar refuses it: a conflict with the settings.
             let reference = service.spec.image.as_deref().unwrap_or_default();
-            return Ok((self.resolve_image(reference).await?, None));
+            let id = self.resolve_image(reference).await.map_err(|e| match e {
+                EngineError::Invalid { message, .. } => {
+                    EngineError::Conflict(format!("the service's image {reference}: {message}"))
+                }
+                other => other,
+            })?;
+            return Ok((id, None));
         }
         Ok(match (req.build_id, req.image.as_deref()) {
             (Some(_), Some(_)) => {
