@@ -563,6 +563,11 @@ async fn rollbacks(
     let [(v1, v1_text), (v2, v2_text)] = deps;
     let mut labels = kit.labels();
     labels.insert("dev.slipway.bench".into(), "edge-overhead-baseline".into());
+    let project_id = server::projects::ProjectStore::new(b.te.engine.db.clone())
+        .get_service(v1.service_id)
+        .await?
+        .project_id;
+    let network = server::docker::app_network::project_network(&b.te.engine.instance, project_id);
     let baseline =
         b.te.engine
             .docker
@@ -570,7 +575,11 @@ async fn rollbacks(
                 name: format!("slipway-edge-bench-baseline-{}", kit.run_id),
                 image: v1.image_id.clone(),
                 env: vec![],
-                port: 8080,
+                port: Some(8080),
+                command: None,
+                network,
+                volumes: vec![],
+                published: vec![],
                 labels,
                 memory_bytes: v1.config.memory_bytes,
                 cpu_millis: v1.config.cpu_millis,

@@ -314,8 +314,13 @@ async fn seed(h: &Harness, suffix: &str) -> anyhow::Result<Seeded> {
     }
     let config = serde_json::to_string(&DeployConfig {
         env: Vec::new(),
-        port: 8080,
+        kind: Default::default(),
+        port: Some(8080),
         health: HealthCheck::default(),
+        settle_secs: 5,
+        command: None,
+        volumes: Vec::new(),
+        ports: Vec::new(),
         memory_bytes: 512 << 20,
         cpu_millis: 1000,
         drain_secs: 0,

@@ -38,14 +38,7 @@ pub async fn wait_healthy(
     let grace_until = Instant::now() + Duration::from_millis(u64::from(check.start_period_ms)) + interval;
     let mut failures = 0u32;
     loop {
-        let state = docker
-            .container_state(container_id)
-            .await?
-            .context("the container disappeared while starting")?;
-        if !state.running || state.restart_count > 0 {
-            let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
-            bail!("the container exited during the health check (exit code {code}, status {})", state.status);
-        }
+        let state = running(docker, container_id, "during the health check").await?;
         let ip = state.ip.context("the container has no address on its network")?;
         let result =
             match tokio::time::timeout(timeout, probe(docker, container_id, ip, port, &check.probe)).await {
@@ -70,23 +63,29 @@ pub async fn wait_healthy(
     }
 }
 
+/// The container's state; an error when it is gone, stopped or restarted
+/// (`when` says during what).
+async fn running(
+    docker: &DockerEngine,
+    container_id: &str,
+    when: &str,
+) -> anyhow::Result<crate::docker::containers::ContainerState> {
+    let state =
+        docker.container_state(container_id).await?.context("the container disappeared while starting")?;
+    if !state.running || state.restart_count > 0 {
+        let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
+        bail!("the container stopped {when} (exit code {code}, status {})", state.status);
+    }
+    Ok(state)
+}
+
 /// Waits until the container has been running for `settle` without a
 /// restart (its first start counts from the engine's `StartedAt`).
 async fn wait_settled(docker: &DockerEngine, container_id: &str, settle: Duration) -> anyhow::Result<IpAddr> {
     let since = Instant::now();
+    let when = format!("within its settle time of {} s", settle.as_secs());
     loop {
-        let state = docker
-            .container_state(container_id)
-            .await?
-            .context("the container disappeared while starting")?;
-        if !state.running || state.restart_count > 0 {
-            let code = state.exit_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
-            bail!(
-                "the container stopped within its settle time of {} s (exit code {code}, status {})",
-                settle.as_secs(),
-                state.status
-            );
-        }
+        let state = running(docker, container_id, &when).await?;
         if since.elapsed() >= settle {
             return state.ip.context("the container has no address on its network");
         }

@@ -232,3 +232,25 @@ pub async fn count_labelled(docker: &Docker, labels: &[String]) -> anyhow::Resul
         .len();
     Ok(containers + networks + volumes)
 }
+
+/// Runs `argv` in a container (no shell); its exit code and its output
+/// (stdout and stderr as they came).
+pub async fn exec_output(docker: &Docker, container: &str, argv: &[&str]) -> anyhow::Result<(i64, String)> {
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    let config = bollard::models::ExecConfig {
+        cmd: Some(argv.iter().map(|a| a.to_string()).collect()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(container, config).await?;
+    let mut text = String::new();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&created.id, Some(StartExecOptions { detach: false, ..Default::default() })).await?
+    {
+        while let Some(chunk) = output.next().await {
+            text.push_str(&chunk?.to_string());
+        }
+    }
+    Ok((docker.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1), text))
+}

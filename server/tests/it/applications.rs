@@ -8,12 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use app::wire::Role;
-use bollard::{
-    exec::{StartExecOptions, StartExecResults},
-    models::ExecConfig,
-    query_parameters::EventsOptionsBuilder,
-    Docker,
-};
+use bollard::{query_parameters::EventsOptionsBuilder, Docker};
 use futures::StreamExt;
 use server::{
     builds::TriggerBuild,
@@ -82,25 +77,8 @@ async fn live_container(t: &TestEngine, service: &Service) -> anyhow::Result<Str
     live.container_id.context("a container")
 }
 
-/// Runs `argv` in a container (no shell); its exit code and output.
 async fn exec(docker: &Docker, container: &str, argv: &[&str]) -> anyhow::Result<(i64, String)> {
-    let config = ExecConfig {
-        cmd: Some(argv.iter().map(|a| a.to_string()).collect()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let created = docker.create_exec(container, config).await?;
-    let mut text = String::new();
-    if let StartExecResults::Attached { mut output, .. } =
-        docker.start_exec(&created.id, Some(StartExecOptions { detach: false, ..Default::default() })).await?
-    {
-        while let Some(chunk) = output.next().await {
-            text.push_str(&chunk?.to_string());
-        }
-    }
-    let code = docker.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1);
-    Ok((code, text))
+    server::testkit::docker::exec_output(docker, container, argv).await
 }
 
 /// `redis-cli -h redis …` from `container`, retried until it answers

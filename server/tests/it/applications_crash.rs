@@ -174,23 +174,5 @@ async fn deploy_all_killed_midway_leaves_every_service_on_its_old_or_new_deploym
 }
 
 async fn exec(inst: &Installation, container: &str, argv: &[&str]) -> anyhow::Result<(i64, String)> {
-    use bollard::exec::{StartExecOptions, StartExecResults};
-    use futures::StreamExt;
-    let docker = inst.engine.docker.client()?;
-    let config = bollard::models::ExecConfig {
-        cmd: Some(argv.iter().map(|a| a.to_string()).collect()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let created = docker.create_exec(container, config).await?;
-    let mut text = String::new();
-    if let StartExecResults::Attached { mut output, .. } =
-        docker.start_exec(&created.id, Some(StartExecOptions { detach: false, ..Default::default() })).await?
-    {
-        while let Some(chunk) = output.next().await {
-            text.push_str(&chunk?.to_string());
-        }
-    }
-    Ok((docker.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1), text))
+    server::testkit::docker::exec_output(inst.engine.docker.client()?, container, argv).await
 }
