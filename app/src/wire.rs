@@ -6,12 +6,14 @@ pub mod integrations;
 pub mod pipeline;
 pub mod runtime;
 pub mod services;
+pub mod settings;
 pub mod team;
 
 pub use integrations::*;
 pub use pipeline::*;
 pub use runtime::*;
 pub use services::*;
+pub use settings::*;
 pub use team::*;
 
 /// Who is calling, resolved once per request by the server's middleware.

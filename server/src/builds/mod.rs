@@ -10,6 +10,7 @@ mod changes;
 pub mod images;
 mod job;
 mod pipeline_job;
+mod succeeded;
 mod usecases;
 
 use serde::{Deserialize, Serialize};

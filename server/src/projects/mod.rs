@@ -73,6 +73,7 @@ impl From<ValidationError> for ProjectError {
 type Result<T> = std::result::Result<T, ProjectError>;
 
 mod kind;
+mod lists;
 pub mod order;
 mod ports;
 mod row;
@@ -81,6 +82,7 @@ mod spec;
 pub use kind::{
     PortSpec, ServiceKind, VolumeSpec, DEFAULT_SETTLE_SECS, MAX_COMMAND_ARGS, MAX_PORTS, MAX_VOLUMES,
 };
+pub use lists::{MAX_DEPLOY_AFTER, MAX_WATCH_PATH, MAX_WATCH_PATHS};
 use row::{bind_spec, row_to_service, SpecRow, SERVICE_COLUMNS, SPEC_COLUMNS};
 pub use spec::*;
 
