@@ -82,7 +82,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         require(caller, Role::Admin)?;
         let service = ProjectStore::new(self.db.clone()).get_service(service_id).await?;
-        let name = crate::validate::slug("name", name)?;
+        // A name no volume can have names no volume: 404, like an unknown one.
+        let name = crate::validate::slug("name", name).map_err(|_| EngineError::NotFound("volume"))?;
         let engine_name = crate::docker::app_network::service_volume(&self.instance, service.id, &name);
         let held = self.docker.service_volumes(&self.instance, service.id).await.map_err(engine_err)?;
         if !held.iter().any(|h| h.engine_name == engine_name) {
