@@ -12,9 +12,10 @@ use crate::{
         ActionView, AuditEventView, AuditQuery, BuildAllView, BuildDetail, BuildPageView, BuildPoint,
         BuildReport, BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView,
         DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
-        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView, RegistryForm,
-        RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings,
-        SetupInfo, SystemStatus, TokenView, UserView, VolumeView, WebhookInfoView,
+        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView,
+        ProjectWebhookView, RegistryForm, RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail,
+        ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView, VolumeView,
+        WebhookInfoView,
     },
 };
 
@@ -209,6 +210,19 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         caller: &Caller,
         service_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeliveryView>>;
+    async fn project_webhook_info(&self, caller: &Caller, project_id: i64) -> Res<ProjectWebhookView>;
+    async fn rotate_project_webhook_secret(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+    ) -> Res<ProjectWebhookView>;
+    async fn list_project_deliveries(
+        &self,
+        caller: &Caller,
+        project_id: i64,
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Res<HistoryPage<DeliveryView>>;

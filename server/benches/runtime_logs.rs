@@ -81,6 +81,7 @@ async fn run() -> anyhow::Result<bool> {
         deploy: true,
         build_only: false,
         no_cache: false,
+        group: None,
     };
     let build = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let build = t.wait_build(build.id, Duration::from_secs(180)).await?;

@@ -114,6 +114,8 @@ pub struct Inner {
     pub instance: String,
     /// Live containers' state and usage, in memory.
     pub monitor: Arc<crate::runtime::Monitor>,
+    /// What the builds of one push share while they run, in memory.
+    pub groups: crate::builds::group::Groups,
 }
 
 /// Cheap to clone; every use-case and handler holds one.
@@ -146,6 +148,7 @@ impl Engine {
             settings,
             instance,
             monitor: Arc::new(crate::runtime::Monitor::new()),
+            groups: crate::builds::group::Groups::default(),
         }))
     }
 

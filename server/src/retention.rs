@@ -113,8 +113,14 @@ impl JobHandler for RetentionHandler {
 pub async fn run(engine: &Engine) -> anyhow::Result<RetentionReport> {
     let mut report = RetentionReport::default();
     let services: Vec<(i64,)> = sqlx::query_as("SELECT id FROM services").fetch_all(&engine.db).await?;
+    // One image can be several services' (the builds of one push with
+    // identical inputs share it): what any service keeps, all keep.
+    let mut keep = HashSet::new();
+    for (service_id,) in &services {
+        keep.extend(protected_images(engine, *service_id).await?);
+    }
     for (service_id,) in services {
-        prune_images(engine, service_id, &mut report).await?;
+        prune_images(engine, service_id, &keep, &mut report).await?;
     }
     // After the images: cache that only removed images used can go too.
     let budget = engine.settings.retention.build_cache_budget;
@@ -166,8 +172,12 @@ pub async fn protected_images(engine: &Engine, service_id: i64) -> anyhow::Resul
     Ok(keep)
 }
 
-async fn prune_images(engine: &Engine, service_id: i64, report: &mut RetentionReport) -> anyhow::Result<()> {
-    let keep = protected_images(engine, service_id).await?;
+async fn prune_images(
+    engine: &Engine,
+    service_id: i64,
+    keep: &HashSet<String>,
+    report: &mut RetentionReport,
+) -> anyhow::Result<()> {
     let candidates: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT image_id FROM builds WHERE service_id = ? AND image_id IS NOT NULL \
          AND image_removed_at IS NULL",

@@ -8,8 +8,8 @@ use crate::{
     error::AppError,
     wire::{
         AuditEventView, AuditQuery, DeliveryView, HistoryPage, NewNotificationTarget, NewToken,
-        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, RegistryForm, RegistryView,
-        TokenView, WebhookInfoView,
+        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectWebhookView,
+        RegistryForm, RegistryView, TokenView, WebhookInfoView,
     },
 };
 
@@ -64,6 +64,20 @@ pub async fn list_deliveries(
 ) -> Result<HistoryPage<DeliveryView>, AppError> {
     use crate::backend::{backend, caller, respond};
     respond(backend()?.list_deliveries(&caller(), service_id, before, limit).await)
+}
+
+/// The project hook's paths and secret (deployer).
+#[server(prefix = "/rpc", endpoint = "project_webhook_info", input = Json)]
+pub async fn project_webhook_info(project_id: i64) -> Result<ProjectWebhookView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.project_webhook_info(&caller(), project_id).await)
+}
+
+/// Replaces the project hook's secret (deployer).
+#[server(prefix = "/rpc", endpoint = "rotate_project_webhook_secret", input = Json)]
+pub async fn rotate_project_webhook_secret(project_id: i64) -> Result<ProjectWebhookView, AppError> {
+    use crate::backend::{backend, caller, respond};
+    respond(backend()?.rotate_project_webhook_secret(&caller(), project_id).await)
 }
 
 /// A project's notification targets (viewer; URLs masked).

@@ -9,7 +9,11 @@ use crate::{
     components::{browser, error_text, error_view, loading, require_user, resource, use_session, Task},
     pages::{
         overview::ProjectSection,
-        service::{id_param, with_id},
+        service::{
+            id_param,
+            webhooks::{HookOwner, WebhookSection},
+            with_id,
+        },
     },
     wire::Role,
 };
@@ -38,6 +42,7 @@ pub fn ProjectPage() -> impl IntoView {
                             </div>
                             {deployer.then(|| view! { <ProjectActions id /> })}
                             <ProjectSection project deployer />
+                            <WebhookSection owner=HookOwner::Project(id) caller deliveries=None />
                             {(deployer && empty).then(|| view! { <DeleteProject id name /> })}
                         }
                         .into_any()

@@ -86,6 +86,19 @@ pub struct WebhookInfoView {
     pub secret: String,
 }
 
+/// A project hook's paths (one per forge) and secret (deployers): a push
+/// to it builds every service of the project whose repository and branch
+/// match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ProjectWebhookView {
+    pub project_id: i64,
+    pub github: String,
+    pub gitlab: String,
+    pub gitea: String,
+    pub secret: String,
+}
+
 /// One webhook delivery as received (admins).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

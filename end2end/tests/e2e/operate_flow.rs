@@ -87,6 +87,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         deploy: true,
         build_only: false,
         no_cache: false,
+        group: None,
     };
     engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     edge::wait_for_body(h.server.edge_addr, &host, "ok", LIMIT).await.context("first deploy")?;

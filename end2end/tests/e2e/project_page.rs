@@ -4,7 +4,8 @@
 //! "Deploy all" deploys the image service (the others have no build yet),
 //! "Build all" builds the web service once and deploys both; the page then
 //! shows the three services with their kinds, where the image comes from,
-//! a link only for the routed one, and each one live.
+//! a link only for the routed one, and each one live. The project hook's
+//! URL and secret are shown to the deployer.
 
 use crate::support;
 
@@ -69,6 +70,14 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         "no route, no link for cache"
     );
     ensure!(h.text_of(&format!("{} a.service-url", row("web"))).await?.is_some(), "web has its link");
+
+    // The project hook: one URL per forge, fanned out to the services.
+    h.click("button#webhook-show").await?;
+    let hook =
+        h.poll(UI_LIMIT, "the project hook's URL", || async { h.text_of("#webhook-github").await }).await?;
+    let path = format!("/hooks/github/projects/{}", project.id);
+    ensure!(hook.ends_with(&path), "project hook {hook:?}, not …{path}");
+    ensure!(h.text_of("#webhook-secret").await?.is_some_and(|s| s.len() == 64), "the secret is shown");
 
     h.click("button#deploy-all").await?;
     h.poll(UI_LIMIT, "the deploy-all notice", || async {

@@ -4,8 +4,8 @@
 use app::{
     wire::{
         AuditEventView, AuditQuery, Caller, DeliveryView, HistoryPage, JobView, NewNotificationTarget,
-        NewToken, NotificationDeliveryView, NotificationTargetView, NotificationsPageView, TokenView,
-        WebhookInfoView,
+        NewToken, NotificationDeliveryView, NotificationTargetView, NotificationsPageView,
+        ProjectWebhookView, TokenView, WebhookInfoView,
     },
     AppError,
 };
@@ -122,6 +122,43 @@ impl ServerBackend {
             engine.webhook_info(caller, service_id).await
         };
         Ok(webhook_view(info.map_err(errors::engine)?))
+    }
+
+    pub(super) async fn project_webhook(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        rotate: bool,
+    ) -> Res<ProjectWebhookView> {
+        let engine = self.engine()?;
+        let info = if rotate {
+            engine.rotate_project_webhook_secret(caller, project_id).await
+        } else {
+            engine.project_webhook_info(caller, project_id).await
+        };
+        let w = info.map_err(errors::engine)?;
+        Ok(ProjectWebhookView {
+            project_id: w.project_id,
+            github: w.paths.github,
+            gitlab: w.paths.gitlab,
+            gitea: w.paths.gitea,
+            secret: w.secret,
+        })
+    }
+
+    pub(super) async fn project_deliveries(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeliveryView>> {
+        let page = self
+            .engine()?
+            .list_project_deliveries(caller, project_id, before, limit)
+            .await
+            .map_err(errors::engine)?;
+        Ok(deliveries_page(page))
     }
 
     pub(super) async fn deliveries(

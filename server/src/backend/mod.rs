@@ -15,9 +15,9 @@ use app::{
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport, BuildRow, BuildView,
         Caller, ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
         NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
-        NotificationsPageView, ProjectView, RegistryForm, RegistryView, Role, RollbackPlanView,
-        ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo, SystemStatus, TokenView,
-        UserView, WebhookInfoView,
+        NotificationsPageView, ProjectView, ProjectWebhookView, RegistryForm, RegistryView, Role,
+        RollbackPlanView, ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo,
+        SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -298,7 +298,15 @@ impl Backend for ServerBackend {
             crate::audit::Source::Api => "api",
             _ => "manual",
         };
-        let req = TriggerBuild { service_id, git_ref, trigger: trigger.into(), deploy, build_only, no_cache };
+        let req = TriggerBuild {
+            service_id,
+            git_ref,
+            trigger: trigger.into(),
+            deploy,
+            build_only,
+            no_cache,
+            group: None,
+        };
         let build: Build = self.engine()?.trigger_build(caller, req).await.map_err(errors::engine)?;
         Ok(convert::build(build))
     }
@@ -565,6 +573,28 @@ impl Backend for ServerBackend {
         limit: Option<u32>,
     ) -> Res<HistoryPage<DeliveryView>> {
         self.deliveries(caller, service_id, before, limit).await
+    }
+
+    async fn project_webhook_info(&self, caller: &Caller, project_id: i64) -> Res<ProjectWebhookView> {
+        self.project_webhook(caller, project_id, false).await
+    }
+
+    async fn rotate_project_webhook_secret(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+    ) -> Res<ProjectWebhookView> {
+        self.project_webhook(caller, project_id, true).await
+    }
+
+    async fn list_project_deliveries(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Res<HistoryPage<DeliveryView>> {
+        self.project_deliveries(caller, project_id, before, limit).await
     }
 
     async fn list_notification_targets(

@@ -127,6 +127,32 @@ pub async fn assemble(
     Ok(Images { image_id: deployed.image_id, tags, platforms: images })
 }
 
+/// `shared` (what another build of the same inputs made) tagged with this
+/// build's `plain` tags too: those on the deployed image, and each
+/// platform's `<tag>-<arch>` on its image.
+pub async fn retag(docker: &DockerEngine, shared: &Images, plain: Vec<String>) -> anyhow::Result<Images> {
+    for tag in &plain {
+        let (repo, tag_part) = split(tag);
+        docker.tag_image(&shared.image_id, repo, tag_part).await?;
+    }
+    let mut platforms = Vec::with_capacity(shared.platforms.len());
+    for one in &shared.platforms {
+        let tags: Vec<String> = plain.iter().map(|t| platform_tag(t, &one.platform)).collect();
+        for tag in &tags {
+            let (repo, tag_part) = split(tag);
+            docker.tag_image(&one.image_id, repo, tag_part).await?;
+        }
+        platforms.push(PlatformImage {
+            platform: one.platform.clone(),
+            image_id: one.image_id.clone(),
+            tags,
+        });
+    }
+    let mut tags = plain;
+    tags.extend(platforms.iter().flat_map(|p| p.tags.iter().cloned()));
+    Ok(Images { image_id: shared.image_id.clone(), tags, platforms })
+}
+
 /// `repo:tag` split at the tag's ':' (never a registry port's).
 fn split(reference: &str) -> (&str, &str) {
     let slash = reference.rfind('/').map_or(0, |i| i + 1);

@@ -250,7 +250,10 @@ impl BuildHandler {
         // Checked again here: the service may have been saved while local
         // repositories were allowed.
         validate::local_repo_allowed(&url, self.engine.settings.allow_local_repos)?;
-        let checkout = git::checkout(&url, &build.git_ref, &workspace, log).await?;
+        let checkout = match &build.push_group {
+            Some(group) => self.group_checkout(group, &url, build, &workspace, log).await?,
+            None => git::checkout(&url, &build.git_ref, &workspace, log).await?,
+        };
         sqlx::query("UPDATE builds SET commit_sha = ? WHERE id = ?")
             .bind(&checkout.commit)
             .bind(build.id)
@@ -301,20 +304,27 @@ impl BuildHandler {
             no_cache: service.spec.no_cache || run.no_cache,
             ..Default::default()
         };
-        if request.no_cache {
-            log.line(LogStream::System, "Building without the build cache").await?;
-        }
-        let requests = images::requests(&request, &service.spec.platforms);
-        let count = requests.len();
-        let mut built = Vec::with_capacity(count);
-        for (i, one) in requests.into_iter().enumerate() {
-            if let Some(platform) = &one.platform {
-                log.line(LogStream::System, &format!("Building for {platform}")).await?;
+        let slot = match &build.push_group {
+            Some(group) => {
+                let key = super::group::image_key(
+                    &checkout.commit,
+                    &context_path,
+                    &request,
+                    &service.spec.platforms,
+                );
+                Some(self.group_image(group, &key, request.tags.clone(), log).await?)
             }
-            let platform = one.platform.clone();
-            built.push((platform, self.build_one(ctx, build.id, one, (i, count), log).await?));
-        }
-        let images = images::assemble(&self.engine.docker, request.tags, built, log).await?;
+            None => None,
+        };
+        let images = match slot {
+            Some(super::group::ImageSlot::Shared(images)) => images,
+            Some(slot) => {
+                let built = self.build_images(ctx, build.id, request, &service.spec.platforms, log).await;
+                slot.fill(&built, (build.number, &service.spec.name));
+                built?
+            }
+            None => self.build_images(ctx, build.id, request, &service.spec.platforms, log).await?,
+        };
         let pushed = match run.registry {
             Some((registry, credentials)) => {
                 self.progress(ctx, build.id, "push", 96).await?;
@@ -324,6 +334,31 @@ impl BuildHandler {
             None => None,
         };
         Ok((images, pushed))
+    }
+
+    /// The image (or per-platform images) of `request`, built.
+    async fn build_images(
+        &self,
+        ctx: &JobContext,
+        build_id: i64,
+        request: BuildRequest,
+        platforms: &[String],
+        log: &mut LogWriter,
+    ) -> anyhow::Result<Images> {
+        if request.no_cache {
+            log.line(LogStream::System, "Building without the build cache").await?;
+        }
+        let requests = images::requests(&request, platforms);
+        let count = requests.len();
+        let mut built = Vec::with_capacity(count);
+        for (i, one) in requests.into_iter().enumerate() {
+            if let Some(platform) = &one.platform {
+                log.line(LogStream::System, &format!("Building for {platform}")).await?;
+            }
+            let platform = one.platform.clone();
+            built.push((platform, self.build_one(ctx, build_id, one, (i, count), log).await?));
+        }
+        images::assemble(&self.engine.docker, request.tags, built, log).await
     }
 
     /// One image build, its Dockerfile steps moving the progress across
@@ -401,6 +436,7 @@ impl JobHandler for BuildHandler {
         self.remove_run(build.id, if matches!(outcome, Outcome::TimedOut) { "killed" } else { "cancelled" })
             .await;
         self.remove_workspace(build.id).await;
+        self.end_group(&build).await;
         tracing::info!(build_id = build.id, status, "build finished");
         crate::notify::emit(&self.engine, crate::notify::Subject::Build(build.id)).await;
         Ok(())
@@ -430,6 +466,7 @@ impl JobHandler for BuildHandler {
         self.append(build.id, &format!("Slipway stopped while this build was running; {next}")).await;
         self.remove_run(build.id, "cancelled").await;
         self.remove_workspace(build.id).await;
+        self.end_group(&build).await;
         tracing::warn!(build_id = build.id, retry, "build interrupted");
         Ok(if retry { RecoveryAction::Retry } else { RecoveryAction::GiveUp })
     }

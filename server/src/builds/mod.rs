@@ -7,6 +7,7 @@
 //! its commit (`[skip ci]`) or its file's top-level `when` skipped.
 
 mod changes;
+pub mod group;
 pub mod images;
 mod job;
 mod pipeline_job;
@@ -62,11 +63,13 @@ pub struct Build {
     /// Queue wait (created → started) and run time (started → finished).
     pub queued_ms: Option<i64>,
     pub duration_ms: Option<i64>,
+    /// The builds queued with it by one push or "Build all" (`group`).
+    pub push_group: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, service_id, number, job_id, commit_sha, git_ref, trigger, actor, \
      status, image_id, tags, phase, progress, attempt, error, created_at, started_at, finished_at, \
-     image_removed_at, build_only, pushed_ref";
+     image_removed_at, build_only, pushed_ref, push_group";
 
 /// What a deployment shows of its build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,5 +110,6 @@ pub(crate) fn from_row(row: &SqliteRow) -> anyhow::Result<Build> {
         image_removed_at: row.try_get("image_removed_at")?,
         build_only: row.try_get("build_only")?,
         pushed_ref: row.try_get("pushed_ref")?,
+        push_group: row.try_get("push_group")?,
     })
 }

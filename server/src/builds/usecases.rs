@@ -35,6 +35,11 @@ pub struct TriggerBuild {
     pub build_only: bool,
     /// Ignore the build cache for this build (`slipway build --no-cache`).
     pub no_cache: bool,
+    /// The builds queued together by one push or one "Build all": they
+    /// share a checkout per repository and ref, and one image build per set
+    /// of identical build inputs (`super::group`).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl TriggerBuild {
@@ -143,8 +148,8 @@ impl Engine {
                 .max_attempts(BUILD_ATTEMPTS);
         let job_id = self.queue.enqueue(&mut tx, &job).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at, build_only) \
-             VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING {COLUMNS}"
+            "INSERT INTO builds (service_id, number, job_id, git_ref, trigger, actor, status, created_at, build_only, \
+             push_group) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING {COLUMNS}"
         ))
         .bind(req.service_id)
         .bind(number)
@@ -154,6 +159,7 @@ impl Engine {
         .bind(actor)
         .bind(crate::db::now_rfc3339())
         .bind(req.build_only)
+        .bind(&req.group)
         .fetch_one(&mut *tx)
         .await?;
         let build = from_row(&row)?;

@@ -68,6 +68,9 @@ impl Engine {
         let store = ProjectStore::new(self.db.clone());
         let project = store.get_project(project_id).await?;
         let mut ids = Vec::new();
+        // One group: services sharing a repository and branch share one
+        // checkout, and identical build inputs one image build.
+        let group = format!("all-{}", crate::builds::group::new_group_id());
         for service in store.list_services(project.id).await? {
             if !service.spec.builds_own_image() || self.ensure_not_deleting(service.id).await.is_err() {
                 continue;
@@ -77,8 +80,12 @@ impl Engine {
                 audit::Source::Api => "api",
                 _ => "manual",
             };
-            let req =
-                TriggerBuild { service_id: service.id, trigger: trigger.into(), ..TriggerBuild::default() };
+            let req = TriggerBuild {
+                service_id: service.id,
+                trigger: trigger.into(),
+                group: Some(group.clone()),
+                ..TriggerBuild::default()
+            };
             ids.push(self.trigger_build(caller, req).await?.id);
         }
         Ok(ids)

@@ -205,11 +205,14 @@ impl DeleteHandler {
             }
         }
         // Images of its builds and deployments that no other service's
-        // deployment runs or can roll back to.
+        // deployment runs or can roll back to, and no other service's build
+        // made (a push's services of identical inputs share one image).
         let images: Vec<String> = sqlx::query_scalar(
             "SELECT image_id FROM builds WHERE service_id = ?1 AND image_id IS NOT NULL \
              UNION SELECT image_id FROM deployments WHERE service_id = ?1 \
-             EXCEPT SELECT image_id FROM deployments WHERE service_id != ?1",
+             EXCEPT SELECT image_id FROM deployments WHERE service_id != ?1 \
+             EXCEPT SELECT image_id FROM builds WHERE service_id != ?1 AND image_id IS NOT NULL \
+                 AND image_removed_at IS NULL",
         )
         .bind(service_id)
         .fetch_all(&engine.db)

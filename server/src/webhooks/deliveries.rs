@@ -1,5 +1,5 @@
-//! The delivery record: one row per delivery to a known service, accepted or
-//! not, and the claim that deduplicates delivery ids and GitLab idempotency
+//! The delivery record: one row per delivery to a known service or project
+//! hook, accepted or not, and the claim that deduplicates delivery ids and GitLab idempotency
 //! keys (see the module docs of [`super`] for how it makes a build happen at
 //! most once).
 
@@ -21,7 +21,8 @@ pub const CLAIMED: &str = "claimed";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub id: i64,
-    pub service_id: i64,
+    /// `None` for a delivery to a project hook.
+    pub service_id: Option<i64>,
     /// `github`, `gitlab` or `gitea`.
     pub forge: String,
     pub delivery_id: Option<String>,
@@ -33,10 +34,27 @@ pub struct Delivery {
     pub received_at: String,
 }
 
+/// Whose hook a delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Service(i64),
+    /// A project hook: the push is fanned out to the project's services.
+    Project(i64),
+}
+
+impl Owner {
+    fn columns(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Owner::Service(id) => (Some(id), None),
+            Owner::Project(id) => (None, Some(id)),
+        }
+    }
+}
+
 /// What is known of a delivery when it is recorded.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub service_id: i64,
+    pub owner: Owner,
     pub forge: Forge,
     pub delivery_id: Option<String>,
     /// GitLab's `Idempotency-Key` (the same across retries of one event).
@@ -61,12 +79,14 @@ async fn insert(
     reason: &str,
     dedupe: bool,
 ) -> sqlx::Result<Option<i64>> {
+    let (service_id, project_id) = d.owner.columns();
     sqlx::query_scalar(
-        "INSERT INTO webhook_deliveries \
-             (service_id, forge, delivery_id, idempotency_key, event, status, reason, dedupe, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO webhook_deliveries (service_id, project_id, forge, delivery_id, idempotency_key, \
+             event, status, reason, dedupe, received_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
     )
-    .bind(d.service_id)
+    .bind(service_id)
+    .bind(project_id)
     .bind(d.forge.as_str())
     .bind(&d.delivery_id)
     .bind(&d.idempotency_key)
@@ -99,12 +119,14 @@ pub async fn claim(db: &Db, d: &Received, status: &str, reason: &str) -> sqlx::R
     if let Some(id) = insert(db, d, status, reason, true).await? {
         return Ok(Claim::Won(id));
     }
+    let (service_id, project_id) = d.owner.columns();
     let first: Option<(i64, Option<String>)> = sqlx::query_as(
         "SELECT id, delivery_id FROM webhook_deliveries \
-         WHERE service_id = ? AND forge = ? AND dedupe = 1 AND (delivery_id = ? OR idempotency_key = ?) \
-         ORDER BY id LIMIT 1",
+         WHERE service_id IS ?1 AND (?2 IS NULL OR project_id = ?2) AND forge = ?3 \
+         AND dedupe = 1 AND (delivery_id = ?4 OR idempotency_key = ?5) ORDER BY id LIMIT 1",
     )
-    .bind(d.service_id)
+    .bind(service_id)
+    .bind(project_id)
     .bind(d.forge.as_str())
     .bind(&d.delivery_id)
     .bind(&d.idempotency_key)
@@ -158,12 +180,17 @@ pub async fn release(db: &Db, row: i64, reason: &str) {
 /// Service `?1`'s deliveries with `id < ?2`, newest first, at most as many
 /// as the parameter `limit` names, as a JSON array of [`Delivery`]s.
 pub fn list_json_sql(limit: &str) -> String {
+    owner_list_json_sql("service_id", limit)
+}
+
+/// [`list_json_sql`] of the deliveries whose `column` is `?1`.
+fn owner_list_json_sql(column: &str, limit: &str) -> String {
     format!(
         "SELECT json_group_array(json_object('id', id, 'service_id', service_id, 'forge', forge, \
          'delivery_id', delivery_id, 'event', event, 'status', status, 'reason', reason, \
          'build_id', build_id, 'received_at', received_at) ORDER BY id DESC) \
          FROM (SELECT id, service_id, forge, delivery_id, event, status, reason, build_id, received_at \
-         FROM webhook_deliveries WHERE service_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT {limit})"
+         FROM webhook_deliveries WHERE {column} = ?1 AND id < ?2 ORDER BY id DESC LIMIT {limit})"
     )
 }
 
@@ -172,10 +199,15 @@ pub fn parse_list(json: &str) -> sqlx::Result<Vec<Delivery>> {
     serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-/// A service's deliveries with `id < before`, newest first, at most `limit`.
-pub async fn list(db: &Db, service_id: i64, before: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
-    let json: String = sqlx::query_scalar(&list_json_sql("?3"))
-        .bind(service_id)
+/// A service's (or a project hook's) deliveries with `id < before`, newest
+/// first, at most `limit`.
+pub async fn list(db: &Db, owner: Owner, before: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
+    let (column, id) = match owner {
+        Owner::Service(id) => ("service_id", id),
+        Owner::Project(id) => ("project_id", id),
+    };
+    let json: String = sqlx::query_scalar(&owner_list_json_sql(column, "?3"))
+        .bind(id)
         .bind(before)
         .bind(limit)
         .fetch_one(db)

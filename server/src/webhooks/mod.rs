@@ -47,12 +47,15 @@
 
 pub mod body;
 pub mod deliveries;
+pub mod fanout;
 pub mod payload;
+pub mod project;
 pub mod secret;
 pub mod verify;
 
 pub use deliveries::Delivery;
 pub use payload::Forge;
+pub use project::ProjectWebhookInfo;
 pub use secret::{HookPaths, WebhookInfo};
 
 /// The largest body accepted: GitHub caps its payloads at 25 MB, and a

@@ -175,6 +175,34 @@ pub fn push(forge: Forge, payload: &Value, branch: &str) -> Result<Push, Payload
     if git_ref.strip_prefix("refs/heads/") != Some(branch) {
         return Ok(Push::Ignore(format!("not a push to the service's branch {branch}")));
     }
+    pushed_commit(forge, payload, branch)
+}
+
+/// A push to a project hook: the pushed branch (validated) and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchPush {
+    pub branch: String,
+    pub push: Push,
+}
+
+/// Reads a push payload for a project hook: `ref` must be a branch
+/// (`refs/heads/…`, a valid branch name); tags and other refs are ignored.
+/// The commit is read as for [`push`].
+pub fn branch_push(forge: Forge, payload: &Value) -> Result<Result<BranchPush, String>, PayloadError> {
+    let git_ref = string_field(payload, "ref")?.ok_or(PayloadError::MissingField("ref"))?;
+    let Some(name) = git_ref.strip_prefix("refs/heads/") else {
+        return Ok(Err("not a push to a branch".into()));
+    };
+    let Ok(branch) = validate::git_ref(name) else {
+        return Ok(Err("the pushed branch name is not one Slipway accepts".into()));
+    };
+    let push = pushed_commit(forge, payload, &branch)?;
+    Ok(Ok(BranchPush { branch, push }))
+}
+
+/// The pushed commit (`after`, or GitLab's `checkout_sha`), a full commit
+/// id; an all-zeros id (a deleted branch) is ignored.
+fn pushed_commit(forge: Forge, payload: &Value, branch: &str) -> Result<Push, PayloadError> {
     let checkout = match forge {
         Forge::Gitlab => string_field(payload, "checkout_sha")?,
         Forge::Github | Forge::Gitea => None,
@@ -192,6 +220,34 @@ pub fn push(forge: Forge, payload: &Value, branch: &str) -> Result<Push, Payload
         return Ok(Push::Ignore(format!("branch {branch} was deleted")));
     }
     Ok(Push::Build { sha })
+}
+
+/// The repository addresses a push names, as the forges send them: GitHub
+/// and Gitea `repository.{clone_url, ssh_url, git_url, html_url, url}`,
+/// GitLab `project.{git_http_url, git_ssh_url, web_url, http_url, ssh_url,
+/// url}` and `repository.{url, git_http_url, git_ssh_url, homepage}`.
+/// Fields that are absent or not strings are skipped.
+pub fn repository_urls(forge: Forge, payload: &Value) -> Vec<String> {
+    let fields: &[(&str, &[&str])] = match forge {
+        Forge::Github | Forge::Gitea => {
+            &[("repository", &["clone_url", "ssh_url", "git_url", "html_url", "url"])]
+        }
+        Forge::Gitlab => &[
+            ("project", &["git_http_url", "git_ssh_url", "web_url", "http_url", "ssh_url", "url"]),
+            ("repository", &["url", "git_http_url", "git_ssh_url", "homepage"]),
+        ],
+    };
+    let mut urls = Vec::new();
+    for (object, names) in fields {
+        for name in *names {
+            if let Some(url) = payload.get(object).and_then(|o| o.get(name)).and_then(Value::as_str) {
+                if url.len() <= 2048 && !urls.iter().any(|u| u == url) {
+                    urls.push(url.to_string());
+                }
+            }
+        }
+    }
+    urls
 }
 
 /// A string field of the top-level object; `None` when absent or null.

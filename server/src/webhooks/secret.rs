@@ -52,7 +52,7 @@ pub fn hook_path(forge: Forge, service_id: i64) -> String {
     format!("/hooks/{}/{service_id}", forge.as_str())
 }
 
-fn new_secret() -> String {
+pub(super) fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -104,7 +104,13 @@ impl Engine {
         require(caller, Role::Admin)?;
         self.owner_of(service_id).await?;
         let page = PageRequest { before, limit };
-        let rows = deliveries::list(&self.db, service_id, page.before(), i64::from(page.limit()) + 1).await?;
+        let rows = deliveries::list(
+            &self.db,
+            deliveries::Owner::Service(service_id),
+            page.before(),
+            i64::from(page.limit()) + 1,
+        )
+        .await?;
         Ok(Page::from_rows(rows, page.limit(), |d| d.id))
     }
 

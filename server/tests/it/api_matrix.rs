@@ -177,6 +177,15 @@ pub(crate) fn table() -> Vec<Row> {
         row(M::GET, "/api/v1/services/{id}/webhook/deliveries", A, 200, |f| {
             (format!("/api/v1/services/{}/webhook/deliveries?limit=5", f.service), None)
         }),
+        row(M::GET, "/api/v1/projects/{id}/webhook", D, 200, |f| {
+            (format!("/api/v1/projects/{}/webhook", f.project), None)
+        }),
+        row(M::POST, "/api/v1/projects/{id}/webhook/rotate", D, 200, |f| {
+            (format!("/api/v1/projects/{}/webhook/rotate", f.project), None)
+        }),
+        row(M::GET, "/api/v1/projects/{id}/webhook/deliveries", A, 200, |f| {
+            (format!("/api/v1/projects/{}/webhook/deliveries?limit=5", f.project), None)
+        }),
         row(M::GET, "/api/v1/projects/{id}/notifications", V, 200, |f| {
             (format!("/api/v1/projects/{}/notifications", f.project), None)
         }),
@@ -367,6 +376,16 @@ impl Matrix {
             (
                 "POST /api/v1/services/{id}/webhook/rotate",
                 sealed_webhook_secret(&self.engine, f.service).await? != f.webhook_secret,
+            ),
+            (
+                "POST /api/v1/projects/{id}/webhook/rotate",
+                count(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'project.webhook_rotate' \
+                     AND target = 'project:' || ?",
+                    f.project,
+                )
+                .await?
+                    == 1,
             ),
             (
                 "POST /api/v1/projects/{id}/notifications",

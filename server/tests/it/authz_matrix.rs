@@ -157,6 +157,10 @@ fn table() -> Vec<Row> {
         row("/rpc/list_deliveries", ADMIN, 200, |f| {
             Call::Json(json!({ "service_id": f.service, "before": null, "limit": 5 }))
         }),
+        row("/rpc/project_webhook_info", DEPLOYER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/rotate_project_webhook_secret", DEPLOYER, 200, |f| {
+            Call::Json(json!({ "project_id": f.project }))
+        }),
         row("/rpc/list_notification_targets", VIEWER, 200, |f| {
             Call::Json(json!({ "project_id": f.project }))
         }),
@@ -335,6 +339,16 @@ impl Matrix {
             (
                 "/rpc/rotate_webhook_secret",
                 sealed_webhook_secret(&self.engine, f.service).await? != f.webhook_secret,
+            ),
+            (
+                "/rpc/rotate_project_webhook_secret",
+                count(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'project.webhook_rotate' \
+                     AND target = 'project:' || ?",
+                    f.project,
+                )
+                .await?
+                    == 1,
             ),
             (
                 "/rpc/create_notification_target",

@@ -161,6 +161,7 @@ impl Harness {
             deploy,
             build_only: !deploy,
             no_cache: false,
+            group: None,
         };
         self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)
     }

@@ -66,6 +66,7 @@ async fn a_delete_killed_midway_finishes_after_restart() -> anyhow::Result<()> {
             deploy: true,
             build_only: false,
             no_cache: false,
+            group: None,
         };
         let build = engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let live = wait_until("a live deployment", LIMIT, || {

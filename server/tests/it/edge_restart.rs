@@ -240,6 +240,7 @@ impl Harness {
             deploy: true,
             build_only: false,
             no_cache: false,
+            group: None,
         };
         let build = self.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
         let built = wait_until(&format!("build {} to finish", build.id), BUILD_LIMIT, || async move {

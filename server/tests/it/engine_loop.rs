@@ -63,6 +63,7 @@ async fn build(t: &TestEngine, service: &Service, deploy: bool) -> anyhow::Resul
         deploy,
         build_only: !deploy,
         no_cache: false,
+        group: None,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await
@@ -291,6 +292,7 @@ async fn cancelling_a_running_build_stops_the_docker_step() -> anyhow::Result<()
         deploy: false,
         build_only: true,
         no_cache: false,
+        group: None,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     wait_for_step(&t, queued.id, &mark).await?;
@@ -564,6 +566,7 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
             deploy: true,
             build_only: false,
             no_cache: false,
+            group: None,
         };
         let e = t.engine.trigger_build(&user(Role::Deployer), req).await.expect_err(bad);
         assert!(matches!(e, EngineError::Invalid { field: "git_ref", .. }), "{bad:?}: {e}");
@@ -580,6 +583,7 @@ async fn hostile_refs_are_refused_before_anything_is_queued() -> anyhow::Result<
         deploy: false,
         build_only: true,
         no_cache: false,
+        group: None,
     };
     let e = t.engine.trigger_build(&user(Role::Viewer), req).await.expect_err("viewer");
     assert!(matches!(e, EngineError::Access(_)), "{e}");

@@ -104,6 +104,7 @@ async fn restart_and_stop_killed_midway_leave_one_consistent_container() -> anyh
         deploy: true,
         build_only: false,
         no_cache: false,
+        group: None,
     };
     engine.trigger_build(&deployer, req).await.map_err(anyhow_of)?;
     let live = wait_live(engine, db, service).await.map_err(|e| e.context(server.log()))?;

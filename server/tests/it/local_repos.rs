@@ -161,6 +161,7 @@ async fn a_saved_file_service_is_not_cloned_once_local_repos_are_off() -> anyhow
         deploy: true,
         build_only: false,
         no_cache: false,
+        group: None,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let build = t.wait_build(queued.id, Duration::from_secs(60)).await?;

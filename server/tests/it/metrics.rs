@@ -320,6 +320,7 @@ async fn metrics_count_builds_deploys_jobs_and_edge_traffic_behind_a_token() -> 
         deploy: true,
         build_only: false,
         no_cache: false,
+        group: None,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let built = t.wait_build(queued.id, LIMIT).await?;

@@ -165,6 +165,7 @@ async fn build(t: &TestEngine, service_id: i64, deploy: bool) -> anyhow::Result<
         deploy,
         build_only: !deploy,
         no_cache: false,
+        group: None,
     };
     let queued = t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     t.wait_build(queued.id, LIMIT).await

@@ -137,7 +137,7 @@ async fn service_page_masks_secret_env_and_shows_deliveries_to_admins_only() -> 
     service_env::replace(&engine.db, &engine.secrets, service, &vars).await?;
     for n in 0..(RECENT_DELIVERIES + 5) {
         let received = Received {
-            service_id: service,
+            owner: deliveries::Owner::Service(service),
             forge: Forge::Github,
             delivery_id: Some(format!("d-{n}")),
             idempotency_key: None,

@@ -40,26 +40,26 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 // ------------------------------------------------------------------ harness --
 
-struct Hooks {
+pub(crate) struct Hooks {
     router: Router,
-    t: TestEngine,
-    repo: GitRepo,
+    pub(crate) t: TestEngine,
+    pub(crate) repo: GitRepo,
     _kit: DockerKit,
 }
 
 /// A reply: status and JSON body.
 #[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
 }
 
 impl Reply {
-    fn field(&self, name: &str) -> &str {
+    pub(crate) fn field(&self, name: &str) -> &str {
         self.body.get(name).and_then(Value::as_str).unwrap_or("")
     }
 
-    fn error_code(&self) -> &str {
+    pub(crate) fn error_code(&self) -> &str {
         self.body.pointer("/error/code").and_then(Value::as_str).unwrap_or("")
     }
 
@@ -70,7 +70,7 @@ impl Reply {
 
 impl Hooks {
     /// Workers run only when `start` is set.
-    async fn new(start: bool) -> anyhow::Result<Hooks> {
+    pub(crate) async fn new(start: bool) -> anyhow::Result<Hooks> {
         let kit = DockerKit::new().await?;
         let t = if start {
             TestEngine::start(&kit).await?
@@ -108,7 +108,7 @@ impl Hooks {
         })
     }
 
-    fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.t.engine
     }
 
@@ -149,7 +149,7 @@ impl Hooks {
     }
 
     /// A delivery signed (or tokened) with `secret`.
-    async fn deliver(&self, d: &Delivery<'_>, secret: &str) -> anyhow::Result<Reply> {
+    pub(crate) async fn deliver(&self, d: &Delivery<'_>, secret: &str) -> anyhow::Result<Reply> {
         let headers = d.headers(secret);
         self.post(&d.path(), &headers, Body::from(d.body.clone())).await
     }
@@ -189,17 +189,26 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 
 /// One delivery to send.
 #[derive(Clone)]
-struct Delivery<'a> {
+pub(crate) struct Delivery<'a> {
     forge: Forge,
     service_id: i64,
+    /// `service_id` is a project's id: the project hook.
+    project: bool,
     event: &'a str,
-    delivery_id: Option<String>,
-    body: Vec<u8>,
+    pub(crate) delivery_id: Option<String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl<'a> Delivery<'a> {
-    fn new(forge: Forge, service_id: i64, event: &'a str, body: Vec<u8>) -> Self {
-        Delivery { forge, service_id, event, delivery_id: Some(format!("d-{}", unique_suffix())), body }
+    pub(crate) fn new(forge: Forge, service_id: i64, event: &'a str, body: Vec<u8>) -> Self {
+        Delivery {
+            forge,
+            service_id,
+            project: false,
+            event,
+            delivery_id: Some(format!("d-{}", unique_suffix())),
+            body,
+        }
     }
 
     /// A push of `sha` to `git_ref`, in the forge's shape and event name.
@@ -224,8 +233,16 @@ impl<'a> Delivery<'a> {
         Delivery::new(forge, service_id, event, body.to_string().into_bytes())
     }
 
+    /// The same delivery to project `id`'s hook.
+    pub(crate) fn to_project(self, id: i64) -> Self {
+        Delivery { service_id: id, project: true, ..self }
+    }
+
     fn path(&self) -> String {
-        format!("/hooks/{}/{}", self.forge.as_str(), self.service_id)
+        match self.project {
+            true => format!("/hooks/{}/projects/{}", self.forge.as_str(), self.service_id),
+            false => format!("/hooks/{}/{}", self.forge.as_str(), self.service_id),
+        }
     }
 
     fn headers(&self, secret: &str) -> Vec<(String, String)> {

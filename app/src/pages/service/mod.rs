@@ -14,7 +14,7 @@ mod rollback;
 mod runtime;
 pub mod settings_form;
 mod volumes;
-mod webhooks;
+pub mod webhooks;
 
 pub use actions::deploy_error as deploy_error_text;
 
@@ -196,7 +196,7 @@ fn ServiceBody(caller: Caller, page: ServicePageView) -> impl IntoView {
                 submit_label="Save settings"
             />
         </section>
-        <webhooks::WebhookSection service_id caller deliveries />
+        <webhooks::WebhookSection owner=webhooks::HookOwner::Service(service_id) caller deliveries />
         {deployer.then(|| view! { <delete::DeleteService service_id name=title.get_untracked() /> })}
         <rollback::RollbackDialog state=rollback on_done=Callback::new(move |d: DeploymentView| {
             notice.set(Some(format!("Rollback started: deployment #{} ({}).", d.id, status_label(&d.status))));

@@ -1,17 +1,53 @@
-//! The service page's forge webhooks: hook paths and secret on request
-//! (deployers), rotate, and the recent deliveries (admins).
+//! Forge webhooks, on the service page (its own hook) and the project page
+//! (the project hook, fanned out to its services): hook paths and secret
+//! on request (deployers), rotate, and the recent deliveries (admins).
 
 use leptos::prelude::*;
 
 use crate::{
-    api::integrations::{rotate_webhook_secret, webhook_info},
+    api::integrations::{
+        project_webhook_info, rotate_project_webhook_secret, rotate_webhook_secret, webhook_info,
+    },
     components::{copy::copy_line_view, error_text, format::short_time, Task},
-    wire::{Caller, DeliveryView, HistoryPage, Role, WebhookInfoView},
+    wire::{Caller, DeliveryView, HistoryPage, Role},
 };
+
+/// Whose hook the section shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookOwner {
+    Service(i64),
+    Project(i64),
+}
+
+/// What the section shows of either hook.
+#[derive(Debug, Clone)]
+struct HookInfo {
+    github: String,
+    gitlab: String,
+    gitea: String,
+    secret: String,
+}
+
+async fn hook_info(owner: HookOwner, rotate: bool) -> Result<HookInfo, crate::AppError> {
+    Ok(match (owner, rotate) {
+        (HookOwner::Service(id), rotate) => {
+            let w = if rotate { rotate_webhook_secret(id).await? } else { webhook_info(id).await? };
+            HookInfo { github: w.github, gitlab: w.gitlab, gitea: w.gitea, secret: w.secret }
+        }
+        (HookOwner::Project(id), rotate) => {
+            let w = if rotate {
+                rotate_project_webhook_secret(id).await?
+            } else {
+                project_webhook_info(id).await?
+            };
+            HookInfo { github: w.github, gitlab: w.gitlab, gitea: w.gitea, secret: w.secret }
+        }
+    })
+}
 
 #[component]
 pub fn WebhookSection(
-    service_id: i64,
+    owner: HookOwner,
     caller: Caller,
     /// The recent deliveries (admins; `None` for others).
     deliveries: Option<HistoryPage<DeliveryView>>,
@@ -19,18 +55,12 @@ pub fn WebhookSection(
     if !caller.may(Role::Deployer) {
         return ().into_any();
     }
-    let info = RwSignal::new(None::<WebhookInfoView>);
+    let info = RwSignal::new(None::<HookInfo>);
     let error = RwSignal::new(None::<String>);
     let fetch = Task::new();
     // `true` rotates the secret, `false` only reveals it.
     let load = move |rotate: bool| {
-        let call = async move {
-            if rotate {
-                rotate_webhook_secret(service_id).await
-            } else {
-                webhook_info(service_id).await
-            }
-        };
+        let call = hook_info(owner, rotate);
         fetch.run(call, move |answer| match answer {
             Ok(w) => {
                 info.set(Some(w));
@@ -44,7 +74,13 @@ pub fn WebhookSection(
             <h2>"Webhooks"</h2>
             <p class="muted">
                 "Point a GitHub, GitLab or Gitea push webhook (content type JSON) at this server with the secret below. "
-                "Pushes to the service's branch build that commit."
+                {match owner {
+                    HookOwner::Service(_) => "Pushes to the service's branch build that commit.",
+                    HookOwner::Project(_) => {
+                        "A push builds every service of this project whose repository and branch match, \
+                         from one checkout; services with identical build inputs share one image build."
+                    }
+                }}
             </p>
             {move || match info.get() {
                 None => {

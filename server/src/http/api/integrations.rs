@@ -1,7 +1,10 @@
 //! A service's forge webhooks (secret, deliveries) and a project's
 //! notification targets.
 
-use app::wire::{DeliveryView, HistoryPage, NewNotificationTarget, NotificationTargetView, WebhookInfoView};
+use app::wire::{
+    DeliveryView, HistoryPage, NewNotificationTarget, NotificationTargetView, ProjectWebhookView,
+    WebhookInfoView,
+};
 use axum::{
     extract::State,
     http::StatusCode,
@@ -20,6 +23,9 @@ pub fn routes() -> Router<Backend> {
         .route("/api/v1/services/{id}/webhook", get(webhook_info))
         .route("/api/v1/services/{id}/webhook/rotate", post(rotate_webhook_secret))
         .route("/api/v1/services/{id}/webhook/deliveries", get(list_deliveries))
+        .route("/api/v1/projects/{id}/webhook", get(project_webhook_info))
+        .route("/api/v1/projects/{id}/webhook/rotate", post(rotate_project_webhook_secret))
+        .route("/api/v1/projects/{id}/webhook/deliveries", get(list_project_deliveries))
         .route("/api/v1/projects/{id}/notifications", get(list_targets).post(create_target))
         .route("/api/v1/notifications/{id}", delete(delete_target))
 }
@@ -59,6 +65,49 @@ pub async fn list_deliveries(
     Params(page): Params<PageQuery>,
 ) -> ApiResult<HistoryPage<DeliveryView>> {
     reply(b.list_deliveries(&caller, id, page.before, page.limit).await)
+}
+
+/// The project hook's paths and secret (deployer). A push to it builds
+/// every service of the project whose repository and branch match, from one
+/// checkout.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/webhook", tag = "webhooks",
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, body = ProjectWebhookView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn project_webhook_info(
+    State(b): State<Backend>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
+) -> ApiResult<ProjectWebhookView> {
+    reply(b.project_webhook_info(&caller, id).await)
+}
+
+/// Replaces the project hook's secret; deliveries signed with the old one
+/// are refused (deployer).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/webhook/rotate", tag = "webhooks",
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, body = ProjectWebhookView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn rotate_project_webhook_secret(
+    State(b): State<Backend>,
+    Deployer(caller): Deployer,
+    Id(id): Id,
+) -> ApiResult<ProjectWebhookView> {
+    reply(b.rotate_project_webhook_secret(&caller, id).await)
+}
+
+/// Deliveries received by the project hook, newest first (admin).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/webhook/deliveries", tag = "webhooks",
+    params(("id" = i64, Path, description = "project id"), PageQuery),
+    responses((status = 200, body = HistoryPage<DeliveryView>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn list_project_deliveries(
+    State(b): State<Backend>,
+    Admin(caller): Admin,
+    Id(id): Id,
+    Params(page): Params<PageQuery>,
+) -> ApiResult<HistoryPage<DeliveryView>> {
+    reply(b.list_project_deliveries(&caller, id, page.before, page.limit).await)
 }
 
 /// A project's notification targets, URLs masked.

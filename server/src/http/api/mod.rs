@@ -120,6 +120,8 @@ impl Modify for BearerAuth {
         account::whoami, account::get_job, account::list_tokens, account::create_token, account::revoke_token,
         account::list_audit,
         integrations::webhook_info, integrations::rotate_webhook_secret, integrations::list_deliveries,
+        integrations::project_webhook_info, integrations::rotate_project_webhook_secret,
+        integrations::list_project_deliveries,
         integrations::list_targets, integrations::create_target, integrations::delete_target,
         registry::get_registry, registry::set_registry, registry::clear_registry,
         applications::list_volumes, applications::delete_volume, applications::deploy_all,

@@ -1,8 +1,11 @@
-//! `POST /hooks/{forge}/{service}`: the checks in order (body limit, service,
-//! content type, signature, JSON, event), then the event's effect. Every delivery to a
-//! known service is recorded; the response is `{ status, reason, build_id }`
-//! (202 when a build was queued, else 200) or an error body
-//! `{ "error": { "code", "message" } }`.
+//! `POST /hooks/{forge}/{service}` and `POST /hooks/{forge}/projects/{project}`:
+//! the checks in order (body limit, service or project, content type,
+//! signature, JSON, event), then the event's effect ([`push`]). Every
+//! delivery to a known service or project is recorded; the response is
+//! `{ status, reason, build_id, build_ids }` (202 when a build was queued,
+//! else 200) or an error body `{ "error": { "code", "message" } }`.
+
+mod push;
 
 use std::borrow::Cow;
 
@@ -20,25 +23,22 @@ use tracing::{field, Instrument};
 
 use crate::webhooks::{
     body::{self, BodyError, Encoding},
-    deliveries::{self, Claim, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
-    payload::{self, EventKind, PayloadError, Push},
+    deliveries::{self, Owner, Received},
+    payload::{self, PayloadError},
     verify::VerifyError,
     Forge, MAX_BODY,
 };
-use crate::{
-    audit::{self, Event, Source},
-    builds::TriggerBuild,
-    engine::Engine,
-    http::api::json_error,
-};
+use crate::{engine::Engine, http::api::json_error};
 
-/// `POST /hooks/{github,gitlab,gitea}/{service}`. The handler reads the raw
+/// `POST /hooks/{github,gitlab,gitea}/{service}` and
+/// `…/projects/{project}`. The handler reads the raw
 /// body itself under [`MAX_BODY`]; axum's default limit (2 MB, for the
 /// `Bytes`/`Json` extractors) is raised to the same value so that no
 /// extractor added later cuts deliveries short either.
 pub fn routes<S: Clone + Send + Sync + 'static>(engine: Engine) -> Router<S> {
     Router::new()
         .route("/hooks/{forge}/{service}", post(receive))
+        .route("/hooks/{forge}/projects/{project}", post(receive_project))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(engine)
 }
@@ -50,7 +50,7 @@ pub enum HookError {
     Body(#[from] BodyError),
     #[error("no such webhook")]
     NotFound,
-    #[error("the service has no webhook secret yet; open its settings to generate one")]
+    #[error("the hook has no secret yet; open its settings to generate one")]
     NoSecret,
     #[error(transparent)]
     Signature(#[from] VerifyError),
@@ -103,16 +103,23 @@ impl HookError {
 struct Accepted {
     status: &'static str,
     reason: String,
+    /// The (first) build queued.
     build_id: Option<i64>,
+    /// Every build queued (a project hook queues one per matching service).
+    build_ids: Vec<i64>,
 }
 
-/// The service fields a delivery needs.
+/// What a delivery needs of the hook's owner.
 struct Target {
-    id: i64,
-    branch: String,
-    auto_deploy: bool,
+    owner: Owner,
+    hook: Hook,
     /// Sealed.
     secret: Option<String>,
+}
+
+enum Hook {
+    Service { branch: String, auto_deploy: bool },
+    Project,
 }
 
 pub(super) async fn receive(
@@ -121,10 +128,35 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let owner = service.parse::<i64>().ok().map(Owner::Service);
+    receive_for(engine, forge, owner, headers, body).await
+}
+
+pub(super) async fn receive_project(
+    State(engine): State<Engine>,
+    Path((forge, project)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let owner = project.parse::<i64>().ok().map(Owner::Project);
+    receive_for(engine, forge, owner, headers, body).await
+}
+
+async fn receive_for(
+    engine: Engine,
+    forge: String,
+    owner: Option<Owner>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(forge) = Forge::parse(&forge) else {
         return error_response(&HookError::NotFound);
     };
-    let service_id = service.parse::<i64>().ok();
+    let (service_id, project_id) = match owner {
+        Some(Owner::Service(id)) => (Some(id), None),
+        Some(Owner::Project(id)) => (None, Some(id)),
+        None => (None, None),
+    };
     let ids = Ids {
         delivery: payload::delivery_id(forge, &headers),
         key: payload::idempotency_key(forge, &headers),
@@ -133,6 +165,7 @@ pub(super) async fn receive(
         "webhook",
         forge = forge.as_str(),
         service_id,
+        project_id,
         delivery = field::Empty,
         idempotency_key = field::Empty
     );
@@ -143,7 +176,7 @@ pub(super) async fn receive(
         span.record("idempotency_key", key.as_str());
     }
     async move {
-        match handle(&engine, forge, service_id, &headers, ids, body).await {
+        match handle(&engine, forge, owner, &headers, ids, body).await {
             Ok(done) => {
                 let (status, reason, build_id) = (done.status, &done.reason, done.build_id);
                 tracing::info!(status, %reason, build_id, "webhook delivery");
@@ -174,21 +207,21 @@ struct Ids {
 async fn handle(
     engine: &Engine,
     forge: Forge,
-    service_id: Option<i64>,
+    owner: Option<Owner>,
     headers: &HeaderMap,
     ids: Ids,
     body: Body,
 ) -> Result<Accepted, HookError> {
     let read = body::read(headers, body).await;
-    let service = match service_id {
-        Some(id) => lookup(engine, id).await?,
+    let service = match owner {
+        Some(owner) => lookup(engine, owner).await?,
         None => None,
     };
     let Some(service) = service else {
         return Err(read.err().map_or(HookError::NotFound, HookError::from));
     };
     let rec = Received {
-        service_id: service.id,
+        owner: service.owner,
         forge,
         delivery_id: ids.delivery.clone().ok().flatten(),
         idempotency_key: ids.key.clone().ok().flatten(),
@@ -203,7 +236,7 @@ async fn handle(
         ids.delivery?;
         ids.key?;
         let event = payload::event_name(forge, headers)?;
-        dispatch(engine, &service, &rec, &event, &payload).await
+        push::dispatch(engine, &service, &rec, &event, &payload).await
     }
     .await;
     if let Err(e) = &result {
@@ -214,14 +247,28 @@ async fn handle(
     result
 }
 
-async fn lookup(engine: &Engine, id: i64) -> Result<Option<Target>, HookError> {
-    let row: Option<(String, bool, Option<String>)> =
-        sqlx::query_as("SELECT branch, auto_deploy, webhook_secret FROM services WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&engine.db)
-            .await
-            .map_err(anyhow::Error::from)?;
-    Ok(row.map(|(branch, auto_deploy, secret)| Target { id, branch, auto_deploy, secret }))
+async fn lookup(engine: &Engine, owner: Owner) -> Result<Option<Target>, HookError> {
+    let found = match owner {
+        Owner::Service(id) => {
+            let row: Option<(String, bool, Option<String>)> =
+                sqlx::query_as("SELECT branch, auto_deploy, webhook_secret FROM services WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&engine.db)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+            row.map(|(branch, auto_deploy, secret)| (Hook::Service { branch, auto_deploy }, secret))
+        }
+        Owner::Project(id) => {
+            let row: Option<Option<String>> =
+                sqlx::query_scalar("SELECT webhook_secret FROM projects WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&engine.db)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+            row.map(|secret| (Hook::Project, secret))
+        }
+    };
+    Ok(found.map(|(hook, secret)| Target { owner, hook, secret }))
 }
 
 /// The JSON the forge signed (or, for GitLab, sent with its token): the body
@@ -269,91 +316,4 @@ fn payload_json_error(encoding: Encoding, raw: &[u8], e: &serde_json::Error) -> 
         Encoding::Json => format!("the body is not valid JSON ({e})"),
         Encoding::Form => format!("the form's payload field is not valid JSON ({e})"),
     })
-}
-
-/// A verified, well-formed delivery: its effect by event.
-async fn dispatch(
-    engine: &Engine,
-    service: &Target,
-    rec: &Received,
-    event: &str,
-    payload: &Value,
-) -> Result<Accepted, HookError> {
-    match payload::classify(rec.forge, event) {
-        EventKind::Ping => settle(engine, rec, PING, "ping answered".into()).await,
-        EventKind::Other => settle(engine, rec, IGNORED, format!("event {event} is not handled")).await,
-        EventKind::Push => {
-            if rec.delivery_id.is_none() && rec.idempotency_key.is_none() {
-                return Err(PayloadError::NoDeliveryId.into());
-            }
-            match payload::push(rec.forge, payload, &service.branch)? {
-                Push::Ignore(reason) => settle(engine, rec, IGNORED, reason).await,
-                Push::Build { sha } => build(engine, service, rec, sha).await,
-            }
-        }
-    }
-}
-
-fn duplicate(reason: String) -> Accepted {
-    Accepted { status: DUPLICATE, reason, build_id: None }
-}
-
-/// Records a delivery that needs nothing done, claiming its id.
-async fn settle(
-    engine: &Engine,
-    rec: &Received,
-    status: &'static str,
-    reason: String,
-) -> Result<Accepted, HookError> {
-    match deliveries::claim(&engine.db, rec, status, &reason).await.map_err(anyhow::Error::from)? {
-        Claim::Won(_) => Ok(Accepted { status, reason, build_id: None }),
-        Claim::Duplicate(why) => Ok(duplicate(why)),
-    }
-}
-
-/// Claims the id, queues the build, links the two (see the module docs).
-async fn build(
-    engine: &Engine,
-    service: &Target,
-    rec: &Received,
-    sha: String,
-) -> Result<Accepted, HookError> {
-    let claim = deliveries::claim(&engine.db, rec, CLAIMED, "queueing a build").await;
-    let row = match claim.map_err(anyhow::Error::from)? {
-        Claim::Won(row) => row,
-        Claim::Duplicate(why) => return Ok(duplicate(why)),
-    };
-    let actor = format!("webhook:{}", rec.forge.as_str());
-    let deploy = service.auto_deploy;
-    let req = TriggerBuild {
-        service_id: service.id,
-        git_ref: Some(sha.clone()),
-        trigger: "webhook".into(),
-        deploy: false,
-        build_only: false,
-        no_cache: false,
-    };
-    let build = match engine.enqueue_build(&actor, req).await {
-        Ok(build) => build,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook: cannot queue the build");
-            deliveries::release(&engine.db, row, &format!("the build could not be queued: {e}")).await;
-            return Err(HookError::Queue);
-        }
-    };
-    let then = if deploy { ", then deploy" } else { "" };
-    let reason = format!("build #{} of {sha}{then}", build.number);
-    if let Err(e) = deliveries::finish(&engine.db, row, BUILT, &reason, Some(build.id)).await {
-        // The build is queued; the record keeps saying `claimed`.
-        tracing::error!(error = %e, build_id = build.id, "webhook: cannot link the delivery to its build");
-    }
-    let delivery = rec.delivery_id.as_deref().or(rec.idempotency_key.as_deref()).unwrap_or("-");
-    audit::record(
-        &engine.db,
-        Event::from(actor, Source::Webhook, "build.trigger")
-            .target(format!("build:{}", build.id))
-            .detail(format!("service:{} ref {sha} delivery {delivery}", service.id)),
-    )
-    .await;
-    Ok(Accepted { status: BUILT, reason, build_id: Some(build.id) })
 }
