@@ -8,6 +8,7 @@
 
 mod changes;
 pub mod group;
+mod image_job;
 pub mod images;
 mod job;
 mod pipeline_job;

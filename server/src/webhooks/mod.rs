@@ -1,4 +1,5 @@
-//! Forge webhooks (GitHub, Gitea, GitLab): `POST /hooks/{forge}/{service id}`.
+//! Forge webhooks (GitHub, Gitea, GitLab): `POST /hooks/{forge}/{service id}`
+//! and the project hook `POST /hooks/{forge}/projects/{project id}`.
 //!
 //! * [`verify`]: signatures and tokens, compared in constant time.
 //! * [`payload`]: which forge, which event, the delivery id, and the branch
@@ -18,7 +19,9 @@
 //!   and GitLab's `Idempotency-Key` are deduplicated.
 //! * [`secret`]: the per-service secret (32 random bytes, hex, sealed at
 //!   rest) and the caller-facing use-cases: [`Engine::webhook_info`],
-//!   [`Engine::rotate_webhook_secret`], [`Engine::list_deliveries`].
+//!   [`Engine::rotate_webhook_secret`], [`Engine::list_deliveries`];
+//!   [`project`]: the same for a project's hook.
+//! * [`fanout`]: which services of a project a push to its hook builds.
 //!
 //! ## Exactly-once builds
 //!

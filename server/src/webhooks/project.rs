@@ -11,16 +11,11 @@
 use app::wire::{Caller, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    deliveries::{self, Owner},
-    secret::new_secret,
-    Delivery, Forge, HookPaths,
-};
+use super::{deliveries::Owner, Delivery, Forge, HookPaths};
 use crate::{
     access::require,
-    audit::{self, Event},
     engine::{Engine, EngineError},
-    history::{Page, PageRequest},
+    history::Page,
     projects::ProjectStore,
 };
 
@@ -69,19 +64,7 @@ impl Engine {
         project_id: i64,
     ) -> Result<ProjectWebhookInfo, EngineError> {
         require(caller, Role::Deployer)?;
-        sqlx::query("UPDATE projects SET webhook_secret = ? WHERE id = ? AND webhook_secret IS NULL")
-            .bind(self.secrets.seal(&new_secret()))
-            .bind(project_id)
-            .execute(&self.db)
-            .await?;
-        let sealed: Option<Option<String>> =
-            sqlx::query_scalar("SELECT webhook_secret FROM projects WHERE id = ?")
-                .bind(project_id)
-                .fetch_optional(&self.db)
-                .await?;
-        let sealed = sealed.ok_or(EngineError::NotFound("project"))?;
-        let sealed = sealed.ok_or_else(|| anyhow::anyhow!("the project's webhook secret was not stored"))?;
-        let secret = self.secrets.open(&sealed).map_err(anyhow::Error::from)?;
+        let secret = self.ensure_webhook_secret(Owner::Project(project_id)).await?;
         Ok(info(project_id, secret))
     }
 
@@ -92,22 +75,7 @@ impl Engine {
         caller: &Caller,
         project_id: i64,
     ) -> Result<ProjectWebhookInfo, EngineError> {
-        let actor = require(caller, Role::Deployer)?;
-        let secret = new_secret();
-        let done = sqlx::query("UPDATE projects SET webhook_secret = ? WHERE id = ?")
-            .bind(self.secrets.seal(&secret))
-            .bind(project_id)
-            .execute(&self.db)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(EngineError::NotFound("project"));
-        }
-        tracing::info!(project_id, %actor, "project webhook secret rotated");
-        audit::record(
-            &self.db,
-            Event::by(caller, "project.webhook_rotate").target(format!("project:{project_id}")),
-        )
-        .await;
+        let secret = self.rotate_hook_secret(caller, Owner::Project(project_id)).await?;
         Ok(info(project_id, secret))
     }
 
@@ -121,15 +89,7 @@ impl Engine {
     ) -> Result<Page<Delivery>, EngineError> {
         require(caller, Role::Admin)?;
         ProjectStore::new(self.db.clone()).get_project(project_id).await?;
-        let page = PageRequest { before, limit };
-        let rows = deliveries::list(
-            &self.db,
-            Owner::Project(project_id),
-            page.before(),
-            i64::from(page.limit()) + 1,
-        )
-        .await?;
-        Ok(Page::from_rows(rows, page.limit(), |d| d.id))
+        self.deliveries_page(Owner::Project(project_id), before, limit).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The per-service webhook secret and the caller-facing use-cases: show the
 //! hook paths and secret (deployer), rotate the secret (deployer, audited),
-//! list deliveries (admin).
+//! list deliveries (admin). The secret handling is shared with the project
+//! hook (`super::project`) through [`Owner`].
 //!
 //! The secret is 32 random bytes from the OS, hex-encoded (the text the
 //! forge is configured with; HMAC key and GitLab token alike), stored sealed
@@ -11,7 +12,10 @@ use aes_gcm::aead::{rand_core::RngCore, OsRng};
 use app::wire::{Caller, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{deliveries, Delivery, Forge};
+use super::{
+    deliveries::{self, Owner},
+    Delivery, Forge,
+};
 use crate::{
     access::require,
     audit::{self, Event},
@@ -52,10 +56,21 @@ pub fn hook_path(forge: Forge, service_id: i64) -> String {
     format!("/hooks/{}/{service_id}", forge.as_str())
 }
 
-pub(super) fn new_secret() -> String {
+fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+impl Owner {
+    /// The table holding the owner's secret, its id, what it is called,
+    /// and the audit action of a rotation.
+    fn row(self) -> (&'static str, i64, &'static str, &'static str) {
+        match self {
+            Owner::Service(id) => ("services", id, "service", "service.webhook_rotate"),
+            Owner::Project(id) => ("projects", id, "project", "project.webhook_rotate"),
+        }
+    }
 }
 
 impl Engine {
@@ -63,7 +78,7 @@ impl Engine {
     /// the service has none yet.
     pub async fn webhook_info(&self, caller: &Caller, service_id: i64) -> Result<WebhookInfo, EngineError> {
         require(caller, Role::Deployer)?;
-        let secret = self.ensure_webhook_secret(service_id).await?;
+        let secret = self.ensure_webhook_secret(Owner::Service(service_id)).await?;
         Ok(info(service_id, secret))
     }
 
@@ -74,22 +89,7 @@ impl Engine {
         caller: &Caller,
         service_id: i64,
     ) -> Result<WebhookInfo, EngineError> {
-        let actor = require(caller, Role::Deployer)?;
-        let secret = new_secret();
-        let done = sqlx::query("UPDATE services SET webhook_secret = ? WHERE id = ?")
-            .bind(self.secrets.seal(&secret))
-            .bind(service_id)
-            .execute(&self.db)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(EngineError::NotFound("service"));
-        }
-        tracing::info!(service_id, %actor, "webhook secret rotated");
-        audit::record(
-            &self.db,
-            Event::by(caller, "service.webhook_rotate").target(format!("service:{service_id}")),
-        )
-        .await;
+        let secret = self.rotate_hook_secret(caller, Owner::Service(service_id)).await?;
         Ok(info(service_id, secret))
     }
 
@@ -103,39 +103,69 @@ impl Engine {
     ) -> Result<Page<Delivery>, EngineError> {
         require(caller, Role::Admin)?;
         self.owner_of(service_id).await?;
-        let page = PageRequest { before, limit };
-        let rows = deliveries::list(
-            &self.db,
-            deliveries::Owner::Service(service_id),
-            page.before(),
-            i64::from(page.limit()) + 1,
-        )
-        .await?;
-        Ok(Page::from_rows(rows, page.limit(), |d| d.id))
+        self.deliveries_page(Owner::Service(service_id), before, limit).await
     }
 
     /// Gives a new service its secret (called right after it is created).
     /// Never fails the caller: the secret is made on first use otherwise.
     pub async fn init_webhook_secret(&self, service_id: i64) {
-        if let Err(e) = self.ensure_webhook_secret(service_id).await {
+        if let Err(e) = self.ensure_webhook_secret(Owner::Service(service_id)).await {
             tracing::warn!(service_id, error = %e, "cannot generate the webhook secret yet");
         }
     }
 
-    /// The plaintext secret, generated and stored first when missing (two
-    /// concurrent callers end up with the same one).
-    async fn ensure_webhook_secret(&self, service_id: i64) -> Result<String, EngineError> {
-        sqlx::query("UPDATE services SET webhook_secret = ? WHERE id = ? AND webhook_secret IS NULL")
-            .bind(self.secrets.seal(&new_secret()))
-            .bind(service_id)
+    /// A hook's deliveries, newest first (the caller is checked already).
+    pub(super) async fn deliveries_page(
+        &self,
+        owner: Owner,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Page<Delivery>, EngineError> {
+        let page = PageRequest { before, limit };
+        let rows = deliveries::list(&self.db, owner, page.before(), i64::from(page.limit()) + 1).await?;
+        Ok(Page::from_rows(rows, page.limit(), |d| d.id))
+    }
+
+    /// Replaces a hook's secret (deployer, audited as
+    /// `<service|project>.webhook_rotate`); the new plaintext secret.
+    pub(super) async fn rotate_hook_secret(
+        &self,
+        caller: &Caller,
+        owner: Owner,
+    ) -> Result<String, EngineError> {
+        let actor = require(caller, Role::Deployer)?;
+        let (table, id, what, action) = owner.row();
+        let secret = new_secret();
+        let done = sqlx::query(&format!("UPDATE {table} SET webhook_secret = ? WHERE id = ?"))
+            .bind(self.secrets.seal(&secret))
+            .bind(id)
             .execute(&self.db)
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(EngineError::NotFound(what));
+        }
+        tracing::info!(?owner, %actor, "webhook secret rotated");
+        audit::record(&self.db, Event::by(caller, action).target(format!("{what}:{id}"))).await;
+        Ok(secret)
+    }
+
+    /// A hook's plaintext secret, generated and stored first when missing
+    /// (two concurrent callers end up with the same one).
+    pub(super) async fn ensure_webhook_secret(&self, owner: Owner) -> Result<String, EngineError> {
+        let (table, id, what, _) = owner.row();
+        sqlx::query(&format!(
+            "UPDATE {table} SET webhook_secret = ? WHERE id = ? AND webhook_secret IS NULL"
+        ))
+        .bind(self.secrets.seal(&new_secret()))
+        .bind(id)
+        .execute(&self.db)
+        .await?;
         let sealed: Option<Option<String>> =
-            sqlx::query_scalar("SELECT webhook_secret FROM services WHERE id = ?")
-                .bind(service_id)
+            sqlx::query_scalar(&format!("SELECT webhook_secret FROM {table} WHERE id = ?"))
+                .bind(id)
                 .fetch_optional(&self.db)
                 .await?;
-        let sealed = sealed.ok_or(EngineError::NotFound("service"))?;
+        let sealed = sealed.ok_or(EngineError::NotFound(what))?;
         let sealed = sealed.ok_or_else(|| anyhow::anyhow!("the webhook secret was not stored"))?;
         Ok(self.secrets.open(&sealed).map_err(anyhow::Error::from)?)
     }

@@ -48,7 +48,7 @@ fn push<'a>(project_id: i64, branch: &str, sha: &str, repo_url: &str) -> Deliver
         "ref": format!("refs/heads/{branch}"), "before": "1".repeat(40), "after": sha,
         "repository": { "full_name": "acme/mono", "clone_url": repo_url, "html_url": "https://example.test/acme/mono" },
     });
-    Delivery::new(Forge::Github, 0, "push", body.to_string().into_bytes()).to_project(project_id)
+    Delivery::new(Forge::Github, 0, "push", body.to_string().into_bytes()).for_project(project_id)
 }
 
 async fn log_text(hooks: &Hooks, build_id: i64) -> anyhow::Result<String> {

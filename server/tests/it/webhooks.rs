@@ -234,7 +234,7 @@ impl<'a> Delivery<'a> {
     }
 
     /// The same delivery to project `id`'s hook.
-    pub(crate) fn to_project(self, id: i64) -> Self {
+    pub(crate) fn for_project(self, id: i64) -> Self {
         Delivery { service_id: id, project: true, ..self }
     }
 
