@@ -1,5 +1,6 @@
 //! Multi-service applications (issue 18) on the real engine: a web service
 //! and a worker that share one build (`image_from`, their own commands),
+//! made by one signed push to the project hook,
 //! a real Redis as an `image` service with a named volume, reached by the
 //! name `redis`; project isolation; the worker's deploy overlap.
 
@@ -24,7 +25,10 @@ use server::{
         wait::{unique_suffix, wait_until},
         DockerKit, GitRepo, TestEngine, BASE_IMAGE,
     },
+    webhooks::Forge,
 };
+
+use super::webhooks::{Delivery, Hooks};
 
 const LIMIT: Duration = Duration::from_secs(180);
 /// The first run on a machine makes the Debian image (debootstrap).
@@ -97,11 +101,12 @@ async fn redis(docker: &Docker, container: &str, args: &[&str]) -> anyhow::Resul
 #[tokio::test]
 async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_outlives_redeploy_and_rollback(
 ) -> anyhow::Result<()> {
-    let kit = DockerKit::new().await?;
+    // The real router and webhook endpoint, and workers running.
+    let hooks = Hooks::new(true).await?;
+    let (kit, t) = (&hooks.kit, &hooks.t);
     let image = tokio::time::timeout(IMAGE_LIMIT, ensure_debian_image(&kit.docker))
         .await
         .map_err(|_| anyhow::anyhow!("the Debian test image was not ready within {IMAGE_LIMIT:?}"))??;
-    let t = TestEngine::start(&kit).await?;
     let suffix = unique_suffix();
     let store = ProjectStore::new(t.engine.db.clone());
     let project = store.create_project(&format!("app-{suffix}")).await?;
@@ -112,7 +117,7 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
         "Dockerfile",
         &format!("FROM {image}\nCOPY www /www\nCMD [\"busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"),
     )?;
-    repo.commit("web and worker")?;
+    let sha = repo.commit("web and worker")?;
 
     let mut redis_spec = image_service(
         "redis",
@@ -154,12 +159,22 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     assert_eq!(worker.image_from_id, Some(web.id));
     assert_eq!(worker.spec.git_url, "");
 
-    let first_redis = deploy(&t, &redis_svc, None).await?;
+    let first_redis = deploy(t, &redis_svc, None).await?;
 
-    // The push: one build of `web`; it deploys web and (image_from) the worker.
-    let push = TriggerBuild { service_id: web.id, trigger: "webhook".into(), ..TriggerBuild::default() };
-    let build = t.engine.enqueue_build("webhook:github", push).await.map_err(anyhow_of)?;
-    let build = t.wait_build(build.id, LIMIT).await?;
+    // One signed push to the project hook: one build (of `web`); it deploys
+    // web and (image_from) the worker; Redis has no repository.
+    let secret =
+        t.engine.project_webhook_info(&user(Role::Deployer), project.id).await.map_err(anyhow_of)?.secret;
+    let body = serde_json::json!({ "ref": "refs/heads/main", "after": sha, "repository": { "clone_url": repo.url() } });
+    let delivery =
+        Delivery::new(Forge::Github, 0, "push", body.to_string().into_bytes()).for_project(project.id);
+    let reply = hooks.deliver(&delivery, &secret).await?;
+    assert_eq!(reply.status, http::StatusCode::ACCEPTED, "{reply:?}");
+    let ids = reply.body["build_ids"].as_array().map(Vec::len);
+    assert_eq!(ids, Some(1), "{reply:?}");
+    let build_id = reply.body["build_id"].as_i64().context("a build id")?;
+    let build = t.wait_build(build_id, LIMIT).await?;
+    assert_eq!(build.service_id, web.id);
     assert_eq!(build.status, JobStatus::Succeeded, "{:?}", build.error);
     let builds: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM builds WHERE service_id IN (SELECT id FROM services WHERE project_id = ?)",
@@ -192,7 +207,7 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
 
     // The web container reaches Redis by its name; the worker (its own
     // command, same image) does too.
-    let web_box = live_container(&t, &web).await?;
+    let web_box = live_container(t, &web).await?;
     assert_eq!(redis(&kit.docker, &web_box, &["SET", "before-redeploy", &suffix]).await?, "OK");
     assert_eq!(redis(&kit.docker, &web_box, &["GET", "before-redeploy"]).await?, suffix);
     wait_until("the worker to count beats", Duration::from_secs(30), || async {
@@ -202,7 +217,7 @@ async fn one_build_runs_a_web_service_and_a_worker_beside_redis_whose_volume_out
     .await?;
 
     // A redeploy of Redis keeps the volume's data.
-    let second_redis = deploy(&t, &redis_svc, None).await?;
+    let second_redis = deploy(t, &redis_svc, None).await?;
     assert_eq!(redis(&kit.docker, &web_box, &["GET", "before-redeploy"]).await?, suffix);
     let events: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM deployment_events WHERE deployment_id = ? ORDER BY id")

@@ -44,7 +44,7 @@ pub(crate) struct Hooks {
     router: Router,
     pub(crate) t: TestEngine,
     pub(crate) repo: GitRepo,
-    _kit: DockerKit,
+    pub(crate) kit: DockerKit,
 }
 
 /// A reply: status and JSON body.
@@ -100,12 +100,7 @@ impl Hooks {
             edge: None,
             metrics_token: None,
         };
-        Ok(Hooks {
-            router: router(state),
-            t,
-            repo: GitRepo::http_service("hello from a webhook")?,
-            _kit: kit,
-        })
+        Ok(Hooks { router: router(state), t, repo: GitRepo::http_service("hello from a webhook")?, kit })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
