@@ -42,6 +42,15 @@ impl Source {
 }
 
 impl Source {
+    /// The trigger of a build a caller starts by hand: a session click is
+    /// `manual`, a bearer token (API, CLI) `api`.
+    pub fn build_trigger(caller: &Caller) -> &'static str {
+        match Source::of(caller) {
+            Source::Api => "api",
+            _ => "manual",
+        }
+    }
+
     /// The source recorded for what a build's trigger started later (the
     /// deploy queued after it succeeded).
     pub fn of_trigger(trigger: &str) -> Source {

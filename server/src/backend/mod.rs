@@ -293,15 +293,10 @@ impl Backend for ServerBackend {
         build_only: bool,
         no_cache: bool,
     ) -> Res<BuildView> {
-        // A session click is `manual`, a bearer token (API, CLI) `api`.
-        let trigger = match crate::audit::Source::of(caller) {
-            crate::audit::Source::Api => "api",
-            _ => "manual",
-        };
         let req = TriggerBuild {
             service_id,
             git_ref,
-            trigger: trigger.into(),
+            trigger: crate::audit::Source::build_trigger(caller).into(),
             deploy,
             build_only,
             no_cache,

@@ -75,14 +75,9 @@ impl Engine {
             if !service.spec.builds_own_image() || self.ensure_not_deleting(service.id).await.is_err() {
                 continue;
             }
-            // A session click is `manual`, a bearer token (API, CLI) `api`.
-            let trigger = match audit::Source::of(caller) {
-                audit::Source::Api => "api",
-                _ => "manual",
-            };
             let req = TriggerBuild {
                 service_id: service.id,
-                trigger: trigger.into(),
+                trigger: audit::Source::build_trigger(caller).into(),
                 group: Some(group.clone()),
                 ..TriggerBuild::default()
             };

@@ -111,15 +111,23 @@ struct Accepted {
 
 /// What a delivery needs of the hook's owner.
 struct Target {
-    owner: Owner,
     hook: Hook,
     /// Sealed.
     secret: Option<String>,
 }
 
 enum Hook {
-    Service { branch: String, auto_deploy: bool },
-    Project,
+    Service { id: i64, branch: String, auto_deploy: bool },
+    Project { id: i64 },
+}
+
+impl Target {
+    fn owner(&self) -> Owner {
+        match self.hook {
+            Hook::Service { id, .. } => Owner::Service(id),
+            Hook::Project { id } => Owner::Project(id),
+        }
+    }
 }
 
 pub(super) async fn receive(
@@ -221,7 +229,7 @@ async fn handle(
         return Err(read.err().map_or(HookError::NotFound, HookError::from));
     };
     let rec = Received {
-        owner: service.owner,
+        owner: service.owner(),
         forge,
         delivery_id: ids.delivery.clone().ok().flatten(),
         idempotency_key: ids.key.clone().ok().flatten(),
@@ -256,7 +264,7 @@ async fn lookup(engine: &Engine, owner: Owner) -> Result<Option<Target>, HookErr
                     .fetch_optional(&engine.db)
                     .await
                     .map_err(anyhow::Error::from)?;
-            row.map(|(branch, auto_deploy, secret)| (Hook::Service { branch, auto_deploy }, secret))
+            row.map(|(branch, auto_deploy, secret)| (Hook::Service { id, branch, auto_deploy }, secret))
         }
         Owner::Project(id) => {
             let row: Option<Option<String>> =
@@ -265,10 +273,10 @@ async fn lookup(engine: &Engine, owner: Owner) -> Result<Option<Target>, HookErr
                     .fetch_optional(&engine.db)
                     .await
                     .map_err(anyhow::Error::from)?;
-            row.map(|secret| (Hook::Project, secret))
+            row.map(|secret| (Hook::Project { id }, secret))
         }
     };
-    Ok(found.map(|(hook, secret)| Target { owner, hook, secret }))
+    Ok(found.map(|(hook, secret)| Target { hook, secret }))
 }
 
 /// The JSON the forge signed (or, for GitLab, sent with its token): the body

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Accepted, Hook, HookError, Target};
 use crate::webhooks::{
-    deliveries::{self, Claim, Owner, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
+    deliveries::{self, Claim, Received, BUILT, CLAIMED, DUPLICATE, IGNORED, PING},
     fanout,
     payload::{self, EventKind, PayloadError, Push},
 };
@@ -32,17 +32,13 @@ pub(super) async fn dispatch(
             if rec.delivery_id.is_none() && rec.idempotency_key.is_none() {
                 return Err(PayloadError::NoDeliveryId.into());
             }
-            match (&service.hook, service.owner) {
-                (Hook::Service { branch, auto_deploy }, Owner::Service(id)) => {
-                    match payload::push(rec.forge, payload, branch)? {
-                        Push::Ignore(reason) => settle(engine, rec, IGNORED, reason).await,
-                        Push::Build { sha } => build(engine, (id, *auto_deploy), rec, sha).await,
-                    }
-                }
-                (_, Owner::Project(id)) => fan_out(engine, id, rec, payload).await,
-                (Hook::Project, Owner::Service(_)) => {
-                    Err(anyhow::anyhow!("a service hook read as a project's").into())
-                }
+            match &service.hook {
+                Hook::Service { id, branch, auto_deploy } => match payload::push(rec.forge, payload, branch)?
+                {
+                    Push::Ignore(reason) => settle(engine, rec, IGNORED, reason).await,
+                    Push::Build { sha } => build(engine, (*id, *auto_deploy), rec, sha).await,
+                },
+                Hook::Project { id } => fan_out(engine, *id, rec, payload).await,
             }
         }
     }
