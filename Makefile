@@ -120,7 +120,7 @@ bench: setup
 
 .PHONY: bench-inner
 bench-inner:
-	@command -v wrk >/dev/null || { echo "installing wrk (SSR bench)"; apt-get install -y -qq wrk >/dev/null; }
+	@scripts/setup-bench.sh
 	$(CARGO) bench -p server
 
 lint: setup

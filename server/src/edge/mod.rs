@@ -4,17 +4,24 @@
 //! container before stopping it. [`EdgeRouter`] is the deploys'
 //! [`RouteSwitch`]; [`proxy`] serves the traffic.
 
+mod body;
+mod headers;
 pub mod proxy;
 pub mod reach;
+pub mod runtime;
+pub mod tls;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use http::HeaderValue;
 use tokio::sync::Notify;
 
 use crate::deploys::switch::{Drained, Route, RouteSwitch, Upstream};
+use upstream::UpstreamPool;
 
 /// Upper bounds (ms) of the upstream latency histogram buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000];
@@ -73,17 +80,21 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// A live route as the proxy sees it.
-#[derive(Debug, Clone)]
+/// A live route as the proxy sees it, made once per switch.
+#[derive(Debug)]
 pub struct Target {
     pub route: Route,
     pub inflight: Arc<InFlight>,
     pub stats: Arc<RouteStats>,
+    /// Keep-alive connections to this route's upstream.
+    pub pool: Arc<UpstreamPool>,
+    /// The route's host as a header value (`X-Forwarded-Host`).
+    pub host_header: HeaderValue,
 }
 
 #[derive(Default)]
 struct Table {
-    by_host: HashMap<String, Target>,
+    by_host: HashMap<String, Arc<Target>>,
     by_service: HashMap<i64, String>,
 }
 
@@ -98,6 +109,8 @@ pub struct EdgeRouter {
     /// Hosts of stopped services: answered with 503, not 404.
     parked: RwLock<HashMap<String, i64>>,
     stats: RwLock<HashMap<i64, Arc<RouteStats>>>,
+    /// The TLS listener's certificates and counters.
+    pub certs: tls::store::CertStore,
 }
 
 impl EdgeRouter {
@@ -108,7 +121,7 @@ impl EdgeRouter {
     /// Looks up `host` and counts the request in flight on its upstream, in
     /// one step under the table lock: a switch either happens before (the
     /// request goes to the new upstream) or after (the drain waits for it).
-    pub fn acquire(&self, host: &str) -> Option<(Target, InFlightGuard)> {
+    pub fn acquire(&self, host: &str) -> Option<(Arc<Target>, InFlightGuard)> {
         let table = self.table.read().unwrap_or_else(|e| e.into_inner());
         let target = table.by_host.get(host)?.clone();
         let guard = InFlightGuard::new(target.inflight.clone());
@@ -153,11 +166,15 @@ impl EdgeRouter {
 impl RouteSwitch for EdgeRouter {
     async fn switch(&self, route: Route) -> anyhow::Result<Option<Upstream>> {
         self.unpark(route.service_id);
-        let target = Target {
+        let host_header = HeaderValue::from_str(&route.host)
+            .map_err(|_| anyhow::anyhow!("the host {:?} is not a valid header value", route.host))?;
+        let target = Arc::new(Target {
             inflight: self.inflight_of(&route.upstream),
             stats: self.stats_of(route.service_id),
+            pool: Arc::new(UpstreamPool::new(route.upstream.addr)),
+            host_header,
             route: route.clone(),
-        };
+        });
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         // The service may have changed hostname since its last route.
         let old_host = table.by_service.insert(route.service_id, route.host.clone());
@@ -166,7 +183,7 @@ impl RouteSwitch for EdgeRouter {
             _ => None,
         };
         let previous = table.by_host.insert(route.host.clone(), target).or(replaced);
-        Ok(previous.map(|t| t.route.upstream))
+        Ok(previous.map(|t| t.route.upstream.clone()))
     }
 
     async fn drain(&self, upstream: &Upstream, timeout: Duration) -> Drained {
@@ -206,7 +223,7 @@ impl RouteSwitch for EdgeRouter {
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         let removed = table.by_service.remove(&service_id).and_then(|h| table.by_host.remove(&h));
         self.parked.write().unwrap_or_else(|e| e.into_inner()).insert(host, service_id);
-        removed.map(|t| t.route.upstream)
+        removed.map(|t| t.route.upstream.clone())
     }
 
     fn route(&self, service_id: i64) -> Option<Route> {

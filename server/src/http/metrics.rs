@@ -27,10 +27,10 @@
 //! alone, so this token is never mistaken for an API token.
 
 mod containers;
+mod edge;
 mod text;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::{
@@ -46,13 +46,7 @@ use subtle::ConstantTimeEq;
 
 pub use text::{Histogram, Kind, Text, CONTENT_TYPE};
 
-use crate::{
-    db::Db,
-    deploys::DeploymentStatus,
-    edge::{EdgeRouter, LATENCY_BUCKETS_MS},
-    engine::Engine,
-    jobs::JobStatus,
-};
+use crate::{db::Db, deploys::DeploymentStatus, edge::EdgeRouter, engine::Engine, jobs::JobStatus};
 
 /// Where the metrics are served.
 pub const PATH: &str = "/metrics";
@@ -82,9 +76,6 @@ const DEPLOYMENT_STATUSES: [DeploymentStatus; 6] = [
     DeploymentStatus::RolledBack,
     DeploymentStatus::Failed,
 ];
-/// Deployments per service whose upstream may still have requests in flight
-/// (the live one and the ones it recently replaced, while they drain).
-const DRAINING_CANDIDATES: i64 = 3;
 
 struct MetricsState {
     engine: Engine,
@@ -198,7 +189,7 @@ pub async fn render(engine: &Engine, edge: Option<&EdgeRouter>) -> anyhow::Resul
         t.sample("slipway_deployments", &[("status", status.as_str())], n as f64);
     }
 
-    edge_metrics(&mut t, db, edge).await?;
+    edge::edge_metrics(&mut t, db, edge).await?;
     containers::write(&mut t, &engine.monitor);
 
     t.family("process_resident_memory_bytes", Kind::Gauge, "Resident memory size in bytes.");
@@ -238,121 +229,6 @@ async fn histogram_of(db: &Db, source: &str, bounds: &[f64]) -> anyhow::Result<H
         cumulative.push(u64::try_from(n).unwrap_or(0));
     }
     Ok(Histogram { bounds: bounds.to_vec(), cumulative, count: u64::try_from(count).unwrap_or(0), sum })
-}
-
-async fn edge_metrics(t: &mut Text, db: &Db, edge: Option<&EdgeRouter>) -> anyhow::Result<()> {
-    let stats = edge.map(EdgeRouter::stats).unwrap_or_default();
-    let names = if stats.is_empty() { HashMap::new() } else { service_names(db).await? };
-    let draining = if stats.is_empty() { HashMap::new() } else { recent_deployments(db).await? };
-    let label = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-
-    t.family("slipway_edge_requests_total", Kind::Counter, "Requests the edge router routed to a service.");
-    for (id, s) in &stats {
-        let service = label(*id);
-        t.sample(
-            "slipway_edge_requests_total",
-            &[("service", service.as_str())],
-            s.requests.load(Relaxed) as f64,
-        );
-    }
-    t.family(
-        "slipway_edge_upstream_errors_total",
-        Kind::Counter,
-        "Error answers (4xx, 5xx) of a service's containers, passed on by the edge router.",
-    );
-    for (id, s) in &stats {
-        let service = label(*id);
-        t.sample(
-            "slipway_edge_upstream_errors_total",
-            &[("service", service.as_str()), ("class", "4xx")],
-            s.client_errors.load(Relaxed) as f64,
-        );
-        t.sample(
-            "slipway_edge_upstream_errors_total",
-            &[("service", service.as_str()), ("class", "5xx")],
-            s.server_errors.load(Relaxed) as f64,
-        );
-    }
-    t.family(
-        "slipway_edge_proxy_errors_total",
-        Kind::Counter,
-        "Requests the edge router answered itself with 502 or 504 (upstream unreachable or too slow).",
-    );
-    for (id, s) in &stats {
-        let service = label(*id);
-        t.sample(
-            "slipway_edge_proxy_errors_total",
-            &[("service", service.as_str())],
-            s.proxy_errors.load(Relaxed) as f64,
-        );
-    }
-    t.family(
-        "slipway_edge_request_duration_seconds",
-        Kind::Histogram,
-        "Time until a service's container answered (response headers), per request.",
-    );
-    let bounds: Vec<f64> = LATENCY_BUCKETS_MS.iter().map(|ms| *ms as f64 / 1000.0).collect();
-    for (id, s) in &stats {
-        let per_bucket: Vec<u64> = s.latency.iter().map(|n| n.load(Relaxed)).collect();
-        let sum = s.latency_sum_ms.load(Relaxed) as f64 / 1000.0;
-        let h = Histogram::from_buckets(&bounds, &per_bucket, sum);
-        let service = label(*id);
-        t.histogram("slipway_edge_request_duration_seconds", &[("service", service.as_str())], &h);
-    }
-    t.family(
-        "slipway_edge_in_flight",
-        Kind::Gauge,
-        "Requests (and upgraded connections) in flight to a service's containers.",
-    );
-    if let Some(edge) = edge {
-        for (id, _) in &stats {
-            let mut deployments: Vec<i64> = draining.get(id).cloned().unwrap_or_default();
-            if let Some(route) = crate::deploys::switch::RouteSwitch::route(edge, *id) {
-                deployments.push(route.upstream.deployment_id);
-            }
-            deployments.sort_unstable();
-            deployments.dedup();
-            let in_flight: usize = deployments.iter().map(|d| edge.in_flight(*d)).sum();
-            let service = label(*id);
-            t.sample("slipway_edge_in_flight", &[("service", service.as_str())], in_flight as f64);
-        }
-    }
-    Ok(())
-}
-
-/// `<project>/<service>` by service id.
-async fn service_names(db: &Db) -> anyhow::Result<HashMap<i64, String>> {
-    let rows = sqlx::query(
-        "SELECT s.id, p.name AS project, s.name FROM services s JOIN projects p ON p.id = s.project_id",
-    )
-    .fetch_all(db)
-    .await?;
-    let mut names = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let project: String = row.try_get("project")?;
-        let service: String = row.try_get("name")?;
-        names.insert(row.try_get::<i64, _>("id")?, format!("{project}/{service}"));
-    }
-    Ok(names)
-}
-
-/// The newest deployments per service that served traffic: the only ones
-/// whose upstream can still have requests in flight.
-async fn recent_deployments(db: &Db) -> anyhow::Result<HashMap<i64, Vec<i64>>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT service_id, id FROM ( \
-             SELECT service_id, id, ROW_NUMBER() OVER (PARTITION BY service_id ORDER BY id DESC) AS n \
-             FROM deployments WHERE status IN ('live', 'superseded', 'rolled_back')) \
-         WHERE n <= ?",
-    )
-    .bind(DRAINING_CANDIDATES)
-    .fetch_all(db)
-    .await?;
-    let mut by_service: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (service_id, id) in rows {
-        by_service.entry(service_id).or_default().push(id);
-    }
-    Ok(by_service)
 }
 
 /// Resident set size: `/proc/self/statm`'s second field times the page size.

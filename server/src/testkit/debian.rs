@@ -1,7 +1,8 @@
-//! A real Debian image for tests that need real software: PostgreSQL 15,
-//! Redis 7 and Debian's busybox (for `busybox httpd`), made once per
-//! machine with `debootstrap` (there is no registry to pull from) and
-//! imported into the engine under [`DEBIAN_IMAGE`].
+//! Real Debian images for tests and benches that need real software, made
+//! once per machine with `debootstrap` (there is no registry to pull from)
+//! and imported into the engine: [`DEBIAN_IMAGE`] (PostgreSQL 15, Redis 7
+//! and Debian's busybox, for `busybox httpd`) and [`NGINX_IMAGE`] (nginx,
+//! for the edge bench).
 //!
 //! Made at most once: a process-wide `OnceCell` serialises the tests of one
 //! process, an exclusive `flock` on a file in the cache dir serialises test
@@ -29,8 +30,25 @@ pub const DEBIAN_IMAGE: &str = "slipway-test/debian-pg-redis:1";
 /// Where PostgreSQL 15's programs are (`su` resets `PATH`: use full paths).
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// Debian bookworm (minbase) with Debian's `nginx` (1.22).
+pub const NGINX_IMAGE: &str = "slipway-test/debian-nginx:1";
+
+/// What goes into one image: its tag, `debootstrap --include` list and `PATH`.
+struct Spec {
+    tag: &'static str,
+    packages: &'static str,
+    path: &'static str,
+}
+
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const PG_REDIS: Spec = Spec {
+    tag: DEBIAN_IMAGE,
+    packages: "postgresql-15,redis-server,busybox",
+    path: "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+};
+const NGINX: Spec = Spec { tag: NGINX_IMAGE, packages: "nginx", path: SYSTEM_PATH };
+
 const SUITE: &str = "bookworm";
-const PACKAGES: &str = "postgresql-15,redis-server,busybox";
 const FALLBACK_MIRROR: &str = "http://deb.debian.org/debian";
 const SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
 const SOURCES_LIST: &str = "/etc/apt/sources.list";
@@ -40,42 +58,50 @@ const DEBOOTSTRAP_LIMIT: Duration = Duration::from_secs(600);
 const LOCK_LIMIT: Duration = Duration::from_secs(900);
 const CHUNK: usize = 256 * 1024;
 
-static READY: OnceCell<()> = OnceCell::const_new();
+static PG_REDIS_READY: OnceCell<()> = OnceCell::const_new();
+static NGINX_READY: OnceCell<()> = OnceCell::const_new();
 
 /// Makes sure [`DEBIAN_IMAGE`] is on the engine (making it if missing) and
 /// returns its tag. Cheap once made: one inspect per process.
 pub async fn ensure_debian_image(docker: &Docker) -> anyhow::Result<&'static str> {
-    READY.get_or_try_init(|| make_if_missing(docker)).await?;
+    PG_REDIS_READY.get_or_try_init(|| make_if_missing(docker, &PG_REDIS)).await?;
     Ok(DEBIAN_IMAGE)
 }
 
-async fn present(docker: &Docker) -> anyhow::Result<bool> {
-    match docker.inspect_image(DEBIAN_IMAGE).await {
+/// [`ensure_debian_image`] for [`NGINX_IMAGE`].
+pub async fn ensure_nginx_image(docker: &Docker) -> anyhow::Result<&'static str> {
+    NGINX_READY.get_or_try_init(|| make_if_missing(docker, &NGINX)).await?;
+    Ok(NGINX_IMAGE)
+}
+
+async fn present(docker: &Docker, tag: &str) -> anyhow::Result<bool> {
+    match docker.inspect_image(tag).await {
         Ok(_) => Ok(true),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-        Err(e) => Err(e).context("cannot inspect the test Debian image"),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect the test image {tag}")),
     }
 }
 
-async fn make_if_missing(docker: &Docker) -> anyhow::Result<()> {
-    if present(docker).await? {
+async fn make_if_missing(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
+    if present(docker, spec.tag).await? {
         return Ok(());
     }
     let cache = cache_dir();
     std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let _lock = lock(&cache.join("debian-image.lock"), LOCK_LIMIT).await?;
-    if present(docker).await? {
+    if present(docker, spec.tag).await? {
         return Ok(()); // another test process made it while we waited
     }
     let started = Instant::now();
     let rootfs = cache.join("debian-rootfs");
     remove_dir(&rootfs).await?; // a leftover of a killed run
     let made = async {
-        debootstrap(&rootfs).await?;
+        debootstrap(&rootfs, spec.packages).await?;
         let bootstrapped = started.elapsed();
-        import(docker, &rootfs).await?;
+        import(docker, &rootfs, spec).await?;
         eprintln!(
-            "testkit: made {DEBIAN_IMAGE} in {:.1} s (debootstrap {:.1} s)",
+            "testkit: made {} in {:.1} s (debootstrap {:.1} s)",
+            spec.tag,
             started.elapsed().as_secs_f64(),
             bootstrapped.as_secs_f64()
         );
@@ -161,7 +187,7 @@ pub fn mirror_of(deb822: &str, sources_list: &str) -> Option<String> {
     })
 }
 
-async fn debootstrap(rootfs: &Path) -> anyhow::Result<()> {
+async fn debootstrap(rootfs: &Path, packages: &str) -> anyhow::Result<()> {
     let program = ["/usr/sbin/debootstrap", "/sbin/debootstrap"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -170,7 +196,7 @@ async fn debootstrap(rootfs: &Path) -> anyhow::Result<()> {
     let mirror = mirror_of(&read(SOURCES), &read(SOURCES_LIST)).unwrap_or_else(|| FALLBACK_MIRROR.into());
     let mut cmd = tokio::process::Command::new(program);
     cmd.arg("--variant=minbase")
-        .arg(format!("--include={PACKAGES}"))
+        .arg(format!("--include={packages}"))
         .arg(SUITE)
         .arg(rootfs)
         .arg(&mirror)
@@ -200,8 +226,8 @@ async fn debootstrap(rootfs: &Path) -> anyhow::Result<()> {
 }
 
 /// `tar -C rootfs -c .` (without the downloaded packages) streamed into the engine's import
-/// (`POST /images/create?fromSrc=-`), tagged [`DEBIAN_IMAGE`].
-async fn import(docker: &Docker, rootfs: &Path) -> anyhow::Result<()> {
+/// (`POST /images/create?fromSrc=-`), tagged `spec.tag`.
+async fn import(docker: &Docker, rootfs: &Path, spec: &Spec) -> anyhow::Result<()> {
     let mut tar = tokio::process::Command::new("tar")
         .arg("--numeric-owner")
         // debootstrap's downloaded packages (about 100 MB) are not needed.
@@ -230,11 +256,8 @@ async fn import(docker: &Docker, rootfs: &Path) -> anyhow::Result<()> {
             Err(e) => Some((Err(e), None)),
         }
     });
-    let (repo, tag) = DEBIAN_IMAGE.rsplit_once(':').context("the image name has no tag")?;
-    let changes = vec![
-        format!("ENV PATH={PG_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-        "LABEL dev.slipway.testkit=debian".to_string(),
-    ];
+    let (repo, tag) = spec.tag.rsplit_once(':').context("the image name has no tag")?;
+    let changes = vec![format!("ENV PATH={}", spec.path), "LABEL dev.slipway.testkit=debian".to_string()];
     let options = CreateImageOptionsBuilder::new().from_src("-").repo(repo).tag(tag).changes(changes).build();
     let mut stream = docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
     let mut failure = None;
@@ -251,13 +274,12 @@ async fn import(docker: &Docker, rootfs: &Path) -> anyhow::Result<()> {
     let status = tar.wait().await.context("cannot wait for tar")?;
     if !status.success() || failure.is_some() {
         // A truncated tar must not stay behind under the tag.
-        let _ = docker
-            .remove_image(DEBIAN_IMAGE, None::<bollard::query_parameters::RemoveImageOptions>, None)
-            .await;
-        bail!("importing {DEBIAN_IMAGE} failed (tar: {status}): {}", failure.unwrap_or_default());
+        let _ =
+            docker.remove_image(spec.tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+        bail!("importing {} failed (tar: {status}): {}", spec.tag, failure.unwrap_or_default());
     }
-    if !present(docker).await? {
-        bail!("the engine imported the rootfs but has no {DEBIAN_IMAGE}");
+    if !present(docker, spec.tag).await? {
+        bail!("the engine imported the rootfs but has no {}", spec.tag);
     }
     Ok(())
 }

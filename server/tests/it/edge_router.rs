@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// A service answering its version on `/` and, on `/cgi-bin/slow`, after 2 s.
-fn versioned_repo() -> anyhow::Result<GitRepo> {
+pub(crate) fn versioned_repo() -> anyhow::Result<GitRepo> {
     let repo = GitRepo::new()?;
     repo.write(
         "Dockerfile",
@@ -39,7 +39,7 @@ fn versioned_repo() -> anyhow::Result<GitRepo> {
     Ok(repo)
 }
 
-fn write_version(repo: &GitRepo, version: &str) -> anyhow::Result<()> {
+pub(crate) fn write_version(repo: &GitRepo, version: &str) -> anyhow::Result<()> {
     repo.write("www/index.html", version)?;
     repo.write(
         "www/cgi-bin/slow",
@@ -49,18 +49,18 @@ fn write_version(repo: &GitRepo, version: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Rig {
-    t: TestEngine,
-    edge: SocketAddr,
-    host: String,
-    router: Arc<EdgeRouter>,
-    service: Service,
-    repo: GitRepo,
+pub(crate) struct Rig {
+    pub t: TestEngine,
+    pub edge: SocketAddr,
+    pub host: String,
+    pub router: Arc<EdgeRouter>,
+    pub service: Service,
+    pub repo: GitRepo,
     _stop: tokio_util::sync::DropGuard,
     _kit: DockerKit,
 }
 
-async fn rig(name: &'static str) -> anyhow::Result<Rig> {
+pub(crate) async fn rig(name: &'static str) -> anyhow::Result<Rig> {
     let kit = DockerKit::new().await?;
     let data = TestDataDir::new()?;
     let settings = TestEngine::settings(&kit, &data);
@@ -90,7 +90,7 @@ async fn rig(name: &'static str) -> anyhow::Result<Rig> {
     })
 }
 
-async fn build(rig: &Rig) -> anyhow::Result<i64> {
+pub(crate) async fn build(rig: &Rig) -> anyhow::Result<i64> {
     let req = TriggerBuild::manual_build_only(rig.service.id);
     let queued = rig.t.engine.trigger_build(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     let built = rig.t.wait_build(queued.id, LIMIT).await?;
@@ -98,7 +98,7 @@ async fn build(rig: &Rig) -> anyhow::Result<i64> {
     Ok(built.id)
 }
 
-async fn deploy(rig: &Rig, build_id: i64) -> anyhow::Result<server::deploys::Deployment> {
+pub(crate) async fn deploy(rig: &Rig, build_id: i64) -> anyhow::Result<server::deploys::Deployment> {
     let req = DeployRequest { service_id: rig.service.id, build_id: Some(build_id), ..Default::default() };
     let queued = rig.t.engine.deploy(&user(Role::Deployer), req).await.map_err(anyhow_of)?;
     rig.t.wait_deployment(queued.id, LIMIT).await
@@ -228,7 +228,7 @@ async fn finish_load(tasks: Vec<tokio::task::JoinHandle<LoadReport>>) -> anyhow:
     Ok(all)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -26,6 +26,8 @@ mod docker_status;
 mod edge_proxy;
 mod edge_restart;
 mod edge_router;
+mod edge_tls;
+mod edge_tls_load;
 mod engine_loop;
 mod group_crash;
 mod hostile_inputs;

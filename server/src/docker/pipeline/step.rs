@@ -90,9 +90,19 @@ pub struct StepOutcome {
     pub timed_out: bool,
 }
 
+/// The script's first line: a shell ending with 137 (a SIGKILL that nobody
+/// here sent: the kernel's OOM killer took one of its commands) stays 1 s
+/// before it exits. The engine learns of an OOM kill from the container's
+/// memory cgroup, and an event that arrives once the cgroup is gone (the
+/// last process exited) is dropped (containerd's cgroup v1 monitor): a step
+/// killed within milliseconds of its start would otherwise never show it.
+const LINGER_AFTER_KILL: &str =
+    "trap 'slipway_status=$?; if [ \"$slipway_status\" -eq 137 ]; then sleep 1 || true; fi; exit \"$slipway_status\"' EXIT\n";
+
 /// The container's script for `n` command lines.
 pub fn script(n: usize) -> String {
-    (0..n).map(|i| format!("printf '+ %s\\n' \"${CMD_VAR}{i}\"\neval \"${CMD_VAR}{i}\"\n")).collect()
+    let lines = (0..n).map(|i| format!("printf '+ %s\\n' \"${CMD_VAR}{i}\"\neval \"${CMD_VAR}{i}\"\n"));
+    std::iter::once(LINGER_AFTER_KILL.to_string()).chain(lines).collect()
 }
 
 /// Splits the engine's frames into whole lines, per stream.
@@ -302,10 +312,13 @@ mod tests {
     fn the_script_is_constant_but_for_the_indices() {
         assert_eq!(
             script(2),
-            "printf '+ %s\\n' \"$SLIPWAY_CMD_0\"\neval \"$SLIPWAY_CMD_0\"\n\
-             printf '+ %s\\n' \"$SLIPWAY_CMD_1\"\neval \"$SLIPWAY_CMD_1\"\n"
+            format!(
+                "{LINGER_AFTER_KILL}printf '+ %s\\n' \"$SLIPWAY_CMD_0\"\neval \"$SLIPWAY_CMD_0\"\n\
+                 printf '+ %s\\n' \"$SLIPWAY_CMD_1\"\neval \"$SLIPWAY_CMD_1\"\n"
+            )
         );
-        assert_eq!(script(0), "");
+        assert_eq!(script(0), LINGER_AFTER_KILL);
+        assert!(!LINGER_AFTER_KILL.contains(CMD_VAR), "no user text reaches the trap");
     }
 
     #[test]

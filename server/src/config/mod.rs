@@ -25,6 +25,17 @@ pub struct ServeArgs {
     /// Jobs (builds, deploys) run at once.
     #[arg(long, env = "SLIPWAY_WORKERS", default_value = "2")]
     pub workers: String,
+    /// Address of the edge's HTTPS listener, e.g. `0.0.0.0:443`. Default: off.
+    #[arg(long, env = "SLIPWAY_EDGE_TLS_ADDR")]
+    pub edge_tls_addr: Option<String>,
+    /// Directory of certificates the HTTPS listener serves, watched for new
+    /// and renewed files (`*.pem` with chain and key, or certbot's
+    /// `<name>/fullchain.pem` + `privkey.pem`).
+    #[arg(long, env = "SLIPWAY_EDGE_CERT_DIR")]
+    pub edge_cert_dir: Option<PathBuf>,
+    /// Threads of the edge router's own runtime (1 to 16).
+    #[arg(long, env = "SLIPWAY_EDGE_WORKERS", default_value = "2")]
+    pub edge_workers: String,
     /// Key for secrets at rest: 32 bytes as base64. Default: a generated
     /// key file in the data dir.
     #[arg(long, env = "SLIPWAY_SECRET_KEY", hide_env_values = true)]
@@ -64,6 +75,12 @@ pub struct Config {
     pub site_root: PathBuf,
     pub edge_addr: SocketAddr,
     pub workers: usize,
+    /// Threads of the edge runtime (SLIPWAY_EDGE_WORKERS).
+    pub edge_workers: usize,
+    /// The HTTPS listener (SLIPWAY_EDGE_TLS_ADDR); `None`: off.
+    pub edge_tls_addr: Option<SocketAddr>,
+    /// SLIPWAY_EDGE_CERT_DIR: an existing directory.
+    pub edge_cert_dir: Option<PathBuf>,
     pub secret_key: Option<String>,
     /// `None`: `/metrics` is open.
     pub metrics_token: Option<String>,
@@ -123,6 +140,16 @@ pub enum ConfigError {
     EdgeAddr(String),
     #[error("SLIPWAY_WORKERS (--workers): {0:?} is not a number from 1 to 64")]
     Workers(String),
+    #[error("SLIPWAY_EDGE_WORKERS (--edge-workers): {0:?} is not a number from 1 to 16")]
+    EdgeWorkers(String),
+    #[error("SLIPWAY_EDGE_TLS_ADDR (--edge-tls-addr): {0:?} is not a socket address such as 0.0.0.0:443")]
+    EdgeTlsAddr(String),
+    #[error("SLIPWAY_EDGE_TLS_ADDR (--edge-tls-addr): {0} is already the edge's or the dashboard's address")]
+    EdgeTlsAddrTaken(SocketAddr),
+    #[error("SLIPWAY_EDGE_CERT_DIR (--edge-cert-dir): {0:?} is not an existing directory")]
+    EdgeCertDir(PathBuf),
+    #[error("SLIPWAY_EDGE_CERT_DIR (--edge-cert-dir): set, but SLIPWAY_EDGE_TLS_ADDR is not (no HTTPS listener would serve it)")]
+    EdgeCertDirWithoutTls,
     /// The value is a secret: never repeated.
     #[error(
         "SLIPWAY_METRICS_TOKEN (--metrics-token): must be 16 to 256 visible ASCII characters, without spaces"
@@ -199,6 +226,29 @@ impl Config {
             .ok()
             .filter(|n| (1..=MAX_WORKERS).contains(n))
             .ok_or_else(|| ConfigError::Workers(args.workers.clone()))?;
+        let edge_workers = args
+            .edge_workers
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::edge::runtime::MAX_WORKERS).contains(n))
+            .ok_or_else(|| ConfigError::EdgeWorkers(args.edge_workers.clone()))?;
+        // Empty means unset.
+        let edge_tls_addr = match args.edge_tls_addr.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            Some(raw) => {
+                let addr: SocketAddr = raw.parse().map_err(|_| ConfigError::EdgeTlsAddr(raw.to_string()))?;
+                if addr == edge_addr || addr == dashboard_addr {
+                    return Err(ConfigError::EdgeTlsAddrTaken(addr));
+                }
+                Some(addr)
+            }
+            None => None,
+        };
+        let edge_cert_dir = match args.edge_cert_dir.filter(|d| !d.as_os_str().is_empty()) {
+            Some(_) if edge_tls_addr.is_none() => return Err(ConfigError::EdgeCertDirWithoutTls),
+            Some(dir) if !dir.is_dir() => return Err(ConfigError::EdgeCertDir(dir)),
+            dir => dir,
+        };
         // Empty means unset (as for SLIPWAY_SECRET_KEY).
         let metrics_token = match args.metrics_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) if METRICS_TOKEN_LEN.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) => {
@@ -223,6 +273,9 @@ impl Config {
             site_root: args.site_root,
             edge_addr,
             workers,
+            edge_workers,
+            edge_tls_addr,
+            edge_cert_dir,
             secret_key: args.secret_key,
             metrics_token,
             allow_local_repos,
@@ -233,132 +286,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(addr: &str, log: &str) -> ServeArgs {
-        ServeArgs {
-            data_dir: "./data".into(),
-            dashboard_addr: addr.into(),
-            log_level: log.into(),
-            site_root: "target/site".into(),
-            edge_addr: "127.0.0.1:8080".into(),
-            workers: "2".into(),
-            secret_key: None,
-            metrics_token: None,
-            allow_local_repos: "false".into(),
-            public_url: None,
-            build_cache_budget: "10GiB".into(),
-        }
-    }
-
-    #[test]
-    fn public_url_is_an_http_origin() {
-        let with = |url: &str| {
-            Config::from_args(ServeArgs { public_url: Some(url.into()), ..args("127.0.0.1:1", "info") })
-                .map(|c| c.public_url)
-        };
-        assert_eq!(with(""), Ok(None));
-        let ok = |scheme: &str, host: &str, port| {
-            Ok(Some(PublicUrl { scheme: scheme.into(), host: host.into(), port }))
-        };
-        assert_eq!(with(" http://apps.example.com:8080 "), ok("http", "apps.example.com", 8080));
-        assert_eq!(with("https://apps.example.com/"), ok("https", "apps.example.com", 443));
-        assert_eq!(with("http://10.0.0.5"), ok("http", "10.0.0.5", 80));
-        for bad in [
-            "apps.example.com:8080",
-            "ftp://apps.example.com",
-            "http://apps.example.com/path",
-            "http://apps.example.com/?q=1",
-            "http://apps.example.com/#top",
-            "http://user:secret@apps.example.com",
-            "http://",
-        ] {
-            let e = with(bad).expect_err(bad);
-            assert!(e.to_string().contains("SLIPWAY_PUBLIC_URL"), "{e}");
-        }
-        let e = with("http://user:hunter2@apps.example.com").expect_err("credentials");
-        assert!(!e.to_string().contains("hunter2"), "the error repeats a password: {e}");
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        let c = Config::from_args(args("127.0.0.1:3000", "info")).expect("valid");
-        assert_eq!(c.dashboard_addr, "127.0.0.1:3000".parse().expect("addr"));
-    }
-
-    #[test]
-    fn bad_address_names_the_setting() {
-        let e = Config::from_args(args("nonsense", "info")).expect_err("must fail");
-        assert!(e.to_string().contains("SLIPWAY_DASHBOARD_ADDR"), "{e}");
-    }
-
-    #[test]
-    fn workers_must_be_a_small_positive_number() {
-        for bad in ["0", "-1", "many", "65"] {
-            let e = Config::from_args(ServeArgs { workers: bad.into(), ..args("127.0.0.1:1", "info") })
-                .expect_err(bad);
-            assert!(e.to_string().contains("SLIPWAY_WORKERS"), "{e}");
-        }
-        let c = Config::from_args(ServeArgs { workers: " 4 ".into(), ..args("127.0.0.1:1", "info") });
-        assert_eq!(c.map(|c| c.workers), Ok(4));
-    }
-
-    #[test]
-    fn metrics_token_is_optional_long_and_printable() {
-        let with = |token: &str| {
-            Config::from_args(ServeArgs { metrics_token: Some(token.into()), ..args("127.0.0.1:1", "info") })
-        };
-        assert_eq!(with("").map(|c| c.metrics_token), Ok(None));
-        assert_eq!(with(" 0123456789abcdef ").map(|c| c.metrics_token), Ok(Some("0123456789abcdef".into())));
-        for bad in ["short", "0123456789 abcdef", "0123456789abcdé€", &"x".repeat(257)] {
-            let e = with(bad).expect_err(bad);
-            assert!(e.to_string().contains("SLIPWAY_METRICS_TOKEN"), "{e}");
-            assert!(!e.to_string().contains(bad), "the error repeats the token: {e}");
-        }
-    }
-
-    #[test]
-    fn local_repos_are_off_unless_allowed() {
-        let with = |value: &str| {
-            Config::from_args(ServeArgs { allow_local_repos: value.into(), ..args("127.0.0.1:1", "info") })
-                .map(|c| c.allow_local_repos)
-        };
-        assert_eq!(with("false"), Ok(false));
-        assert_eq!(with(""), Ok(false));
-        for on in ["true", " TRUE ", "1", "yes", "on"] {
-            assert_eq!(with(on), Ok(true), "{on}");
-        }
-        for off in ["False", "0", "no", "off"] {
-            assert_eq!(with(off), Ok(false), "{off}");
-        }
-        for bad in ["treu", "2", "enabled"] {
-            let e = with(bad).expect_err(bad);
-            assert!(e.to_string().contains("SLIPWAY_ALLOW_LOCAL_REPOS"), "{e}");
-        }
-    }
-
-    #[test]
-    fn build_cache_budget_is_a_size() {
-        let with = |value: &str| {
-            Config::from_args(ServeArgs { build_cache_budget: value.into(), ..args("127.0.0.1:1", "info") })
-                .map(|c| c.build_cache_budget)
-        };
-        assert_eq!(with("10GiB"), Ok(10 << 30));
-        assert_eq!(with(" 500MB "), Ok(500_000_000));
-        assert_eq!(with("2g"), Ok(2_000_000_000));
-        assert_eq!(with("1.5KiB"), Ok(1536));
-        assert_eq!(with("0"), Ok(0));
-        assert_eq!(with("4096"), Ok(4096));
-        for bad in ["", "ten", "10 parsecs", "-1G", "1e3", "2PiB", "10GiBs"] {
-            let e = with(bad).expect_err(bad);
-            assert!(e.to_string().contains("SLIPWAY_BUILD_CACHE_BUDGET"), "{e}");
-        }
-    }
-
-    #[test]
-    fn bad_log_filter_names_the_setting() {
-        let e = Config::from_args(args("127.0.0.1:1", "info,=[")).expect_err("must fail");
-        assert!(e.to_string().contains("SLIPWAY_LOG"), "{e}");
-    }
-}
+mod tests;
