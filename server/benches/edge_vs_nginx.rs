@@ -4,8 +4,9 @@
 //! The upstream is nginx 1.22 in a container deployed by Slipway (built
 //! from `slipway-test/debian-nginx:1`, one worker, `return 200 "ok\n"`,
 //! keep-alive without a request limit). In front of it, in turn:
-//! - **edge**: `edge::proxy::serve` on the edge's own runtime
-//!   (`edge::runtime`, `BENCH_EDGE_WORKERS` threads, default the product's);
+//! - **edge**: `edge::proxy::serve` on the edge's own threads, as `slipway
+//!   serve` runs it (`edge::runtime`, `BENCH_EDGE_WORKERS` threads, default
+//!   the product's);
 //! - **nginx**: the host's `nginx` (Debian 1.22) as a child process, **one**
 //!   worker, `upstream … keepalive 64`, HTTP/1.1 upstream, and the same
 //!   `X-Forwarded-*` headers the edge sets;
@@ -147,6 +148,18 @@ impl HostNginx {
 
 impl Drop for HostNginx {
     fn drop(&mut self) {
+        // SIGTERM: the master stops its worker (a SIGKILL would orphan it).
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid; no memory is passed.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -258,19 +271,17 @@ async fn bench(kit: &DockerKit, router: Arc<EdgeRouter>, edge: SocketAddr) -> an
 }
 
 fn main() -> anyhow::Result<()> {
-    let workers = env_number("BENCH_EDGE_WORKERS", runtime::DEFAULT_WORKERS as u64)? as usize;
-    let edge_rt = runtime::build(workers)?;
+    let workers = env_number("BENCH_EDGE_WORKERS", runtime::default_workers() as u64)? as usize;
+    // As `slipway serve` runs it: the edge's own threads, a listener each.
+    let threads = runtime::EdgeThreads::start(workers)?;
     let router = Arc::new(EdgeRouter::new());
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    std_listener.set_nonblocking(true)?;
-    let edge = std_listener.local_addr()?;
-    let listener = {
-        let _entered = edge_rt.enter();
-        tokio::net::TcpListener::from_std(std_listener)?
-    };
+    let listeners = threads.listen("127.0.0.1:0".parse()?)?;
+    let edge = listeners.first().context("no listener")?.local_addr()?;
     let stop = CancellationToken::new();
-    edge_rt.spawn(proxy::serve(listener, router.clone(), proxy::EdgeConfig::default(), stop.clone()));
-    println!("edge_vs_nginx: the edge runs on {workers} worker thread(s) of its own");
+    for (handle, listener) in threads.handles().iter().zip(listeners) {
+        handle.spawn(proxy::serve(listener, router.clone(), proxy::EdgeConfig::default(), stop.clone()));
+    }
+    println!("edge_vs_nginx: the edge runs on {workers} thread(s) of its own");
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let result = rt.block_on(async {
@@ -280,7 +291,7 @@ fn main() -> anyhow::Result<()> {
         result
     });
     stop.cancel();
-    edge_rt.shutdown_timeout(Duration::from_secs(5));
+    drop(threads);
     let met = result?;
     if !met && std::env::var("BENCH_STRICT").as_deref() == Ok("1") {
         bail!("a goal was missed (BENCH_STRICT=1)");

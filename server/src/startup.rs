@@ -168,26 +168,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // is served, so the edge answers with the live versions from its first
     // request.
     let running = start(&engine).await?;
-    let edge_listener = std::net::TcpListener::bind(config.edge_addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {} (SLIPWAY_EDGE_ADDR)", config.edge_addr))?;
     // The edge serves on threads of its own (see edge::runtime).
-    let edge_runtime =
-        crate::edge::runtime::Owned::start(config.edge_workers).context("cannot start the edge runtime")?;
-    let edge_listener = {
-        let _entered = edge_runtime.handle().enter();
-        tokio::net::TcpListener::from_std(edge_listener).context("cannot listen (SLIPWAY_EDGE_ADDR)")?
-    };
+    let edge_threads = crate::edge::runtime::EdgeThreads::start(config.edge_workers)
+        .context("cannot start the edge threads")?;
+    let edge_listeners = edge_threads
+        .listen(config.edge_addr)
+        .with_context(|| format!("cannot listen on {} (SLIPWAY_EDGE_ADDR)", config.edge_addr))?;
     tracing::info!(addr = %config.edge_addr, workers = config.edge_workers, "edge router listening on http://{}", config.edge_addr);
     let edge_stop = tokio_util::sync::CancellationToken::new();
-    let edge_task = edge_runtime.handle().spawn(crate::edge::proxy::serve(
-        edge_listener,
-        edge.clone(),
-        EdgeConfig::default(),
-        edge_stop.clone(),
-    ));
+    let edge_config = EdgeConfig {
+        acme_webroot: config.edge_acme_webroot.clone(),
+        https_port: https_port(&config),
+        ..EdgeConfig::default()
+    };
+    for (handle, listener) in edge_threads.handles().iter().zip(edge_listeners) {
+        handle.spawn(crate::edge::proxy::serve(
+            listener,
+            edge.clone(),
+            edge_config.clone(),
+            edge_stop.clone(),
+        ));
+    }
     if let Some(addr) = config.edge_tls_addr {
-        start_tls(&config, addr, &edge_runtime, &edge, &edge_stop).await?;
+        start_tls(&config, addr, &edge_threads, &edge, &edge_stop).await?;
     }
     let runtime = Arc::new(docker);
     let auth = Auth::open(db.clone(), SessionSettings::default()).await?;
@@ -225,11 +228,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("dashboard server failed");
     session_cleanup.abort();
     edge_stop.cancel();
-    let _ = edge_task.await;
     // Its open connections end with it.
-    drop(edge_runtime);
+    drop(edge_threads);
     running.shutdown().await;
     served
+}
+
+/// The port people reach HTTPS on: `SLIPWAY_PUBLIC_URL`'s when it is https,
+/// else the HTTPS listener's; `None` without an HTTPS listener.
+fn https_port(config: &Config) -> Option<u16> {
+    let listener = config.edge_tls_addr?;
+    match &config.public_url {
+        Some(public) if public.scheme == "https" => Some(public.port),
+        _ => Some(listener.port()),
+    }
 }
 
 /// The edge's HTTPS listener and its certificate directory, on the edge
@@ -237,29 +249,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn start_tls(
     config: &Config,
     addr: std::net::SocketAddr,
-    runtime: &crate::edge::runtime::Owned,
+    threads: &crate::edge::runtime::EdgeThreads,
     edge: &Arc<EdgeRouter>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use crate::edge::tls;
     if let Some(dir) = &config.edge_cert_dir {
-        let loading = runtime.handle().spawn(tls::watch::start(dir.clone(), edge.clone(), stop.clone()));
-        loading.await.context("cannot load SLIPWAY_EDGE_CERT_DIR")?;
+        tls::watch::start(dir.clone(), edge.clone(), stop.clone()).await;
         tracing::info!(dir = %dir.display(), certificates = edge.certs.all().len(), "watching the certificate directory");
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {addr} (SLIPWAY_EDGE_TLS_ADDR)"))?;
-    let listener = {
-        let _entered = runtime.handle().enter();
-        tokio::net::TcpListener::from_std(listener).context("cannot listen (SLIPWAY_EDGE_TLS_ADDR)")?
-    };
-    let serving = tls::serve_tls(listener, edge.clone(), EdgeConfig::default(), stop.clone());
-    runtime.handle().spawn(async move {
-        if let Err(e) = serving.await {
-            tracing::error!(error = %e, "the edge's HTTPS listener stopped");
-        }
-    });
+    let listeners =
+        threads.listen(addr).with_context(|| format!("cannot listen on {addr} (SLIPWAY_EDGE_TLS_ADDR)"))?;
+    let tls_config = tls::server_config(edge.clone())?;
+    for (handle, listener) in threads.handles().iter().zip(listeners) {
+        let serving =
+            tls::serve_tls(listener, edge.clone(), tls_config.clone(), EdgeConfig::default(), stop.clone());
+        handle.spawn(serving);
+    }
     tracing::info!(%addr, "edge router listening on https://{addr}");
     Ok(())
 }

@@ -155,6 +155,12 @@ pub struct ServiceSettings {
     /// A newer push cancels the older pushed runs still queued or running.
     #[serde(default = "default_true")]
     pub supersede_runs: bool,
+    /// The edge's plain listener redirects requests to HTTPS (308).
+    #[serde(default)]
+    pub https_redirect: bool,
+    /// HTTPS answers carry `Strict-Transport-Security`.
+    #[serde(default)]
+    pub hsts: bool,
     pub env: Vec<EnvVar>,
 }
 
@@ -206,6 +212,8 @@ impl ServiceSettings {
             platforms: Vec::new(),
             pipeline_path: default_pipeline_path(),
             supersede_runs: true,
+            https_redirect: false,
+            hsts: false,
             env: Vec::new(),
         }
     }

@@ -146,6 +146,8 @@ pub fn service_detail(v: ServiceView) -> ServiceDetail {
             platforms: s.platforms,
             pipeline_path: s.pipeline_path,
             supersede_runs: s.supersede_runs,
+            https_redirect: s.https_redirect,
+            hsts: s.hsts,
             env: v
                 .env
                 .into_iter()
@@ -206,6 +208,8 @@ pub fn service_spec(s: ServiceSettings) -> (ServiceSpec, Vec<EnvInput>) {
         platforms: s.platforms,
         pipeline_path: s.pipeline_path,
         supersede_runs: s.supersede_runs,
+        https_redirect: s.https_redirect,
+        hsts: s.hsts,
     };
     let env =
         s.env.into_iter().map(|e| EnvInput { name: e.name, value: e.value, secret: e.secret }).collect();

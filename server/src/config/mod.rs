@@ -33,8 +33,13 @@ pub struct ServeArgs {
     /// `<name>/fullchain.pem` + `privkey.pem`).
     #[arg(long, env = "SLIPWAY_EDGE_CERT_DIR")]
     pub edge_cert_dir: Option<PathBuf>,
-    /// Threads of the edge router's own runtime (1 to 16).
-    #[arg(long, env = "SLIPWAY_EDGE_WORKERS", default_value = "2")]
+    /// Directory whose `.well-known/acme-challenge/` the edge's plain
+    /// listener serves for every host (certbot/lego/acme.sh webroot mode).
+    #[arg(long, env = "SLIPWAY_EDGE_ACME_WEBROOT")]
+    pub edge_acme_webroot: Option<PathBuf>,
+    /// Threads of the edge router (1 to 16), or `auto`: half the CPUs, at
+    /// least one (wrk, the apps and the proxy share the machine).
+    #[arg(long, env = "SLIPWAY_EDGE_WORKERS", default_value = "auto")]
     pub edge_workers: String,
     /// Key for secrets at rest: 32 bytes as base64. Default: a generated
     /// key file in the data dir.
@@ -81,6 +86,8 @@ pub struct Config {
     pub edge_tls_addr: Option<SocketAddr>,
     /// SLIPWAY_EDGE_CERT_DIR: an existing directory.
     pub edge_cert_dir: Option<PathBuf>,
+    /// SLIPWAY_EDGE_ACME_WEBROOT: an existing directory.
+    pub edge_acme_webroot: Option<PathBuf>,
     pub secret_key: Option<String>,
     /// `None`: `/metrics` is open.
     pub metrics_token: Option<String>,
@@ -140,7 +147,7 @@ pub enum ConfigError {
     EdgeAddr(String),
     #[error("SLIPWAY_WORKERS (--workers): {0:?} is not a number from 1 to 64")]
     Workers(String),
-    #[error("SLIPWAY_EDGE_WORKERS (--edge-workers): {0:?} is not a number from 1 to 16")]
+    #[error("SLIPWAY_EDGE_WORKERS (--edge-workers): {0:?} is not auto or a number from 1 to 16")]
     EdgeWorkers(String),
     #[error("SLIPWAY_EDGE_TLS_ADDR (--edge-tls-addr): {0:?} is not a socket address such as 0.0.0.0:443")]
     EdgeTlsAddr(String),
@@ -150,6 +157,8 @@ pub enum ConfigError {
     EdgeCertDir(PathBuf),
     #[error("SLIPWAY_EDGE_CERT_DIR (--edge-cert-dir): set, but SLIPWAY_EDGE_TLS_ADDR is not (no HTTPS listener would serve it)")]
     EdgeCertDirWithoutTls,
+    #[error("SLIPWAY_EDGE_ACME_WEBROOT (--edge-acme-webroot): {0:?} is not an existing directory")]
+    EdgeAcmeWebroot(PathBuf),
     /// The value is a secret: never repeated.
     #[error(
         "SLIPWAY_METRICS_TOKEN (--metrics-token): must be 16 to 256 visible ASCII characters, without spaces"
@@ -226,13 +235,14 @@ impl Config {
             .ok()
             .filter(|n| (1..=MAX_WORKERS).contains(n))
             .ok_or_else(|| ConfigError::Workers(args.workers.clone()))?;
-        let edge_workers = args
-            .edge_workers
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=crate::edge::runtime::MAX_WORKERS).contains(n))
-            .ok_or_else(|| ConfigError::EdgeWorkers(args.edge_workers.clone()))?;
+        let edge_workers = match args.edge_workers.trim() {
+            "auto" | "" => crate::edge::runtime::default_workers(),
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=crate::edge::runtime::MAX_WORKERS).contains(n))
+                .ok_or_else(|| ConfigError::EdgeWorkers(args.edge_workers.clone()))?,
+        };
         // Empty means unset.
         let edge_tls_addr = match args.edge_tls_addr.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
             Some(raw) => {
@@ -247,6 +257,10 @@ impl Config {
         let edge_cert_dir = match args.edge_cert_dir.filter(|d| !d.as_os_str().is_empty()) {
             Some(_) if edge_tls_addr.is_none() => return Err(ConfigError::EdgeCertDirWithoutTls),
             Some(dir) if !dir.is_dir() => return Err(ConfigError::EdgeCertDir(dir)),
+            dir => dir,
+        };
+        let edge_acme_webroot = match args.edge_acme_webroot.filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => return Err(ConfigError::EdgeAcmeWebroot(dir)),
             dir => dir,
         };
         // Empty means unset (as for SLIPWAY_SECRET_KEY).
@@ -276,6 +290,7 @@ impl Config {
             edge_workers,
             edge_tls_addr,
             edge_cert_dir,
+            edge_acme_webroot,
             secret_key: args.secret_key,
             metrics_token,
             allow_local_repos,

@@ -8,9 +8,10 @@ fn args(addr: &str, log: &str) -> ServeArgs {
         site_root: "target/site".into(),
         edge_addr: "127.0.0.1:8080".into(),
         workers: "2".into(),
-        edge_workers: "2".into(),
+        edge_workers: "auto".into(),
         edge_tls_addr: None,
         edge_cert_dir: None,
+        edge_acme_webroot: None,
         secret_key: None,
         metrics_token: None,
         allow_local_repos: "false".into(),
@@ -76,6 +77,8 @@ fn workers_must_be_a_small_positive_number() {
     }
     let c = Config::from_args(ServeArgs { edge_workers: "1".into(), ..args("127.0.0.1:1", "info") });
     assert_eq!(c.map(|c| c.edge_workers), Ok(1));
+    let auto = Config::from_args(args("127.0.0.1:1", "info")).map(|c| c.edge_workers);
+    assert_eq!(auto, Ok(crate::edge::runtime::default_workers()));
 }
 
 #[test]
@@ -158,4 +161,9 @@ fn the_tls_listener_needs_its_own_address_and_an_existing_cert_dir() {
     assert_eq!(c.edge_tls_addr, Some("127.0.0.1:8443".parse().expect("addr")));
     assert_eq!(c.edge_cert_dir, Some(PathBuf::from("/")));
     assert_eq!(with(Some(""), None).expect("empty is off").edge_tls_addr, None);
+    let webroot = |dir: &str| {
+        Config::from_args(ServeArgs { edge_acme_webroot: Some(dir.into()), ..args("127.0.0.1:3000", "info") })
+    };
+    named(webroot("/no/such/webroot"), "SLIPWAY_EDGE_ACME_WEBROOT");
+    assert_eq!(webroot("/").expect("valid").edge_acme_webroot, Some(PathBuf::from("/")));
 }

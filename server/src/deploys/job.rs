@@ -8,9 +8,7 @@ use anyhow::Context;
 use tracing::Instrument;
 
 use super::{
-    container_name, events, from_row, ready, service_host,
-    switch::{Route, Upstream},
-    Deployment, DeploymentStatus, COLUMNS,
+    container_name, events, from_row, ready, switch::Upstream, Deployment, DeploymentStatus, COLUMNS,
 };
 use crate::{
     docker::labels,
@@ -110,11 +108,8 @@ impl DeployHandler {
         let old = engine.live_of(service.id).await?;
         let replaced = match addr {
             Some(addr) => {
-                let route = Route {
-                    service_id: service.id,
-                    host: service_host(&project, &service),
-                    upstream: Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr },
-                };
+                let upstream = Upstream { deployment_id: dep.id, container_id: container_id.clone(), addr };
+                let route = super::service_route(&project, &service, upstream);
                 engine.switch.switch(route).await?
             }
             // A worker, or an image service without a port: no route (one

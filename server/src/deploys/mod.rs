@@ -222,3 +222,17 @@ pub fn service_host(project: &crate::projects::Project, service: &crate::project
         None => format!("{}.{}.localhost", service.spec.name, project.name),
     }
 }
+
+/// The edge route of `service` to `upstream`: its host and HTTPS policy.
+pub fn service_route(
+    project: &crate::projects::Project,
+    service: &crate::projects::Service,
+    upstream: switch::Upstream,
+) -> switch::Route {
+    switch::Route {
+        service_id: service.id,
+        host: service_host(project, service),
+        upstream,
+        policy: switch::RoutePolicy { https_redirect: service.spec.https_redirect, hsts: service.spec.hsts },
+    }
+}

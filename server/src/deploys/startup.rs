@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use super::{
-    service_host,
-    switch::{Route, Upstream},
-};
+use super::{service_host, switch::Upstream};
 use crate::{docker::labels, engine::Engine, projects::ProjectStore};
 
 /// Removes this installation's containers that no live deployment claims
@@ -162,15 +159,9 @@ impl Engine {
             tracing::warn!(service_id, deployment_id = live.id, "the live container has no address");
             return Ok(false);
         };
-        let route = Route {
-            service_id,
-            host: service_host(&project, &service),
-            upstream: Upstream {
-                deployment_id: live.id,
-                container_id,
-                addr: std::net::SocketAddr::new(ip, port),
-            },
-        };
+        let upstream =
+            Upstream { deployment_id: live.id, container_id, addr: std::net::SocketAddr::new(ip, port) };
+        let route = super::service_route(&project, &service, upstream);
         self.switch.switch(route).await?;
         Ok(true)
     }

@@ -27,6 +27,17 @@ pub struct Route {
     /// `<service>.<project>.localhost` unless configured.
     pub host: String,
     pub upstream: Upstream,
+    /// The service's HTTPS settings, as of this switch.
+    pub policy: RoutePolicy,
+}
+
+/// How the edge treats a route's plain and HTTPS requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoutePolicy {
+    /// The plain listener answers 308 to the same URL over https.
+    pub https_redirect: bool,
+    /// HTTPS answers carry `Strict-Transport-Security`.
+    pub hsts: bool,
 }
 
 /// How a drain ended.

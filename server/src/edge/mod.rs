@@ -4,6 +4,7 @@
 //! container before stopping it. [`EdgeRouter`] is the deploys'
 //! [`RouteSwitch`]; [`proxy`] serves the traffic.
 
+pub mod acme;
 mod body;
 mod headers;
 pub mod proxy;
@@ -246,6 +247,7 @@ mod tests {
                 container_id: format!("c{deployment_id}"),
                 addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             },
+            policy: Default::default(),
         }
     }
 

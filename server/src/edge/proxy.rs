@@ -29,11 +29,22 @@ pub struct EdgeConfig {
     pub connect_timeout: Duration,
     /// From sending the request to the upstream's response headers.
     pub response_timeout: Duration,
+    /// `SLIPWAY_EDGE_ACME_WEBROOT`: the plain listener answers ACME HTTP-01
+    /// challenges from it (see [`super::acme`]).
+    pub acme_webroot: Option<std::path::PathBuf>,
+    /// The HTTPS listener's port, for redirects to HTTPS (`None`: no HTTPS
+    /// listener, so no redirect).
+    pub https_port: Option<u16>,
 }
 
 impl Default for EdgeConfig {
     fn default() -> Self {
-        EdgeConfig { connect_timeout: Duration::from_secs(5), response_timeout: Duration::from_secs(60) }
+        EdgeConfig {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            acme_webroot: None,
+            https_port: None,
+        }
     }
 }
 
@@ -53,6 +64,7 @@ struct Client {
     proxy: Arc<Proxy>,
     /// The peer's address as an `X-Forwarded-For` value, made once.
     peer_ip: HeaderValue,
+    scheme: Scheme,
     /// `X-Forwarded-Proto`: `http` or `https`.
     proto: HeaderValue,
     affinity: Affinity,
@@ -102,6 +114,7 @@ where
     let client = Arc::new(Client {
         proxy,
         peer_ip: HeaderValue::from_str(&peer.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown")),
+        scheme,
         proto: HeaderValue::from_static(if scheme == Scheme::Http { "http" } else { "https" }),
         affinity: Affinity::default(),
     });
@@ -141,6 +154,11 @@ fn page(status: StatusCode, text: &'static str) -> Response<EdgeBody> {
 
 impl Proxy {
     async fn handle(&self, req: Request<Incoming>, client: &Client) -> Response<EdgeBody> {
+        if let Some(webroot) = &self.config.acme_webroot {
+            if client.scheme == Scheme::Http && req.uri().path().starts_with(super::acme::PREFIX) {
+                return super::acme::answer(webroot, req.uri().path()).await;
+            }
+        }
         let Some(host) = host_of(&req) else {
             return page(StatusCode::BAD_REQUEST, "The request has no Host header.");
         };
@@ -154,6 +172,13 @@ impl Proxy {
             return page(StatusCode::NOT_FOUND, "No service answers on this host.");
         };
         drop(host);
+        if client.scheme == Scheme::Http && target.route.policy.https_redirect {
+            if let Some(port) = self.config.https_port {
+                if !req.uri().path().starts_with(super::acme::PREFIX) {
+                    return redirect_to_https(&target.route.host, port, req.uri());
+                }
+            }
+        }
         let stats = &target.stats;
         stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let span = tracing::debug_span!(
@@ -224,11 +249,36 @@ impl Proxy {
             }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            if client.scheme != Scheme::Http && target.route.policy.hsts {
+                parts
+                    .headers
+                    .entry(header::STRICT_TRANSPORT_SECURITY)
+                    .or_insert(HeaderValue::from_static(HSTS));
+            }
             Response::from_parts(parts, EdgeBody::Upstream(GuardedBody { inner: body, _guard: guard }))
         }
         .instrument(span)
         .await
     }
+}
+
+/// One year, this host only (`includeSubDomains` would bind hosts that
+/// are not this service's).
+const HSTS: &str = "max-age=31536000";
+
+/// 308 to the same host, path and query over https.
+fn redirect_to_https(host: &str, port: u16, uri: &Uri) -> Response<EdgeBody> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = match port {
+        443 => format!("https://{host}{path}"),
+        port => format!("https://{host}:{port}{path}"),
+    };
+    let Ok(location) = HeaderValue::from_str(&location) else {
+        return page(StatusCode::BAD_REQUEST, "The request target is invalid.");
+    };
+    let mut response = page(StatusCode::PERMANENT_REDIRECT, "This service is served over HTTPS.");
+    response.headers_mut().insert(header::LOCATION, location);
+    response
 }
 
 fn count_status(stats: &RouteStats, status: StatusCode) {

@@ -22,10 +22,7 @@ use tracing::Instrument;
 use super::{Action, Payload};
 use crate::{
     deploys::{
-        container_name, events,
-        job::STOP_GRACE,
-        ready, service_host,
-        switch::{Route, Upstream},
+        container_name, events, job::STOP_GRACE, ready, service_host, service_route, switch::Upstream,
         Deployment, DeploymentStatus,
     },
     docker::labels,
@@ -90,7 +87,7 @@ impl LifecycleHandler {
                     Some(addr) => {
                         let upstream =
                             Upstream { deployment_id: dep.id, container_id: container.clone(), addr };
-                        engine.switch.switch(Route { service_id: service.id, host, upstream }).await?;
+                        engine.switch.switch(service_route(&project, &service, upstream)).await?;
                     }
                     None => engine.switch.remove(service.id).await,
                 }
@@ -113,7 +110,7 @@ impl LifecycleHandler {
                 let replaced = match addr {
                     Some(addr) => {
                         let upstream = Upstream { deployment_id: dep.id, container_id: fresh.clone(), addr };
-                        engine.switch.switch(Route { service_id: service.id, host, upstream }).await?
+                        engine.switch.switch(service_route(&project, &service, upstream)).await?
                     }
                     None => None,
                 };

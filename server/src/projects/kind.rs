@@ -164,6 +164,13 @@ pub(super) fn check_kind(spec: &ServiceSpec, p: &mut Problems) -> Option<KindPar
     if kind == ServiceKind::Worker && spec.domain.as_deref().is_some_and(|d| !d.is_empty()) {
         p.add("domain", "a worker has no route, so no domain");
     }
+    let routed = kind != ServiceKind::Worker && spec.port.is_some();
+    if spec.https_redirect && !routed {
+        p.add("https_redirect", "only a service with a port has a route to redirect");
+    }
+    if spec.hsts && !routed {
+        p.add("hsts", "only a service with a port has a route to send HSTS on");
+    }
     let command = match spec.command.as_deref() {
         None | Some([]) => Some(None),
         Some(argv) => p.check(command(argv)).map(Some),

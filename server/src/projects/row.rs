@@ -18,7 +18,8 @@ pub(super) const SERVICE_COLUMNS: &str = "id, project_id, name, kind, git_url, b
      (SELECT json_group_array(name) FROM (SELECT a.name FROM service_deploy_after AS d \
       JOIN services AS a ON a.id = d.after_id WHERE d.service_id = services.id ORDER BY a.name)) AS deploy_after, port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, \
      health_retries, health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, \
-     drain_secs, domain, build_target, no_cache, platforms, pipeline_path, supersede_runs, git_url_sealed, \
+     drain_secs, domain, build_target, no_cache, platforms, pipeline_path, supersede_runs, https_redirect, hsts, \
+     git_url_sealed, \
      next_build_number, created_at, updated_at";
 
 pub(super) fn corrupt(field: &'static str, message: impl std::fmt::Display) -> ProjectError {
@@ -102,6 +103,8 @@ pub(super) fn row_to_service(row: &SqliteRow) -> Result<Service> {
                 .map_err(|e| corrupt("platforms", e))?,
             pipeline_path: row.try_get("pipeline_path")?,
             supersede_runs: row.try_get::<i64, _>("supersede_runs")? != 0,
+            https_redirect: row.try_get::<i64, _>("https_redirect")? != 0,
+            hsts: row.try_get::<i64, _>("hsts")? != 0,
         },
         git_url_sealed: row.try_get("git_url_sealed")?,
         image_from_id: row.try_get("image_from_id")?,
@@ -160,6 +163,8 @@ pub(super) fn bind_spec<'q>(
         .bind(&cols.volumes)
         .bind(spec.settle_secs)
         .bind(&cols.watch_paths)
+        .bind(spec.https_redirect)
+        .bind(spec.hsts)
 }
 
 /// The column list [`bind_spec`] binds, for INSERT.
@@ -167,7 +172,7 @@ pub(super) const SPEC_COLUMNS: &str = "name, git_url, branch, context_path, dock
      port, health_kind, health_path, health_command, health_interval_ms, health_timeout_ms, health_retries, \
      health_start_period_ms, memory_bytes, cpu_millis, auto_deploy, build_timeout_secs, drain_secs, domain, \
      build_target, no_cache, platforms, pipeline_path, supersede_runs, kind, image_ref, image_from_id, \
-     command, volumes, settle_secs, watch_paths";
+     command, volumes, settle_secs, watch_paths, https_redirect, hsts";
 
 /// `SPEC_COLUMNS` as `col = ?` pairs, for UPDATE.
 pub(super) fn spec_assignments() -> String {

@@ -134,6 +134,13 @@ pub struct ServiceSpec {
     /// or running (default on).
     #[serde(default = "default_true")]
     pub supersede_runs: bool,
+    /// The edge's plain listener redirects this service's requests to
+    /// HTTPS (308; ACME challenge paths excepted).
+    #[serde(default)]
+    pub https_redirect: bool,
+    /// HTTPS answers carry `Strict-Transport-Security` (one year).
+    #[serde(default)]
+    pub hsts: bool,
 }
 
 fn default_pipeline_path() -> String {
@@ -180,6 +187,8 @@ impl ServiceSpec {
             platforms: Vec::new(),
             pipeline_path: default_pipeline_path(),
             supersede_runs: true,
+            https_redirect: false,
+            hsts: false,
         }
     }
 
@@ -263,6 +272,8 @@ impl ServiceSpec {
             platforms: platforms?,
             pipeline_path: pipeline_path?,
             supersede_runs: self.supersede_runs,
+            https_redirect: self.https_redirect,
+            hsts: self.hsts,
         })
     }
 }

@@ -221,6 +221,12 @@ async fn kind_rules_are_refused_with_the_field_named() -> anyhow::Result<()> {
     let mut w = worker("w3", "api");
     w.command = Some(vec!["-x".into()]);
     assert_eq!(field(store.create_service(p.id, &w).await), Some("command"));
+    let mut w = worker("w4", "api");
+    w.https_redirect = true;
+    assert_eq!(field(store.create_service(p.id, &w).await), Some("https_redirect"));
+    let mut w = worker("w5", "api");
+    w.hsts = true;
+    assert_eq!(field(store.create_service(p.id, &w).await), Some("hsts"));
 
     // Sources: must exist, not be itself, and build their own image.
     for (name, from) in [("w4", "nope"), ("w5", "w5")] {
@@ -254,4 +260,18 @@ fn watch_paths_are_relative_globs_that_compile() {
         s.watch_paths = vec![bad.into()];
         assert_eq!(s.validate().err().and_then(|e| e.field()), Some("watch_paths"), "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn the_https_policy_is_stored_and_updated() -> anyhow::Result<()> {
+    let (_dir, store) = store().await?;
+    let p = store.create_project("shop").await?;
+    let created = store.create_service(p.id, &spec()).await?;
+    assert!(!created.spec.https_redirect && !created.spec.hsts, "both off by default");
+    let mut secure = created.spec.clone();
+    (secure.https_redirect, secure.hsts) = (true, true);
+    store.update_service(created.id, &secure).await?;
+    let read = store.get_service(created.id).await?;
+    assert!(read.spec.https_redirect && read.spec.hsts, "{:?}", read.spec);
+    Ok(())
 }

@@ -86,6 +86,7 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub version: http::Version,
+    pub headers: http::HeaderMap,
     /// The leaf certificate the server presented.
     pub peer: CertificateDer<'static>,
 }
@@ -161,9 +162,10 @@ impl Connection {
             },
         };
         let (status, version) = (response.status().as_u16(), response.version());
+        let headers = response.headers().clone();
         let body = response.into_body().collect().await?.to_bytes();
         let body = String::from_utf8_lossy(&body).into_owned();
-        Ok(Some(Answer { status, body, version, peer: self.peer.clone() }))
+        Ok(Some(Answer { status, body, version, headers, peer: self.peer.clone() }))
     }
 }
 

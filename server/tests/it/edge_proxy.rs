@@ -100,6 +100,7 @@ async fn start_edge() -> anyhow::Result<Edge> {
     let config = proxy::EdgeConfig {
         connect_timeout: Duration::from_secs(2),
         response_timeout: Duration::from_secs(1),
+        ..Default::default()
     };
     tokio::spawn(proxy::serve(listener, router.clone(), config, stop.clone()));
     Ok(Edge { addr, router, _stop: stop.drop_guard() })
@@ -110,6 +111,7 @@ fn route(host: &str, upstream: SocketAddr) -> Route {
         service_id: 1,
         host: host.into(),
         upstream: Upstream { deployment_id: 1, container_id: "local".into(), addr: upstream },
+        policy: Default::default(),
     }
 }
 

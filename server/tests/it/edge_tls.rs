@@ -25,7 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 /// An upstream answering `<label> <X-Forwarded-Proto>`.
-async fn upstream(label: &'static str) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn upstream(label: &'static str) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -56,7 +56,14 @@ pub(crate) async fn tls_edge(router: Arc<EdgeRouter>) -> anyhow::Result<TlsEdge>
     tls::watch::start(dir.path().to_path_buf(), router.clone(), stop.clone()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(tls::serve_tls(listener, router.clone(), proxy::EdgeConfig::default(), stop.clone()));
+    let config = tls::server_config(router.clone())?;
+    tokio::spawn(tls::serve_tls(
+        listener,
+        router.clone(),
+        config,
+        proxy::EdgeConfig::default(),
+        stop.clone(),
+    ));
     Ok(TlsEdge { addr, dir, _stop: stop.drop_guard() })
 }
 
@@ -65,6 +72,7 @@ fn route(service_id: i64, host: &str, addr: SocketAddr) -> Route {
         service_id,
         host: host.into(),
         upstream: Upstream { deployment_id: service_id, container_id: format!("c{service_id}"), addr },
+        policy: Default::default(),
     }
 }
 
@@ -77,7 +85,7 @@ fn replace(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Polls until the name is served with `der` (or the limit passes).
-async fn until_served(
+pub(crate) async fn until_served(
     edge: &TlsEdge,
     ca: &TestCa,
     name: &str,

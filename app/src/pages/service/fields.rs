@@ -63,6 +63,8 @@ pub struct FormValues {
     pub pipeline_path: String,
     pub no_cache: bool,
     pub supersede_runs: bool,
+    pub https_redirect: bool,
+    pub hsts: bool,
     pub env: Vec<EnvValues>,
 }
 
@@ -101,6 +103,8 @@ pub const FIELD_ALIASES: &[&[&str]] = &[
     &["pipeline_path"],
     &["no_cache"],
     &["supersede_runs"],
+    &["https_redirect"],
+    &["hsts"],
     &["env", "env_name", "env_value"],
 ];
 
@@ -169,6 +173,8 @@ impl FormValues {
             pipeline_path: s.pipeline_path.clone(),
             no_cache: s.no_cache,
             supersede_runs: s.supersede_runs,
+            https_redirect: s.https_redirect,
+            hsts: s.hsts,
             env: s
                 .env
                 .iter()
@@ -272,6 +278,8 @@ impl FormValues {
             pipeline_path: self.pipeline_path.trim().to_string(),
             no_cache: self.no_cache,
             supersede_runs: self.supersede_runs,
+            https_redirect: self.https_redirect,
+            hsts: self.hsts,
             env: self.env.iter().filter_map(env_var).collect(),
         };
         let build_args = parse_build_args(&self.build_args).unwrap_or_else(|e| {

@@ -64,6 +64,8 @@ struct Texts {
     pipeline_path: RwSignal<String>,
     no_cache: RwSignal<bool>,
     supersede_runs: RwSignal<bool>,
+    https_redirect: RwSignal<bool>,
+    hsts: RwSignal<bool>,
     env: EnvRows,
 }
 
@@ -109,7 +111,7 @@ impl Texts {
     fn new(v: &FormValues) -> Self {
         macro_rules! make {
             ($($f:ident),*) => {
-                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), no_cache: RwSignal::new(v.no_cache), supersede_runs: RwSignal::new(v.supersede_runs), env: EnvRows::new(&v.env) }
+                Texts { $($f: RwSignal::new(v.$f.clone()),)* auto_deploy: RwSignal::new(v.auto_deploy), no_cache: RwSignal::new(v.no_cache), supersede_runs: RwSignal::new(v.supersede_runs), https_redirect: RwSignal::new(v.https_redirect), hsts: RwSignal::new(v.hsts), env: EnvRows::new(&v.env) }
             };
         }
         each_text!(make)
@@ -123,13 +125,15 @@ impl Texts {
         self.auto_deploy.set(v.auto_deploy);
         self.no_cache.set(v.no_cache);
         self.supersede_runs.set(v.supersede_runs);
+        self.https_redirect.set(v.https_redirect);
+        self.hsts.set(v.hsts);
         self.env.load(&v.env);
     }
 
     fn values(&self) -> FormValues {
         macro_rules! get {
             ($($f:ident),*) => {
-                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), no_cache: self.no_cache.get_untracked(), supersede_runs: self.supersede_runs.get_untracked(), env: self.env.values() }
+                FormValues { $($f: self.$f.get_untracked(),)* auto_deploy: self.auto_deploy.get_untracked(), no_cache: self.no_cache.get_untracked(), supersede_runs: self.supersede_runs.get_untracked(), https_redirect: self.https_redirect.get_untracked(), hsts: self.hsts.get_untracked(), env: self.env.values() }
             };
         }
         each_text!(get)
@@ -226,6 +230,8 @@ pub fn ServiceForm(
                     <div hidden=worker>
                         <Text id="svc-port" label="Container port (an image service may leave it empty: no route)" value=t.port ctx=f("port") range=r(limits::PORT) />
                         <Text id="svc-domain" label="Domain (empty: <service>.<project>.localhost)" value=t.domain ctx=f("domain") />
+                        <Check id="svc-https-redirect" label="Redirect HTTP to HTTPS (308; ACME challenge paths excepted; from the next deploy)" value=t.https_redirect ctx=f("https_redirect") />
+                        <Check id="svc-hsts" label="Send HSTS on HTTPS (Strict-Transport-Security, one year; from the next deploy)" value=t.hsts ctx=f("hsts") />
                     </div>
                     <Area id="svc-command" label="Command (one argument per line, no shell; empty: the image's)" value=t.command ctx=f("command") />
                     <Area id="svc-volumes" label="Volumes (name:/path/in/container per line; kept across deploys and rollbacks)" value=t.volumes ctx=f("volumes") />

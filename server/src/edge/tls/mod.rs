@@ -40,14 +40,15 @@ pub fn server_config(router: Arc<EdgeRouter>) -> anyhow::Result<Arc<rustls::Serv
     Ok(Arc::new(config))
 }
 
-/// Serves HTTPS on `listener` until `shutdown` fires.
+/// Serves HTTPS on `listener` until `shutdown` fires (`tls`: from
+/// [`server_config`]).
 pub async fn serve_tls(
     listener: TcpListener,
     router: Arc<EdgeRouter>,
+    tls: Arc<rustls::ServerConfig>,
     config: EdgeConfig,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let tls = server_config(router.clone())?;
+) {
     let proxy = Proxy::new(router.clone(), config);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
@@ -60,7 +61,7 @@ pub async fn serve_tls(
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => return,
         };
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             TlsStats::count(&router.certs.stats.rejected);

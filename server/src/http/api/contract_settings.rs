@@ -79,6 +79,10 @@ pub(super) fn settings(doc: &mut Value, missing: &mut Vec<String>) {
             "description": "the pipeline file, relative to the checkout (default .slipway.yml)" },
         "supersede_runs": { "type": "boolean",
             "description": "a newer push cancels the older pushed runs still queued or running (default true)" },
+        "https_redirect": { "type": "boolean",
+            "description": "the edge's plain listener answers 308 to https (ACME challenge paths excepted); a service with a port only (default false)" },
+        "hsts": { "type": "boolean",
+            "description": "HTTPS answers carry Strict-Transport-Security (one year); a service with a port only (default false)" },
         "env": { "type": "array", "maxItems": MAX_VARS,
             "description": "in order; a later entry of the same name replaces an earlier one",
             "items": { "$ref": "#/components/schemas/EnvVarInput" } }
