@@ -304,6 +304,11 @@ pub fn valid_url(raw: &str) -> Result<String, EngineError> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid("url", "must name a host"));
     }
+    // WHATWG URLs allow `*`, `!`, `$`… in a host name; DNS does not.
+    let dns_label = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if parsed.domain().is_some_and(|d| !d.split('.').all(dns_label)) {
+        return Err(invalid("url", "the host must be a DNS name (letters, digits, '-' and dots) or an IP address"));
+    }
     Ok(url.to_string())
 }
 
@@ -362,6 +367,8 @@ mod tests {
             "//host/x",
             "host/x",
             "data:text/plain,hi",
+            "https://hooks.example*/x",
+            "https://a..b/x",
         ] {
             let e = valid_url(bad).expect_err(bad);
             assert!(matches!(e, EngineError::Invalid { field: "url", .. }), "{bad}: {e}");

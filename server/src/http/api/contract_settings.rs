@@ -181,6 +181,8 @@ fn kinds(base: &Value) -> Value {
     let image = json!({ "type": "string", "pattern": pat::IMAGE_REF, "maxLength": MAX_IMAGE_REF });
     let port = int(1, 65535);
     let no_port = json!({ "type": "null" });
+    // Redirect and HSTS need a route, so a port.
+    let off = json!({ "type": "boolean", "enum": [false], "description": "only a service with a port has a route" });
     // (description, kind, required, narrowed properties)
     let cases: Vec<(&str, &str, Vec<&str>, Value)> = vec![
         (
@@ -199,13 +201,13 @@ fn kinds(base: &Value) -> Value {
             "a worker that builds its image",
             "worker",
             vec!["kind", "git_url"],
-            json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": none(), "git_url": git }),
+            json!({ "port": no_port, "domain": none(), "https_redirect": off, "hsts": off, "health": probe(&["command", "none"]), "image": none(), "image_from": none(), "git_url": git }),
         ),
         (
             "a worker that runs another service's image",
             "worker",
             vec!["kind", "image_from"],
-            json!({ "port": no_port, "domain": none(), "health": probe(&["command", "none"]), "image": none(), "image_from": slug, "git_url": empty }),
+            json!({ "port": no_port, "domain": none(), "https_redirect": off, "hsts": off, "health": probe(&["command", "none"]), "image": none(), "image_from": slug, "git_url": empty }),
         ),
         (
             "an image service with a port (routed)",
@@ -217,7 +219,7 @@ fn kinds(base: &Value) -> Value {
             "an image service without a port",
             "image",
             vec!["kind", "image"],
-            json!({ "port": no_port, "health": probe(&["command", "none"]), "image": image, "image_from": none(), "git_url": empty }),
+            json!({ "port": no_port, "https_redirect": off, "hsts": off, "health": probe(&["command", "none"]), "image": image, "image_from": none(), "git_url": empty }),
         ),
     ];
     let variants: Vec<Value> = cases
