@@ -39,6 +39,7 @@ use server::docker::DockerEngine;
 use server::edge::{proxy, runtime, EdgeRouter};
 use server::jobs::JobStatus;
 use server::testkit::engine::{anyhow_of, user};
+use server::testkit::wrk::Round;
 use server::testkit::{ensure_nginx_image, free_port, DockerKit, GitRepo, TestDataDir, TestEngine};
 use tokio_util::sync::CancellationToken;
 
@@ -58,42 +59,8 @@ fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
     }
 }
 
-/// One wrk round: requests/s, p50 and p99 (ms).
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-}
-
 fn wrk(url: &str, host: &str, seconds: u64) -> anyhow::Result<Round> {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H", &format!("Host: {host}"), url])
-        .output()
-        .context("cannot run wrk (make bench installs it)")?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    ensure!(!text.contains("Non-2xx") && !text.contains("Socket errors"), "wrk saw failures:\n{text}");
-    parse_wrk(&text)
-}
-
-fn parse_wrk(out: &str) -> anyhow::Result<Round> {
-    let ms = |v: &str| -> Option<f64> {
-        if let Some(x) = v.strip_suffix("us") {
-            x.parse::<f64>().ok().map(|x| x / 1000.0)
-        } else if let Some(x) = v.strip_suffix("ms") {
-            x.parse().ok()
-        } else {
-            v.strip_suffix('s').and_then(|x| x.parse::<f64>().ok()).map(|x| x * 1000.0)
-        }
-    };
-    let pick =
-        |label: &str| out.lines().find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_string()));
-    Ok(Round {
-        p50: pick("50%").and_then(|v| ms(&v)).context("no p50 in wrk output")?,
-        p99: pick("99%").and_then(|v| ms(&v)).context("no p99 in wrk output")?,
-        rps: pick("Requests/sec:").and_then(|v| v.parse().ok()).context("no Requests/sec in wrk output")?,
-    })
+    server::testkit::wrk::run(url, &format!("Host: {host}"), seconds)
 }
 
 /// The host's nginx as a reverse proxy to `upstream`, stopped on drop.

@@ -20,11 +20,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use app::wire::Role;
 use server::auth::UserStore;
 use server::projects::{ProjectStore, ServiceSpec};
-use server::testkit::{http_get, ServerProcess, TestDataDir};
+use server::testkit::{http_get, wrk, ServerProcess, TestDataDir};
 
 const PASSWORD: &str = "bench password 1234";
 
@@ -55,12 +55,12 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&path, &page).with_context(|| format!("cannot write {path}"))?;
     }
 
-    wrk(&url, &cookie, 3)?;
+    wrk::run(&url, &format!("Cookie: {cookie}"), 3)?;
     for run in 1..=2 {
         let cpu_before = cpu_seconds(server.pid())?;
-        let out = wrk(&url, &cookie, seconds)?;
+        let round = wrk::run(&url, &format!("Cookie: {cookie}"), seconds)?;
         let cpu = cpu_seconds(server.pid())? - cpu_before;
-        let (p50, p99, rps, requests) = parse_wrk(&out)?;
+        let wrk::Round { p50, p99, rps, requests } = round;
         println!("run {run}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms (16 connections, {seconds} s)");
         println!("  server CPU {:.2} ms per page ({requests} pages)", cpu * 1000.0 / requests as f64);
         println!(
@@ -150,21 +150,6 @@ fn get_with_cookie(addr: SocketAddr, path: &str, cookie: &str) -> anyhow::Result
     Ok(reply)
 }
 
-fn wrk(url: &str, cookie: &str, seconds: u64) -> anyhow::Result<String> {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H", &format!("Cookie: {cookie}"), url])
-        .output()
-        .context("cannot run wrk")?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.status.success() {
-        bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    }
-    if text.contains("Non-2xx") {
-        bail!("wrk saw non-2xx answers:\n{text}");
-    }
-    Ok(text)
-}
-
 /// User plus system CPU time of a process so far, in seconds (Linux).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -176,29 +161,4 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // utime and stime (fields 14 and 15 of stat) at 11 and 12 after the name.
     let per_second = 100.0; // USER_HZ on Linux
     Ok((ticks(11)? + ticks(12)?) / per_second)
-}
-
-/// p50 and p99 in ms, requests/s and the request count from wrk's
-/// `--latency` output.
-fn parse_wrk(out: &str) -> anyhow::Result<(f64, f64, f64, u64)> {
-    let ms = |v: &str| -> Option<f64> {
-        if let Some(x) = v.strip_suffix("us") {
-            x.parse::<f64>().ok().map(|x| x / 1000.0)
-        } else if let Some(x) = v.strip_suffix("ms") {
-            x.parse().ok()
-        } else {
-            v.strip_suffix('s').and_then(|x| x.parse::<f64>().ok()).map(|x| x * 1000.0)
-        }
-    };
-    let pick =
-        |label: &str| out.lines().find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_string()));
-    let p50 = pick("50%").and_then(|v| ms(&v)).context("no p50 in wrk output")?;
-    let p99 = pick("99%").and_then(|v| ms(&v)).context("no p99 in wrk output")?;
-    let rps = pick("Requests/sec:").and_then(|v| v.parse().ok()).context("no Requests/sec in wrk output")?;
-    // "  12345 requests in 10.00s, 1.23GB read"
-    let requests = out
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse().ok()))
-        .context("no request count in wrk output")?;
-    Ok((p50, p99, rps, requests))
 }

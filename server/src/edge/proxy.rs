@@ -78,20 +78,31 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let proxy = Proxy::new(router, config);
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
+        tokio::spawn(serve_connection(stream, peer, proxy.clone(), Scheme::Http));
+    }
+}
+
+/// The next connection (`TCP_NODELAY` set), or `None` once `shutdown`
+/// fires; an accept error (out of descriptors…) is logged and retried.
+pub(super) async fn accept(
+    listener: &tokio::net::TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
     loop {
-        let (stream, peer) = tokio::select! {
+        tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "edge accept failed");
+                    tracing::warn!(error = %e, addr = ?listener.local_addr().ok(), "edge accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
-            _ = shutdown.cancelled() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, peer, proxy.clone(), Scheme::Http));
+            _ = shutdown.cancelled() => return None,
+        }
     }
 }
 

@@ -110,8 +110,11 @@ pub enum SendError {
 /// Dropped with the client connection: the connection goes back to the
 /// pool for other clients.
 pub struct Affinity<B = Incoming> {
-    held: Mutex<Option<(Arc<UpstreamPool<B>>, SendRequest<B>)>>,
+    held: Mutex<Option<Held<B>>>,
 }
+
+/// A connection and the pool it goes back to.
+type Held<B> = (Arc<UpstreamPool<B>>, SendRequest<B>);
 
 impl<B> Default for Affinity<B> {
     fn default() -> Self {

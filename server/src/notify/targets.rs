@@ -307,7 +307,10 @@ pub fn valid_url(raw: &str) -> Result<String, EngineError> {
     // WHATWG URLs allow `*`, `!`, `$`… in a host name; DNS does not.
     let dns_label = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if parsed.domain().is_some_and(|d| !d.split('.').all(dns_label)) {
-        return Err(invalid("url", "the host must be a DNS name (letters, digits, '-' and dots) or an IP address"));
+        return Err(invalid(
+            "url",
+            "the host must be a DNS name (letters, digits, '-' and dots) or an IP address",
+        ));
     }
     Ok(url.to_string())
 }

@@ -19,6 +19,7 @@ pub mod process;
 pub mod registry;
 pub mod tls;
 pub mod wait;
+pub mod wrk;
 
 pub use data_dir::TestDataDir;
 pub use debian::{ensure_debian_image, ensure_nginx_image, DEBIAN_IMAGE, NGINX_IMAGE};

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::proxy::{serve_connection, EdgeConfig, Proxy, Scheme};
+use super::proxy::{accept, serve_connection, EdgeConfig, Proxy, Scheme};
 use super::EdgeRouter;
 use store::TlsStats;
 
@@ -51,23 +51,11 @@ pub async fn serve_tls(
 ) {
     let proxy = Proxy::new(router.clone(), config);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "edge TLS accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
-        };
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             TlsStats::count(&router.certs.stats.rejected);
             continue;
         };
-        let _ = stream.set_nodelay(true);
         let (router, tls, proxy) = (router.clone(), tls.clone(), proxy.clone());
         tokio::spawn(async move {
             let handshaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(stream, &router, tls)).await;

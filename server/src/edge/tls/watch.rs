@@ -39,6 +39,9 @@ struct Candidate {
     key: PathBuf,
 }
 
+/// A candidate's chain and key bytes, or why they could not be read.
+type Read = Result<(Vec<u8>, Vec<u8>), String>;
+
 /// The watcher's memory between polls.
 #[derive(Default)]
 struct Watched {
@@ -76,7 +79,7 @@ async fn poll_blocking(dir: &Path, router: &Arc<EdgeRouter>, watched: Watched) -
 fn poll(dir: &Path, store: &CertStore, mut watched: Watched) -> Watched {
     let candidates = candidates(dir);
     let mut hasher = Sha256::new();
-    let mut files: Vec<(Candidate, Result<(Vec<u8>, Vec<u8>), String>)> = Vec::new();
+    let mut files: Vec<(Candidate, Read)> = Vec::new();
     for candidate in candidates {
         let read = read_small(&candidate.chain).and_then(|chain| {
             let key =
