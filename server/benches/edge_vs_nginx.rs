@@ -43,6 +43,11 @@ use server::testkit::wrk::Round;
 use server::testkit::{ensure_nginx_image, free_port, DockerKit, GitRepo, TestDataDir, TestEngine};
 use tokio_util::sync::CancellationToken;
 
+/// The binary's allocator (server/src/main.rs), so the edge allocates here
+/// as it does in `slipway serve`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GOAL_THROUGHPUT: f64 = 1.0;
 const GOAL_P99: f64 = 1.5;
 const LIMIT: Duration = Duration::from_secs(300);
