@@ -57,7 +57,6 @@ impl LifecycleHandler {
         let store = ProjectStore::new(engine.db.clone());
         let service = store.get_service(dep.service_id).await?;
         let project = store.get_project(service.project_id).await?;
-        let host = service_host(&project, &service);
         let container = dep.container_id.clone().context("the live deployment has no container")?;
         let actor = Some(payload.actor.as_str());
         match payload.action {
@@ -72,7 +71,7 @@ impl LifecycleHandler {
                     .execute(&engine.db)
                     .await?;
                 if dep.config.route_port().is_some() {
-                    engine.switch.park(service.id, host).await;
+                    engine.switch.park(service.id, service_host(&project, &service)).await;
                 }
                 engine.docker.stop_container(&container, STOP_GRACE).await?;
                 events::record(&engine.db, dep.id, events::STOPPED, actor, None).await;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 
 /// A certificate ready to serve.
@@ -19,8 +18,6 @@ pub struct LoadedCert {
     /// Validity, in seconds since the Unix epoch.
     pub not_before: i64,
     pub not_after: i64,
-    /// SHA-256 of the leaf certificate (DER), hex.
-    pub fingerprint: String,
 }
 
 impl LoadedCert {
@@ -80,7 +77,6 @@ pub fn load(chain_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, CertError> {
     // Unlike CertifiedKey::from_der, an unknown consistency is refused too.
     key.keys_match().map_err(|_| CertError::KeyMismatch)?;
     Ok(LoadedCert {
-        fingerprint: hex::encode(Sha256::digest(leaf.as_ref())),
         key: Arc::new(key),
         names,
         not_before: unix_seconds(validity.not_before),
