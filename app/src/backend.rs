@@ -10,12 +10,12 @@ use crate::{
     error::AppError,
     wire::{
         ActionView, AuditEventView, AuditQuery, BuildAllView, BuildDetail, BuildPageView, BuildPoint,
-        BuildReport, BuildRow, BuildView, Caller, DeliveryView, DeploymentEventView, DeploymentPageView,
-        DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken,
-        NotificationDeliveryView, NotificationTargetView, NotificationsPageView, ProjectView,
-        ProjectWebhookView, RegistryForm, RegistryView, Role, RollbackPlanView, RuntimeView, ServiceDetail,
-        ServicePageView, ServiceSettings, SetupInfo, SystemStatus, TokenView, UserView, VolumeView,
-        WebhookInfoView,
+        BuildReport, BuildRow, BuildView, Caller, CertificateForm, CertificateView, DeliveryView,
+        DeploymentEventView, DeploymentPageView, DeploymentRow, DeploymentView, HistoryPage, JobView,
+        LogLineView, NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
+        NotificationsPageView, ProjectView, ProjectWebhookView, RegistryForm, RegistryView, Role,
+        RollbackPlanView, RuntimeView, ServiceDetail, ServicePageView, ServiceSettings, SetupInfo,
+        SystemStatus, TokenView, UserView, VolumeView, WebhookInfoView,
     },
 };
 
@@ -255,6 +255,16 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Res<RegistryView>;
     /// Removes a project's registry (admin).
     async fn clear_project_registry(&self, caller: &Caller, project_id: i64) -> Res<()>;
+
+    // -------------------------------------------------------- certificates --
+    /// The edge's HTTPS certificates, uploaded and from the directory,
+    /// soonest expiry first; never a key (viewer).
+    async fn list_certificates(&self, caller: &Caller) -> Res<Vec<CertificateView>>;
+    /// Checks and stores a certificate, the key sealed, replacing the
+    /// uploads whose names it covers; served at once (admin).
+    async fn upload_certificate(&self, caller: &Caller, form: CertificateForm) -> Res<CertificateView>;
+    /// Removes an uploaded certificate (admin).
+    async fn delete_certificate(&self, caller: &Caller, certificate_id: i64) -> Res<()>;
 }
 
 /// The backend provided by the server.

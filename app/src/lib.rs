@@ -84,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users") view=pages::users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("account/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async />
+                    <Route path=path!("certificates") view=pages::certificates::CertificatesPage ssr=SsrMode::Async />
                     <Route path=path!("projects/:id/registry") view=pages::registry::RegistryPage ssr=SsrMode::Async />
                     <Route
                         path=path!("projects/:id/notifications")
@@ -134,6 +135,7 @@ fn TopNav(caller: Caller) -> impl IntoView {
             <a id="nav-projects" href="/">"Projects"</a>
             {admin.then(|| view! { <a id="nav-users" href="/admin/users">"Users"</a> }.into_any())}
             {admin.then(|| view! { <a id="nav-audit" href="/admin/audit">"Audit"</a> }.into_any())}
+            {signed_in.then(|| view! { <a id="nav-certificates" href="/certificates">"Certificates"</a> }.into_any())}
             {signed_in.then(|| view! { <a id="nav-account" href="/account">"Account"</a> }.into_any())}
             <a id="nav-status" href="/status">"Status"</a>
         </nav>

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod certificates;
 pub mod integrations;
 pub mod pipeline;
 pub mod runtime;
@@ -9,6 +10,7 @@ pub mod services;
 pub mod settings;
 pub mod team;
 
+pub use certificates::*;
 pub use integrations::*;
 pub use pipeline::*;
 pub use runtime::*;

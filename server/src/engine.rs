@@ -86,6 +86,9 @@ pub struct EngineSettings {
     pub allow_local_repos: bool,
     /// How often the runtime monitor samples live containers.
     pub monitor_interval: Duration,
+    /// The certificates the edge's HTTPS listener serves, shared with its
+    /// router; the engine loads the uploaded ones into it.
+    pub certs: Arc<crate::edge::tls::store::CertStore>,
 }
 
 impl EngineSettings {
@@ -98,6 +101,7 @@ impl EngineSettings {
             log_tail_lines: 50,
             allow_local_repos: false,
             monitor_interval: Duration::from_secs(5),
+            certs: Arc::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod build_report;
 pub mod builds;
 pub mod catalog;
+pub mod certificates;
 pub mod cli;
 pub mod client;
 pub mod config;

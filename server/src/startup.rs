@@ -111,6 +111,11 @@ pub async fn start(engine: &Engine) -> anyhow::Result<Running> {
         Ok(n) => report.routes_restored = n,
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "restoring routes failed"),
     }
+    // Uploaded certificates are in the store before any listener accepts.
+    let certificates = engine.load_certificates().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "loading the uploaded certificates failed");
+        0
+    });
     let queue: Arc<dyn JobQueue> = engine.queue.clone();
     let (pool, _) = WorkerPool::start(queue, registry, engine.settings.worker.clone()).await?;
     let retention_timer = tokio::spawn(crate::retention::timer(engine.clone()));
@@ -121,6 +126,7 @@ pub async fn start(engine: &Engine) -> anyhow::Result<Running> {
         requeued = report.recovery.requeued.len(),
         orphans_removed = report.orphans_removed.len(),
         routes = report.routes_restored,
+        certificates,
         "engine started"
     );
     Ok(Running { pool: Some(pool), report, _lock: lock, retention_timer, monitor })
@@ -160,7 +166,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.allow_local_repos {
         tracing::warn!("file:// git URLs are allowed (SLIPWAY_ALLOW_LOCAL_REPOS): deployers can build any repository on this server's disk");
     }
-    let edge = Arc::new(EdgeRouter::new());
+    let edge = Arc::new(EdgeRouter::with_certs(settings.certs.clone()));
     let engine =
         Engine::open(db.clone(), docker.clone(), edge.clone(), settings, config.secret_key.as_deref())
             .await?;

@@ -13,6 +13,7 @@ use crate::{
 };
 
 pub mod builds;
+pub mod certificates;
 pub mod deploys;
 pub mod integrations;
 pub mod runtime;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod build;
+pub mod certificates;
 pub mod deployment;
 pub mod login;
 pub mod new_service;

@@ -13,11 +13,11 @@ use app::{
     backend::Backend,
     wire::{
         AuditEventView, AuditQuery, BuildDetail, BuildPageView, BuildPoint, BuildReport, BuildRow, BuildView,
-        Caller, ConfigChange, DeliveryView, DeploymentRow, DeploymentView, HistoryPage, JobView, LogLineView,
-        NewNotificationTarget, NewToken, NotificationDeliveryView, NotificationTargetView,
-        NotificationsPageView, ProjectView, ProjectWebhookView, RegistryForm, RegistryView, Role,
-        RollbackPlanView, ServiceDetail, ServicePageView, ServiceSettings, ServiceSummary, SetupInfo,
-        SystemStatus, TokenView, UserView, WebhookInfoView,
+        Caller, CertificateForm, CertificateView, ConfigChange, DeliveryView, DeploymentRow, DeploymentView,
+        HistoryPage, JobView, LogLineView, NewNotificationTarget, NewToken, NotificationDeliveryView,
+        NotificationTargetView, NotificationsPageView, ProjectView, ProjectWebhookView, RegistryForm,
+        RegistryView, Role, RollbackPlanView, ServiceDetail, ServicePageView, ServiceSettings,
+        ServiceSummary, SetupInfo, SystemStatus, TokenView, UserView, WebhookInfoView,
     },
     AppError,
 };
@@ -636,5 +636,17 @@ impl Backend for ServerBackend {
 
     async fn send_test_notification(&self, caller: &Caller, target_id: i64) -> Res<NotificationDeliveryView> {
         self.test_target(caller, target_id).await
+    }
+
+    async fn list_certificates(&self, caller: &Caller) -> Res<Vec<CertificateView>> {
+        self.engine()?.list_certificates(caller).await.map_err(errors::engine)
+    }
+
+    async fn upload_certificate(&self, caller: &Caller, form: CertificateForm) -> Res<CertificateView> {
+        self.engine()?.upload_certificate(caller, form).await.map_err(errors::engine)
+    }
+
+    async fn delete_certificate(&self, caller: &Caller, certificate_id: i64) -> Res<()> {
+        self.engine()?.delete_certificate(caller, certificate_id).await.map_err(errors::engine)
     }
 }

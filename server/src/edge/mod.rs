@@ -111,12 +111,18 @@ pub struct EdgeRouter {
     parked: RwLock<HashMap<String, i64>>,
     stats: RwLock<HashMap<i64, Arc<RouteStats>>>,
     /// The TLS listener's certificates and counters.
-    pub certs: tls::store::CertStore,
+    pub certs: Arc<tls::store::CertStore>,
 }
 
 impl EdgeRouter {
     pub fn new() -> Self {
         EdgeRouter::default()
+    }
+
+    /// A router serving the certificates of `certs` (shared with the engine,
+    /// which loads the uploaded ones into it).
+    pub fn with_certs(certs: Arc<tls::store::CertStore>) -> Self {
+        EdgeRouter { certs, ..EdgeRouter::default() }
     }
 
     /// Looks up `host` and counts the request in flight on its upstream, in

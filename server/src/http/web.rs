@@ -71,5 +71,38 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(state.auth.session_layer())
         .layer(axum::middleware::from_fn(crate::auth::origin::reject_cross_origin))
+        .layer(axum::middleware::from_fn(limit_rpc_body))
         .with_state(options)
+}
+
+/// Server functions read their whole body, with no limit of their own: one
+/// over the API's limit ([`crate::http::api::BODY_LIMIT`]) is refused with
+/// 413 and the server functions' error body before anything reads it, and
+/// a body without a declared length stops being read at the limit.
+async fn limit_rpc_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::HttpBody as _;
+    use axum::response::IntoResponse;
+    const LIMIT: usize = crate::http::api::BODY_LIMIT;
+    if !req.uri().path().starts_with("/rpc/") {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .max(req.body().size_hint().lower());
+    if declared > LIMIT as u64 {
+        let error = app::AppError::Invalid(format!("the request is larger than {} KiB", LIMIT / 1024));
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        let json = [(http::header::CONTENT_TYPE, "application/json")];
+        return (http::StatusCode::PAYLOAD_TOO_LARGE, json, body).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limited = axum::body::Body::new(http_body_util::Limited::new(body, LIMIT));
+    next.run(axum::extract::Request::from_parts(parts, limited)).await
 }

@@ -97,6 +97,12 @@ pub struct Seeded {
     /// The service's sealed webhook secret as seeded.
     pub webhook_secret: String,
     pub target: i64,
+    /// An uploaded certificate (for `kept-<tag>.matrix.test`), for the
+    /// delete rows.
+    pub certificate: i64,
+    /// A certificate not uploaded yet (`up-<tag>.matrix.test`), for the
+    /// upload rows: chain and key PEM.
+    pub spare_certificate: (String, String),
 }
 
 /// Writes a [`Seeded`] project `prj-<tag>` with service `svc-<tag>`.
@@ -130,6 +136,11 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
         events: vec!["deploy.failed".into()],
     };
     let target = engine.create_notification_target(&admin, project.id, new).await.map_err(anyhow_of)?;
+    let ca = super::tls::TestCa::new()?;
+    let kept = ca.issue(&[&format!("kept-{tag}.matrix.test")])?;
+    let form = app::wire::CertificateForm { chain_pem: kept.chain_pem, key_pem: kept.key_pem };
+    let certificate = engine.upload_certificate(&admin, form).await.map_err(anyhow_of)?;
+    let spare = ca.issue(&[&format!("up-{tag}.matrix.test")])?;
     Ok(Seeded {
         project: project.id,
         service: service.id,
@@ -139,6 +150,8 @@ pub async fn seed_history(engine: &Engine, image_id: &str, tag: &str) -> anyhow:
         old_deployment: old.id,
         webhook_secret: sealed_webhook_secret(engine, service.id).await?,
         target: target.id,
+        certificate: certificate.id.unwrap_or_default(),
+        spare_certificate: (spare.chain_pem, spare.key_pem),
     })
 }
 

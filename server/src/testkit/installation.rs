@@ -68,9 +68,15 @@ impl Installation {
     /// Starts `slipway serve` on the data dir; returns once it serves (so
     /// its startup recovery is done).
     pub async fn start_server(&self) -> anyhow::Result<ServerProcess> {
+        self.start_server_with(&[]).await
+    }
+
+    /// [`start_server`](Self::start_server) with more environment variables.
+    pub async fn start_server_with(&self, env: &[(&'static str, String)]) -> anyhow::Result<ServerProcess> {
         let (bin, data, site) =
             (self.bin.clone(), self.data.path().to_path_buf(), self.site.path().to_path_buf());
-        tokio::task::spawn_blocking(move || ServerProcess::start(&bin, &data, &site)).await?
+        let env = env.to_vec();
+        tokio::task::spawn_blocking(move || ServerProcess::start_with(&bin, &data, &site, &env)).await?
     }
 
     /// Ids of this installation's containers (running or not) that also

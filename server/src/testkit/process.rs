@@ -31,11 +31,24 @@ impl ServerProcess {
     /// Starts `bin serve` and waits (up to 30 s) until the dashboard accepts
     /// connections. stdout and stderr go to `<data_dir>/server.log`.
     pub fn start(bin: &Path, data_dir: &Path, site_root: &Path) -> anyhow::Result<Self> {
+        ServerProcess::start_with(bin, data_dir, site_root, &[])
+    }
+
+    /// [`start`](Self::start) with more environment variables (e.g.
+    /// `SLIPWAY_EDGE_TLS_ADDR`).
+    pub fn start_with(
+        bin: &Path,
+        data_dir: &Path,
+        site_root: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-        let child = serve_command(bin, data_dir, site_root, addr, edge_addr)?
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut command = serve_command(bin, data_dir, site_root, addr, edge_addr)?;
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
         let log_path = server_log_path(data_dir);
         let mut server = ServerProcess { child, addr, edge_addr, log_path };
         server.wait_ready(Duration::from_secs(30))?;

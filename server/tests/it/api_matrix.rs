@@ -208,6 +208,14 @@ pub(crate) fn table() -> Vec<Row> {
         row(M::DELETE, "/api/v1/projects/{id}/registry", A, 204, |f| {
             (format!("/api/v1/projects/{}/registry", f.project), None)
         }),
+        row(M::GET, "/api/v1/certificates", V, 200, |_| ("/api/v1/certificates".into(), None)),
+        row(M::POST, "/api/v1/certificates", A, 201, |f| {
+            let (chain, key) = &f.spare_certificate;
+            ("/api/v1/certificates".into(), Some(json!({ "chain_pem": chain, "key_pem": key })))
+        }),
+        row(M::DELETE, "/api/v1/certificates/{id}", A, 204, |f| {
+            (format!("/api/v1/certificates/{}", f.certificate), None)
+        }),
         // A wrong confirmation conflicts with the name, after the role check.
         row(M::DELETE, "/api/v1/projects/{id}", D, 409, |f| {
             (format!("/api/v1/projects/{}?confirm=wrong", f.project), None)
@@ -257,6 +265,10 @@ pub(crate) struct Fixture {
     webhook_secret: String,
     /// A notification target of the project, for the delete row.
     target: i64,
+    /// An uploaded certificate, for the delete row.
+    certificate: i64,
+    /// Chain and key of a certificate to upload.
+    spare_certificate: (String, String),
 }
 
 pub(crate) struct Matrix {
@@ -320,6 +332,8 @@ impl Matrix {
             old_deployment,
             webhook_secret,
             target,
+            certificate,
+            spare_certificate,
         } = seeded;
         Ok(Fixture {
             tag,
@@ -332,6 +346,8 @@ impl Matrix {
             spare_token: spare.id,
             webhook_secret,
             target,
+            certificate,
+            spare_certificate,
         })
     }
 
@@ -427,6 +443,15 @@ impl Matrix {
                 "DELETE /api/v1/notifications/{id}",
                 count("SELECT COUNT(*) FROM notification_targets WHERE id = ?", f.target).await? == 0,
             ),
+            (
+                "POST /api/v1/certificates",
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM edge_certificates WHERE names LIKE ?")
+                    .bind(format!("%\"up-{}.matrix.test\"%", f.tag))
+                    .fetch_one(db)
+                    .await?
+                    == 1,
+            ),
+            ("DELETE /api/v1/certificates/{id}", count("SELECT COUNT(*) FROM edge_certificates WHERE id = ?", f.certificate).await? == 0),
             (
                 "DELETE /api/v1/tokens/{id}",
                 count(

@@ -181,6 +181,14 @@ fn table() -> Vec<Row> {
         }),
         row("/rpc/project_registry", VIEWER, 200, |f| Call::Json(json!({ "project_id": f.project }))),
         row("/rpc/clear_project_registry", ADMIN, 200, |f| Call::Json(json!({ "project_id": f.project }))),
+        row("/rpc/list_certificates", VIEWER, 200, |_| Call::Json(json!({}))),
+        row("/rpc/upload_certificate", ADMIN, 200, |f| {
+            let (chain, key) = &f.spare_certificate;
+            Call::Json(json!({ "form": { "chain_pem": chain, "key_pem": key } }))
+        }),
+        row("/rpc/delete_certificate", ADMIN, 200, |f| {
+            Call::Json(json!({ "certificate_id": f.certificate }))
+        }),
         row("/rpc/list_users", ADMIN, 200, |_| Call::Json(json!({}))),
         row("/rpc/create_user", ADMIN, 200, |f| {
             Call::Json(json!({ "name": format!("made-{}", f.tag), "password": PW, "role": "viewer" }))
@@ -248,6 +256,10 @@ struct Fixture {
     webhook_secret: String,
     /// A notification target of the project, for the delete row.
     target: i64,
+    /// An uploaded certificate, for the delete row.
+    certificate: i64,
+    /// Chain and key of a certificate to upload.
+    spare_certificate: (String, String),
 }
 
 struct Matrix {
@@ -272,7 +284,16 @@ impl Matrix {
         let owner = self.auth.users.get_by_name(login).await?.ok_or_else(|| anyhow::anyhow!("no {login}"))?;
         let (token, _) = self.auth.tokens.create(&owner.caller(), "matrix", None).await?;
         let Seeded {
-            project, service, queued_build, good_build, old_deployment, webhook_secret, target, ..
+            project,
+            service,
+            queued_build,
+            good_build,
+            old_deployment,
+            webhook_secret,
+            target,
+            certificate,
+            spare_certificate,
+            ..
         } = seeded;
         Ok(Fixture {
             tag,
@@ -286,6 +307,8 @@ impl Matrix {
             token: token.id,
             webhook_secret,
             target,
+            certificate,
+            spare_certificate,
         })
     }
 
@@ -373,6 +396,15 @@ impl Matrix {
                 "/rpc/delete_notification_target",
                 count("SELECT COUNT(*) FROM notification_targets WHERE id = ?", f.target).await? == 0,
             ),
+            (
+                "/rpc/upload_certificate",
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM edge_certificates WHERE names LIKE ?")
+                    .bind(format!("%\"up-{}.matrix.test\"%", f.tag))
+                    .fetch_one(db)
+                    .await?
+                    == 1,
+            ),
+            ("/rpc/delete_certificate", count("SELECT COUNT(*) FROM edge_certificates WHERE id = ?", f.certificate).await? == 0),
             (
                 "/rpc/create_token",
                 count("SELECT COUNT(*) FROM api_tokens WHERE name LIKE 'made-%' AND id > ?", f.token).await?

@@ -67,7 +67,7 @@ pub(crate) async fn tls_edge(router: Arc<EdgeRouter>) -> anyhow::Result<TlsEdge>
     Ok(TlsEdge { addr, dir, _stop: stop.drop_guard() })
 }
 
-fn route(service_id: i64, host: &str, addr: SocketAddr) -> Route {
+pub(crate) fn route(service_id: i64, host: &str, addr: SocketAddr) -> Route {
     Route {
         service_id,
         host: host.into(),

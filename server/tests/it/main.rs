@@ -23,6 +23,7 @@ mod dashboard_forms;
 mod db_migrations;
 mod delete_crash;
 mod docker_status;
+mod edge_certs;
 mod edge_https_policy;
 mod edge_proxy;
 mod edge_restart;

@@ -34,7 +34,9 @@ pub enum CertError {
     #[error("holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
     NoKey,
     #[error("is not valid PEM: {0}")]
-    Pem(String),
+    ChainPem(String),
+    #[error("is not valid PEM: {0}")]
+    KeyPem(String),
     #[error("the certificate cannot be read: {0}")]
     Certificate(String),
     #[error("the private key is not usable: {0}")]
@@ -45,8 +47,47 @@ pub enum CertError {
     NoNames,
 }
 
+impl CertError {
+    /// The input at fault: the chain or the key.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CertError::NoKey | CertError::KeyPem(_) | CertError::Key(_) | CertError::KeyMismatch => "key_pem",
+            CertError::NoCertificate
+            | CertError::ChainPem(_)
+            | CertError::Certificate(_)
+            | CertError::NoNames => "chain_pem",
+        }
+    }
+}
+
 fn unix_seconds(time: x509_cert::time::Time) -> i64 {
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}
+
+impl LoadedCert {
+    /// The leaf (the certificate clients see first).
+    fn leaf(&self) -> &[u8] {
+        self.key.cert.first().map(|c| c.as_ref()).unwrap_or_default()
+    }
+
+    /// SHA-256 of the leaf (DER), lower-case hex: what `openssl x509
+    /// -fingerprint -sha256` prints, without the colons.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.leaf()))
+    }
+
+    /// The chain as PEM, re-encoded from its parsed certificates: whatever
+    /// else the input held (a private key pasted beside them, comments) is
+    /// not in it.
+    pub fn chain_pem(&self) -> String {
+        let line = pem_rfc7468::LineEnding::LF;
+        self.key
+            .cert
+            .iter()
+            .filter_map(|c| pem_rfc7468::encode_string("CERTIFICATE", line, c.as_ref()).ok())
+            .collect()
+    }
 }
 
 /// Checks `chain_pem` (leaf first) against `key_pem` (the same bytes when
@@ -54,12 +95,12 @@ fn unix_seconds(time: x509_cert::time::Time) -> i64 {
 pub fn load(chain_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, CertError> {
     let chain = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertError::Pem(e.to_string()))?;
+        .map_err(|e| CertError::ChainPem(e.to_string()))?;
     let leaf = chain.first().ok_or(CertError::NoCertificate)?;
     let key = match PrivateKeyDer::from_pem_slice(key_pem) {
         Ok(key) => key,
         Err(rustls::pki_types::pem::Error::NoItemsFound) => return Err(CertError::NoKey),
-        Err(e) => return Err(CertError::Pem(e.to_string())),
+        Err(e) => return Err(CertError::KeyPem(e.to_string())),
     };
     let parsed = x509_cert::Certificate::from_der(leaf).map_err(|e| CertError::Certificate(e.to_string()))?;
     let validity = &parsed.tbs_certificate.validity;

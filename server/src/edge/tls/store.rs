@@ -20,6 +20,8 @@ use super::certs::LoadedCert;
 pub enum Source {
     /// `SLIPWAY_EDGE_CERT_DIR`, watched on disk.
     Directory,
+    /// Uploaded in the dashboard or the API (`crate::certificates`).
+    Upload,
 }
 
 /// What the TLS listener counts (read by `/metrics`).

@@ -160,6 +160,7 @@ fn schemas(doc: &mut Value, missing: &mut Vec<String>) {
         "RollbackRequest",
         "NewNotificationTarget",
         "RegistryForm",
+        "CertificateForm",
     ] {
         merge(doc, &format!("{s}/{name}"), json!({ "additionalProperties": false }), missing);
     }
@@ -169,7 +170,21 @@ fn schemas(doc: &mut Value, missing: &mut Vec<String>) {
     super::contract_settings::settings(doc, missing);
     notifications(doc, missing);
     registry(doc, missing);
+    certificates(doc, missing);
     queries(doc, missing);
+}
+
+/// The sizes `crate::certificates` accepts. What a PEM must hold (a
+/// certificate with a DNS name, valid now, and its own key) is beyond JSON
+/// Schema: such a refusal is a 422 naming the field.
+fn certificates(doc: &mut Value, missing: &mut Vec<String>) {
+    use crate::certificates::{MAX_CHAIN, MAX_KEY};
+    let c = "/components/schemas/CertificateForm/properties";
+    let pem = |max: usize, what: &str| json!({ "type": "string", "minLength": 1, "maxLength": max, "description": what });
+    let chain = pem(MAX_CHAIN, "PEM: the certificate, then its intermediates; at most 64 KiB");
+    replace(doc, &format!("{c}/chain_pem"), chain, missing);
+    let key = pem(MAX_KEY, "PEM: the private key; sealed at rest, never answered; at most 16 KiB");
+    replace(doc, &format!("{c}/key_pem"), key, missing);
 }
 
 fn registry(doc: &mut Value, missing: &mut Vec<String>) {

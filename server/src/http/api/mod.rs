@@ -17,6 +17,7 @@ mod account;
 mod applications;
 mod builds;
 mod catalog;
+mod certificates;
 pub mod contract;
 mod contract_patterns;
 mod contract_settings;
@@ -53,6 +54,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(backend: State) -> Router<S> {
         .merge(account::routes())
         .merge(integrations::routes())
         .merge(registry::routes())
+        .merge(certificates::routes())
         .merge(runtime::routes())
         .merge(applications::routes())
         .route("/api/v1/openapi.json", get(openapi_json))
@@ -124,6 +126,7 @@ impl Modify for BearerAuth {
         integrations::list_project_deliveries,
         integrations::list_targets, integrations::create_target, integrations::delete_target,
         registry::get_registry, registry::set_registry, registry::clear_registry,
+        certificates::list_certificates, certificates::upload_certificate, certificates::delete_certificate,
         applications::list_volumes, applications::delete_volume, applications::deploy_all,
         applications::build_all,
     ),
