@@ -13,7 +13,8 @@
 //! - **direct**: the container itself, once, for reference.
 //!
 //! Load: `wrk -t2 -c16 -d<BENCH_SECONDS, 6>s --latency`, a 2 s warm-up of
-//! each proxy, then `BENCH_ROUNDS` (default 3) rounds in alternating order
+//! each proxy, then `BENCH_ROUNDS` (default 5: with 3, the median p99
+//! moved by up to 1.7x between identical runs) rounds in alternating order
 //! (edge, nginx / nginx, edge / …). A "Non-2xx" or socket error fails the
 //! bench. Reported: req/s, p50 and p99 per round, their medians, and the
 //! goals: edge throughput ≥ 1.0× nginx's, edge p99 ≤ 1.5× nginx's. A missed
@@ -184,7 +185,7 @@ fn report(name: &str, r: &Round) {
 
 async fn bench(kit: &DockerKit, router: Arc<EdgeRouter>, edge: SocketAddr) -> anyhow::Result<bool> {
     let seconds = env_number("BENCH_SECONDS", 6)?;
-    let rounds = env_number("BENCH_ROUNDS", 3)?;
+    let rounds = env_number("BENCH_ROUNDS", 5)?;
     let data = TestDataDir::new()?;
     let settings = TestEngine::settings(kit, &data);
     let docker = DockerEngine::with_client(kit.docker.clone());

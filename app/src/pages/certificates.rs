@@ -87,9 +87,11 @@ fn Certificates(list: Vec<CertificateView>, admin: bool) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {move || certs.get().into_iter().map(|cert| view! {
+                        // Keyed: a change to one row keeps the others (and
+                        // their pending deletes) as they are.
+                        <For each=move || certs.get() key=|c| (c.id, c.fingerprint.clone()) let:cert>
                             <CertificateRow cert certs error admin />
-                        }).collect_view()}
+                        </For>
                     </tbody>
                 </table>
             </div>

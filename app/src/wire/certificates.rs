@@ -55,7 +55,7 @@ pub struct CertificateView {
 
 /// A certificate to upload (`POST /api/v1/certificates`). An upload
 /// replaces every uploaded certificate whose names it covers (a renewal).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CertificateForm {
@@ -64,4 +64,14 @@ pub struct CertificateForm {
     /// PEM: the private key (PKCS#8, PKCS#1 or SEC1; `privkey.pem`). Sealed
     /// at rest, never answered.
     pub key_pem: String,
+}
+
+/// Never the key, wherever a form is printed.
+impl std::fmt::Debug for CertificateForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateForm")
+            .field("chain_pem", &format_args!("{} bytes", self.chain_pem.len()))
+            .field("key_pem", &"[redacted]")
+            .finish()
+    }
 }

@@ -134,17 +134,25 @@ impl Engine {
         let now = Utc::now().timestamp();
         let cert = check(&form, now)?;
         let sealed = self.secrets.seal(&form.key_pem);
-        let (row, replaced) = stored::insert_replacing(&self.db, &cert, &sealed, &who).await?;
-        let mut detail = format!("{} sha256={}", cert.names.join(","), row.fingerprint);
-        if !replaced.is_empty() {
-            let ids: Vec<String> = replaced.iter().map(|id| format!("#{id}")).collect();
-            detail.push_str(&format!(" replaced {}", ids.join(",")));
-        }
-        let event =
-            Event::by(caller, "certificate.upload").target(format!("certificate:{}", row.id)).detail(detail);
-        audit::record(&self.db, event).await;
-        tracing::info!(certificate_id = row.id, names = ?cert.names, ?replaced, "certificate uploaded");
-        self.load_certificates().await?;
+        let (engine, caller) = (self.clone(), caller.clone());
+        // Its own task: a request dropped after the commit (a client gone)
+        // still audits and serves the change.
+        let stored = tokio::spawn(async move {
+            let (row, replaced) = stored::insert_replacing(&engine.db, &cert, &sealed, &who).await?;
+            let mut detail = format!("{} sha256={}", cert.names.join(","), row.fingerprint);
+            if !replaced.is_empty() {
+                let ids: Vec<String> = replaced.iter().map(|id| format!("#{id}")).collect();
+                detail.push_str(&format!(" replaced {}", ids.join(",")));
+            }
+            let event = Event::by(&caller, "certificate.upload")
+                .target(format!("certificate:{}", row.id))
+                .detail(detail);
+            audit::record(&engine.db, event).await;
+            tracing::info!(certificate_id = row.id, names = ?cert.names, ?replaced, "certificate uploaded");
+            engine.serve_uploads().await;
+            anyhow::Ok(row)
+        });
+        let row = stored.await.map_err(|e| EngineError::Internal(e.into()))??;
         Ok(row.view(now))
     }
 
@@ -152,14 +160,31 @@ impl Engine {
     /// served unless another certificate covers them.
     pub async fn delete_certificate(&self, caller: &Caller, id: i64) -> Result<(), EngineError> {
         require(caller, Role::Admin)?;
-        let row = stored::delete(&self.db, id).await?.ok_or(EngineError::NotFound("certificate"))?;
-        let event = Event::by(caller, "certificate.delete")
-            .target(format!("certificate:{id}"))
-            .detail(format!("{} sha256={}", row.names.join(","), row.fingerprint));
-        audit::record(&self.db, event).await;
-        tracing::info!(certificate_id = id, names = ?row.names, "certificate deleted");
-        self.load_certificates().await?;
-        Ok(())
+        let (engine, caller) = (self.clone(), caller.clone());
+        // Its own task, as an upload's.
+        let deleted = tokio::spawn(async move {
+            let Some(row) = stored::delete(&engine.db, id).await? else { return anyhow::Ok(false) };
+            let event = Event::by(&caller, "certificate.delete")
+                .target(format!("certificate:{id}"))
+                .detail(format!("{} sha256={}", row.names.join(","), row.fingerprint));
+            audit::record(&engine.db, event).await;
+            tracing::info!(certificate_id = id, names = ?row.names, "certificate deleted");
+            engine.serve_uploads().await;
+            Ok(true)
+        });
+        match deleted.await.map_err(|e| EngineError::Internal(e.into()))?? {
+            true => Ok(()),
+            false => Err(EngineError::NotFound("certificate")),
+        }
+    }
+
+    /// [`load_certificates`](Self::load_certificates) after a change that
+    /// is stored already: a failure is logged (the change stands, and
+    /// startup loads it), not answered.
+    async fn serve_uploads(&self) {
+        if let Err(e) = self.load_certificates().await {
+            tracing::error!(error = %format!("{e:#}"), "uploaded certificates not reloaded");
+        }
     }
 
     /// Loads every upload into the edge's store; returns how many are

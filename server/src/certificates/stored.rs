@@ -24,25 +24,31 @@ pub struct Stored {
     key_sealed: String,
     not_before: String,
     not_after: String,
+    /// The same two, in seconds since the Unix epoch.
+    validity: (i64, i64),
     pub fingerprint: String,
     uploaded_by: String,
     uploaded_at: String,
 }
 
-fn unix(stored: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(stored).map(|t| t.timestamp()).unwrap_or_default()
+fn unix(stored: &str) -> anyhow::Result<i64> {
+    let time = chrono::DateTime::parse_from_rfc3339(stored);
+    Ok(time.with_context(|| format!("edge_certificates: {stored:?} is not an RFC 3339 time"))?.timestamp())
 }
 
 impl Stored {
     fn from_row(row: &SqliteRow) -> anyhow::Result<Stored> {
         let names: String = row.try_get("names")?;
+        let (not_before, not_after): (String, String) =
+            (row.try_get("not_before")?, row.try_get("not_after")?);
         Ok(Stored {
+            validity: (unix(&not_before)?, unix(&not_after)?),
             id: row.try_get("id")?,
             names: serde_json::from_str(&names).context("edge_certificates.names is not a JSON list")?,
             chain_pem: row.try_get("chain_pem")?,
             key_sealed: row.try_get("key_sealed")?,
-            not_before: row.try_get("not_before")?,
-            not_after: row.try_get("not_after")?,
+            not_before,
+            not_after,
             fingerprint: row.try_get("fingerprint")?,
             uploaded_by: row.try_get("uploaded_by")?,
             uploaded_at: row.try_get("uploaded_at")?,
@@ -50,7 +56,7 @@ impl Stored {
     }
 
     pub fn view(&self, now: i64) -> CertificateView {
-        let (state, days_left) = standing(unix(&self.not_before), unix(&self.not_after), now);
+        let (state, days_left) = standing(self.validity.0, self.validity.1, now);
         CertificateView {
             id: Some(self.id),
             source: CertificateSource::Upload,
@@ -110,7 +116,8 @@ pub async fn insert_replacing(
     let mut replaced = Vec::new();
     let others = sqlx::query("SELECT id, names FROM edge_certificates WHERE id != ?").bind(stored.id);
     for row in others.fetch_all(&mut *tx).await? {
-        let names: Vec<String> = serde_json::from_str(row.try_get("names")?).unwrap_or_default();
+        let names: Vec<String> = serde_json::from_str(row.try_get("names")?)
+            .context("edge_certificates.names is not a JSON list")?;
         if names.iter().all(|n| covers.contains(n.as_str())) {
             replaced.push(row.try_get::<i64, _>("id")?);
         }

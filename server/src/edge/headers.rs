@@ -4,6 +4,12 @@ use std::borrow::Cow;
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request};
 
+/// The `X-Forwarded-*` names, made at compile time (a `&str` name is
+/// parsed again on every insert).
+pub(super) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(super) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(super) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Headers that describe one hop, never forwarded.
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -23,21 +29,23 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return None;
     }
-    let upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
-        .then(|| headers.get(header::UPGRADE).cloned())
-        .flatten();
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
+    // One pass over the `Connection` tokens; `keep-alive` (what most
+    // upstream answers carry) is in the list already, so nothing is
+    // allocated for it.
+    let mut upgrade_asked = false;
+    let mut named: Vec<HeaderName> = Vec::new();
+    let tokens =
+        headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    for token in tokens.map(str::trim) {
+        if token.eq_ignore_ascii_case("upgrade") {
+            upgrade_asked = true;
+        } else if !token.eq_ignore_ascii_case("keep-alive") {
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
+    let upgrade = if upgrade_asked { headers.get(header::UPGRADE).cloned() } else { None };
     for name in HOP_BY_HOP.iter().chain(named.iter()) {
         headers.remove(name);
     }

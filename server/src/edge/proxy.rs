@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::body::{tunnel, EdgeBody, GuardedBody};
-use super::headers::{host_of, strip_hop_by_hop};
+use super::headers::{host_of, strip_hop_by_hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use super::upstream::{self, Affinity};
 use super::{EdgeRouter, RouteStats};
 
@@ -303,15 +303,15 @@ fn count_status(stats: &RouteStats, status: StatusCode) {
 
 fn forwarded_headers(headers: &mut HeaderMap, client: &Client, host: &HeaderValue) {
     let peer_ip = &client.peer_ip;
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) => {
             peer_ip.to_str().ok().and_then(|ip| HeaderValue::from_str(&format!("{earlier}, {ip}")).ok())
         }
         None => Some(peer_ip.clone()),
     };
     if let Some(value) = forwarded_for {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert("x-forwarded-proto", client.proto.clone());
-    headers.insert("x-forwarded-host", host.clone());
+    headers.insert(X_FORWARDED_PROTO, client.proto.clone());
+    headers.insert(X_FORWARDED_HOST, host.clone());
 }

@@ -75,16 +75,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(options)
 }
 
-/// Server functions read their whole body, with no limit of their own: one
-/// over the API's limit ([`crate::http::api::BODY_LIMIT`]) is refused with
-/// 413 and the server functions' error body before anything reads it, and
-/// a body without a declared length stops being read at the limit.
+/// Server functions read their whole body, under axum's 2 MB default, and
+/// a body over it fails as a 500 "transport" error. Here a body over the
+/// API's limit ([`crate::http::api::BODY_LIMIT`]) is refused with 413 and
+/// the server functions' error body: at once when its length is declared,
+/// else as soon as it is read past the limit.
 async fn limit_rpc_body(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::body::HttpBody as _;
-    use axum::response::IntoResponse;
+    use http_body_util::BodyExt as _;
     const LIMIT: usize = crate::http::api::BODY_LIMIT;
     if !req.uri().path().starts_with("/rpc/") {
         return next.run(req).await;
@@ -97,12 +98,29 @@ async fn limit_rpc_body(
         .unwrap_or(0)
         .max(req.body().size_hint().lower());
     if declared > LIMIT as u64 {
-        let error = app::AppError::Invalid(format!("the request is larger than {} KiB", LIMIT / 1024));
-        let body = serde_json::to_string(&error).unwrap_or_default();
-        let json = [(http::header::CONTENT_TYPE, "application/json")];
-        return (http::StatusCode::PAYLOAD_TOO_LARGE, json, body).into_response();
+        return rpc_refusal(http::StatusCode::PAYLOAD_TOO_LARGE, too_large());
     }
     let (parts, body) = req.into_parts();
-    let limited = axum::body::Body::new(http_body_util::Limited::new(body, LIMIT));
-    next.run(axum::extract::Request::from_parts(parts, limited)).await
+    let bytes = match http_body_util::Limited::new(body, LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return rpc_refusal(http::StatusCode::PAYLOAD_TOO_LARGE, too_large())
+        }
+        Err(_) => {
+            let error = app::AppError::Invalid("the request body could not be read".into());
+            return rpc_refusal(http::StatusCode::BAD_REQUEST, error);
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+fn too_large() -> app::AppError {
+    app::AppError::Invalid(format!("the request is larger than {} KiB", crate::http::api::BODY_LIMIT / 1024))
+}
+
+/// A server function's error answer.
+fn rpc_refusal(status: http::StatusCode, error: app::AppError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::to_string(&error).unwrap_or_default();
+    (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -211,6 +211,30 @@ async fn hostile_uploads_get_a_clear_4xx_naming_the_field_and_store_nothing() ->
             "{what} (dashboard)"
         );
     }
+    // A key on one line (newlines lost on the way): refused, and the
+    // answer quotes none of it.
+    let one_line = good.key_pem.replace('\n', " ");
+    let answer = api(
+        &app.router,
+        Method::POST,
+        "/api/v1/certificates",
+        &admin,
+        upload_body(&good.chain_pem, &one_line),
+    )
+    .await?;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.text);
+    let rpc = browser
+        .rpc("upload_certificate", json!({ "form": { "chain_pem": one_line, "key_pem": good.key_pem } }))
+        .await?;
+    assert_eq!(rpc.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", rpc.text);
+    let secret = &good.key_pem.lines().nth(1).expect("a PEM body line")[..24];
+    // As text, or as the byte list a parser's error would print.
+    let listed = format!("{:?}", secret.as_bytes());
+    let listed = listed.trim_start_matches('[').trim_end_matches(']');
+    for text in [&answer.text, &rpc.text] {
+        assert!(!text.contains(secret) && !text.contains(listed), "the key is quoted back: {text}");
+    }
+
     // 10 MB: refused before it is read whole, by both doors.
     let huge = "A".repeat(10 * 1024 * 1024);
     let answer =
@@ -222,6 +246,12 @@ async fn hostile_uploads_get_a_clear_4xx_naming_the_field_and_store_nothing() ->
         .rpc("upload_certificate", json!({ "form": { "chain_pem": huge, "key_pem": good.key_pem } }))
         .await?;
     assert_eq!(rpc.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", rpc.text);
+    // Without a declared length (chunked): refused once read past the limit.
+    let chunks = (0..40).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 256 * 1024])));
+    let streamed = axum::body::Body::from_stream(futures::stream::iter(chunks));
+    let rpc = browser.rpc_body("upload_certificate", streamed).await?;
+    assert_eq!(rpc.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", rpc.text);
+    assert!(rpc.app_error()?.message().contains("larger than 256 KiB"), "{}", rpc.text);
 
     assert_eq!(rows(&app).await?, 0, "nothing is stored");
     assert!(audited(&app).await?.is_empty(), "nothing is audited");

@@ -56,12 +56,18 @@ impl Client {
 
     /// Calls the server function `/rpc/<endpoint>` with a JSON body.
     pub async fn rpc(&self, endpoint: &str, body: Value) -> anyhow::Result<Answer> {
+        self.rpc_body(endpoint, Body::from(body.to_string())).await
+    }
+
+    /// Calls the server function `/rpc/<endpoint>` with `body` as it is
+    /// (e.g. a stream of unknown length), typed as JSON.
+    pub async fn rpc_body(&self, endpoint: &str, body: Body) -> anyhow::Result<Answer> {
         let mut req = request(Method::POST, &format!("/rpc/{endpoint}"))
             .header(header::CONTENT_TYPE, "application/json");
         if let Some(id) = &self.cookie {
             req = req.header(header::COOKIE, format!("id={id}"));
         }
-        answer(send(&self.router, req.body(Body::from(body.to_string()))?).await?)
+        answer(send(&self.router, req.body(body)?).await?)
     }
 }
 

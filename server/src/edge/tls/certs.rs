@@ -60,6 +60,23 @@ impl CertError {
     }
 }
 
+/// What is wrong with a PEM text, in words that copy none of it: the
+/// parser's own messages quote whole lines, and a key pasted on one line
+/// would come back in the answer.
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => "a section has no END line",
+        Error::IllegalSectionStart { .. } => {
+            "a BEGIN line is malformed (each PEM line must be on a line of its own)"
+        }
+        Error::Base64Decode(_) => "a section is not valid base64",
+        Error::SectionTooLarge => "a section is too large",
+        _ => "it cannot be read",
+    }
+    .to_string()
+}
+
 fn unix_seconds(time: x509_cert::time::Time) -> i64 {
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
@@ -95,12 +112,12 @@ impl LoadedCert {
 pub fn load(chain_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, CertError> {
     let chain = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertError::ChainPem(e.to_string()))?;
+        .map_err(|e| CertError::ChainPem(pem_problem(&e)))?;
     let leaf = chain.first().ok_or(CertError::NoCertificate)?;
     let key = match PrivateKeyDer::from_pem_slice(key_pem) {
         Ok(key) => key,
         Err(rustls::pki_types::pem::Error::NoItemsFound) => return Err(CertError::NoKey),
-        Err(e) => return Err(CertError::KeyPem(e.to_string())),
+        Err(e) => return Err(CertError::KeyPem(pem_problem(&e))),
     };
     let parsed = x509_cert::Certificate::from_der(leaf).map_err(|e| CertError::Certificate(e.to_string()))?;
     let validity = &parsed.tbs_certificate.validity;
