@@ -27,6 +27,7 @@ use server::{
 };
 
 use crate::edge_tls::{route, tls_edge, upstream};
+use crate::registry::{contains, data_dir_bytes};
 use crate::rpc::{api, Client};
 
 const PW: &str = "correct horse battery";
@@ -54,20 +55,6 @@ async fn audited(app: &OpenedApp) -> anyhow::Result<Vec<String>> {
 
 fn upload_body(chain: &str, key: &str) -> Option<Value> {
     Some(json!({ "chain_pem": chain, "key_pem": key }))
-}
-
-/// Every file of the data dir, concatenated.
-fn data_dir_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_file() {
-            all.extend(std::fs::read(&path)?);
-        } else if path.is_dir() {
-            all.extend(data_dir_bytes(&path)?);
-        }
-    }
-    Ok(all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,11 +103,7 @@ async fn an_upload_is_served_by_name_a_renewal_replaces_it_and_a_delete_stops_it
 
     // The key is sealed: no line of its base64 is anywhere in the data dir.
     let key_line = first.key_pem.lines().nth(1).expect("a PEM body line");
-    let bytes = data_dir_bytes(app.data.path())?;
-    assert!(
-        !bytes.windows(key_line.len()).any(|w| w == key_line.as_bytes()),
-        "the key is stored in the clear"
-    );
+    assert!(!contains(&data_dir_bytes(app.data.path())?, key_line), "the key is stored in the clear");
 
     // A renewal (same names) replaces it: one row, the new certificate served.
     let renewed = ca.issue(&[&name, &format!("*.apps.{zone}")])?;

@@ -60,7 +60,7 @@ async fn build(t: &TestEngine, service: &Service) -> anyhow::Result<(Build, Stri
 }
 
 /// Every file of the data dir (database, WAL, logs) as bytes.
-fn data_dir_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn data_dir_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let mut all = Vec::new();
     for entry in walk(dir)? {
         all.extend(std::fs::read(entry)?);
@@ -81,7 +81,8 @@ fn walk(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+/// Whether `needle` occurs in `haystack`.
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
