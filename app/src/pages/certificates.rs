@@ -160,18 +160,16 @@ fn Upload(certs: RwSignal<Vec<CertificateView>>) -> impl IntoView {
         errors.clear();
         done.set(None);
         let form = CertificateForm { chain_pem: chain.get_untracked(), key_pem: key.get_untracked() };
-        upload.run(upload_certificate(form), move |answer| match answer {
-            Ok(view) => {
+        // The list is read again rather than patched here: the server
+        // decides which uploads the new one replaced.
+        let call = async move {
+            let view = upload_certificate(form).await?;
+            Ok::<_, crate::AppError>((view, list_certificates().await?))
+        };
+        upload.run(call, move |answer| match answer {
+            Ok((view, list)) => {
                 done.set(Some(format!("Serving {}.", view.names.join(", "))));
-                // It replaced the uploads whose names it covers.
-                certs.update(|all| {
-                    all.retain(|c| {
-                        c.source != CertificateSource::Upload
-                            || !c.names.iter().all(|n| view.names.contains(n))
-                    });
-                    all.push(view);
-                    all.sort_by(|a, b| a.not_after.cmp(&b.not_after));
-                });
+                certs.set(list);
                 chain.set(String::new());
                 key.set(String::new());
             }

@@ -60,6 +60,14 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
     let warning = h.text_of("#certificates-warning").await?.context("the 14-day warning")?;
     ensure!(warning.starts_with("1 certificate expires within 14 days"), "warning {warning:?}");
 
+    // With a row listed, the page fits a phone and a desktop, no sideways scrolling.
+    for (width, height) in crate::responsive_layout::SIZES {
+        h.browser.set_window_size(width, height).await?;
+        h.open("/certificates").await?;
+        h.wait_main_hydrated().await?;
+        crate::responsive_layout::check_fits(h, "/certificates", width).await?;
+    }
+
     // The first HTML of the page already warns (server-rendered).
     let html = h.js("return fetch('/certificates').then(r => r.text())", vec![]).await?;
     let html = html.as_str().context("fetch('/certificates') gave no text")?;

@@ -15,7 +15,7 @@ use support::{page::UI_LIMIT, Harness};
 
 const ADMIN: &str = "layout-admin";
 const PASSWORD: &str = "layout-correct-horse-battery";
-const SIZES: [(u32, u32); 2] = [(400, 900), (1400, 900)];
+pub(crate) const SIZES: [(u32, u32); 2] = [(400, 900), (1400, 900)];
 
 #[tokio::test]
 async fn pages_fit_phone_and_desktop_widths_and_rollback_is_clickable() {
@@ -41,6 +41,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
         "/account/tokens".into(),
         "/admin/users".into(),
         "/admin/audit".into(),
+        "/certificates".into(),
         "/no-such-page".into(),
     ];
     for (width, height) in SIZES {
@@ -57,7 +58,7 @@ async fn flow(h: &Harness) -> anyhow::Result<()> {
 
 /// `document.documentElement.scrollWidth <= innerWidth`, and every
 /// `.table-wrap` shows its whole table; the error names what sticks out.
-async fn check_fits(h: &Harness, path: &str, width: u32) -> anyhow::Result<()> {
+pub(crate) async fn check_fits(h: &Harness, path: &str, width: u32) -> anyhow::Result<()> {
     let script = r#"
         const de = document.documentElement, inner = window.innerWidth;
         const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
